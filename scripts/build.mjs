@@ -1,0 +1,44 @@
+// Bundles src/cli.ts into one CommonJS file, dist/vaultrun.cjs, runnable as `node dist/vaultrun.cjs`
+// and the input of the single executable (scripts/build-exe.mjs).
+import { execFileSync } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+import { build } from 'esbuild';
+
+const pkg = JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8'));
+
+function commit() {
+  if (process.env.VAULTRUN_BUILD_COMMIT) return process.env.VAULTRUN_BUILD_COMMIT;
+  try {
+    const sha = execFileSync('git', ['rev-parse', '--short=12', 'HEAD'], {
+      stdio: ['ignore', 'pipe', 'ignore'],
+    })
+      .toString()
+      .trim();
+    const dirty = execFileSync('git', ['status', '--porcelain', '--untracked-files=no'], {
+      stdio: ['ignore', 'pipe', 'ignore'],
+    })
+      .toString()
+      .trim();
+    return dirty ? `${sha}-dirty` : sha;
+  } catch {
+    return 'unknown';
+  }
+}
+
+await build({
+  entryPoints: ['src/main.ts'],
+  outfile: 'dist/vaultrun.cjs',
+  bundle: true,
+  platform: 'node',
+  format: 'cjs',
+  target: 'node22',
+  minify: false,
+  sourcemap: false,
+  legalComments: 'none',
+  banner: { js: '#!/usr/bin/env node' },
+  define: {
+    __VAULTRUN_VERSION__: JSON.stringify(pkg.version),
+    __VAULTRUN_COMMIT__: JSON.stringify(commit()),
+  },
+  logLevel: 'warning',
+});

@@ -1,0 +1,194 @@
+import { Command, CommanderError, Option } from 'commander';
+import { type Config, type FlagValues, loadConfig } from './config.js';
+import { EXIT_CODES, exitCodeOf, VaultrunError } from './errors.js';
+import { createLogger, type LogFormat, type Logger } from './log.js';
+import { writeStdout } from './output.js';
+import { resolveEnvironment } from './resolve.js';
+import { execReplace, findExecutable } from './run/exec.js';
+import { supervise } from './run/supervise.js';
+import { SETTINGS, type Setting } from './settings.js';
+import { versionLine } from './version.js';
+
+/**
+ * The CLI: commander turns argv into flag values, the library does the work, and runMain is the one place
+ * that prints errors and exits.
+ */
+const EXIT_TABLE = [
+  [0, "success (in exec mode the command's own status, in supervise mode the command's status or 128+n)"],
+  [
+    EXIT_CODES.USAGE,
+    'usage or configuration error (bad flag, setting, reference syntax, conflicting variables)',
+  ],
+  [EXIT_CODES.NOT_FOUND, 'a referenced path, key or version does not exist'],
+  [EXIT_CODES.LOGIN_FAILED, 'login refused or no credentials'],
+  [
+    EXIT_CODES.UNREACHABLE,
+    'Vault unreachable, sealed, standby or rate-limiting until --wait ran out; TLS failure',
+  ],
+  [EXIT_CODES.INTERNAL, 'internal error (a bug: please report it)'],
+  [EXIT_CODES.IO, 'a local file could not be read or written'],
+  [EXIT_CODES.VAULT_ERROR, 'Vault answered with an unexpected error'],
+  [EXIT_CODES.PERMISSION_DENIED, 'permission denied by a Vault policy'],
+  [EXIT_CODES.COMMAND_NOT_EXECUTABLE, 'the command is not executable'],
+  [EXIT_CODES.COMMAND_NOT_FOUND, 'the command was not found'],
+] as const;
+
+function collect(value: string, previous: string[] | undefined): string[] {
+  return [...(previous ?? []), value];
+}
+
+function describeSetting(s: Setting): string {
+  const parts = [s.help];
+  if (s.choices) parts.push(`one of ${s.choices.join('|')}`);
+  parts.push(`env: ${s.env.join(', ')}`);
+  if (s.default !== undefined) parts.push(`default: ${s.default}`);
+  return parts.join('; ');
+}
+
+export function buildProgram(): Command {
+  const program = new Command('vaultrun')
+    .usage('[options] [--] COMMAND [ARGS...]')
+    .description(
+      'Resolve vault:PATH#KEY references in the environment from HashiCorp Vault / OpenBao, then run COMMAND.\n' +
+        'Without --supervise, vaultrun replaces itself with COMMAND (same pid).',
+    )
+    .argument('[command...]', 'the command to run, looked up on PATH')
+    .helpOption('-h, --help', 'show this help')
+    .option('-V, --version', 'print version, Node version and build commit')
+    .passThroughOptions()
+    .allowExcessArguments(true)
+    .showHelpAfterError(false);
+  for (const s of SETTINGS as readonly Setting[]) {
+    if (!s.flag) continue;
+    if (s.kind === 'bool') {
+      program.addOption(new Option(`--${s.flag}`, describeSetting(s)));
+      program.addOption(new Option(`--no-${s.flag}`, `turn --${s.flag} off`).hideHelp());
+    } else if (s.repeatable) {
+      program.addOption(new Option(`--${s.flag} <value>`, describeSetting(s)).argParser(collect));
+    } else {
+      program.addOption(new Option(`--${s.flag} <value>`, describeSetting(s)));
+    }
+  }
+  const envOnly = (SETTINGS as readonly Setting[]).filter((s) => !s.flag);
+  program.addHelpText(
+    'after',
+    [
+      '',
+      'Credentials, environment only (a command line is visible in ps):',
+      ...envOnly.map((s) => `  ${s.env.join(', ')}: ${s.help}`),
+      '',
+      'References: vault:PATH#KEY, vault:PATH#KEY#VERSION, or inline ${vault:PATH#KEY} anywhere in a value.',
+      '',
+      'Exit statuses:',
+      ...EXIT_TABLE.map(([code, text]) => `  ${String(code).padStart(3)}  ${text}`),
+    ].join('\n'),
+  );
+  return program;
+}
+
+function flagValues(program: Command): FlagValues {
+  const opts = program.opts<Record<string, unknown>>();
+  const flags: FlagValues = {};
+  for (const s of SETTINGS as readonly Setting[]) {
+    if (!s.flag) continue;
+    const camel = s.flag.replace(/-([a-z])/g, (_, c: string) => c.toUpperCase());
+    const v = opts[camel];
+    if (v !== undefined) (flags as Record<string, unknown>)[s.key] = v;
+  }
+  return flags;
+}
+
+export interface CliIo {
+  env: Readonly<Record<string, string | undefined>>;
+  stdout: (text: string) => void;
+  log: Logger;
+}
+
+async function runCommand(command: string[], config: Config, io: CliIo): Promise<number> {
+  const { log } = io;
+  const [name] = command;
+  if (name === undefined) {
+    throw new VaultrunError('USAGE', 'no command given', {
+      hint: 'usage: vaultrun [options] [--] COMMAND [ARGS...]',
+    });
+  }
+  const resolution = await resolveEnvironment({ config, env: io.env, log });
+  const { stats, session } = resolution;
+  if (stats.references > 0) {
+    log.info(
+      `resolved ${stats.references} reference${stats.references === 1 ? '' : 's'} from ${stats.paths} path${stats.paths === 1 ? '' : 's'} in ${stats.ms} ms via ${session?.method ?? 'none'}`,
+      { requests: stats.requests },
+    );
+  } else {
+    log.debug('no references in the environment: running the command without contacting Vault');
+  }
+  if (resolution.leases.length > 0 && !config.supervise) {
+    log.warn('dynamic secrets with leases were read; nothing will renew them once the command runs', {
+      leases: resolution.leases.length,
+    });
+  }
+  const file = await findExecutable(name, resolution.env.PATH);
+  if (config.supervise) {
+    return supervise({ file, argv: command, env: resolution.env, log });
+  }
+  log.debug('replacing vaultrun with the command', { file });
+  execReplace(file, command, resolution.env);
+}
+
+/** Parses argv and runs; returns the exit status. Throws VaultrunError for anything the user must fix. */
+export async function main(argv: readonly string[], io: CliIo): Promise<number> {
+  const program = buildProgram();
+  program.exitOverride();
+  program.configureOutput({
+    writeOut: (s) => io.stdout(s),
+    writeErr: () => {},
+    outputError: () => {},
+    getOutHelpWidth: () => 100,
+    getErrHelpWidth: () => 100,
+  });
+  try {
+    program.parse([...argv], { from: 'user' });
+  } catch (error) {
+    if (error instanceof CommanderError) {
+      if (error.code === 'commander.helpDisplayed' || error.code === 'commander.help') return 0;
+      throw new VaultrunError('USAGE', error.message.replace(/^error: /, ''), {
+        hint: 'run vaultrun --help for the options',
+      });
+    }
+    throw error;
+  }
+  if (program.opts().version) {
+    io.stdout(`${versionLine()}\n`);
+    return 0;
+  }
+  const config = loadConfig(flagValues(program), io.env);
+  io.log.level = config.logLevel;
+  return runCommand(program.args, config, io);
+}
+
+function earlyLogFormat(env: Readonly<Record<string, string | undefined>>): LogFormat {
+  return env.VAULTRUN_LOG_FORMAT === 'json' ? 'json' : 'text';
+}
+
+/** The one place that prints errors and exits. */
+export async function runMain(argv: readonly string[]): Promise<never> {
+  const env = process.env;
+  const log = createLogger({ format: earlyLogFormat(env), level: 'info' });
+  let status: number;
+  try {
+    status = await main(argv, { env, stdout: writeStdout, log });
+  } catch (error) {
+    status = exitCodeOf(error);
+    if (error instanceof VaultrunError) {
+      log.error(error.message, { code: error.code, exit: status, hint: error.hint });
+    } else {
+      // Never print a raw foreign error: it might carry request headers (X-Vault-Token) or bodies.
+      const name = error instanceof Error ? error.name : typeof error;
+      log.error(`internal error (${name}); rerun with VAULTRUN_LOG_LEVEL=debug and report it`, {
+        exit: status,
+      });
+      if (error instanceof Error && error.stack) log.debug(error.stack.split('\n').slice(1, 8).join(' | '));
+    }
+  }
+  process.exit(status);
+}

@@ -1,0 +1,193 @@
+import { VaultrunError } from './errors.js';
+import type { LogFormat, LogLevel } from './log.js';
+import { SETTINGS, type Setting, type SettingKey } from './settings.js';
+import type { AuthMethod, AuthSettings } from './vault/auth.js';
+
+/**
+ * Flags + environment → validated options. Pure (no files are read here), so that bad input fails before
+ * anything else happens and the messages name the flag or variable it came from.
+ */
+export type FlagValues = Partial<Record<SettingKey, string | boolean | string[] | undefined>>;
+
+export interface Config {
+  addr: string;
+  namespace?: string;
+  caCert?: string;
+  caPath?: string;
+  clientCert?: string;
+  clientKey?: string;
+  skipVerify: boolean;
+  tlsServerName?: string;
+  clientTimeoutMs: number;
+  auth: AuthSettings;
+  envFiles: string[];
+  envFileOverride: boolean;
+  passthrough: Set<string>;
+  ignoreMissing: boolean;
+  fileEnv: boolean;
+  fileEnvExclude: Set<string>;
+  fileEnvDirs: string[];
+  runtimeDir?: string;
+  supervise: boolean;
+  waitMs: number;
+  concurrency: number;
+  logLevel: LogLevel;
+  logFormat: LogFormat;
+}
+
+interface Raw {
+  value: string | boolean | string[];
+  /** "--wait" or "VAULTRUN_WAIT" or "default". */
+  origin: string;
+}
+
+function rawValue(
+  setting: Setting,
+  flags: FlagValues,
+  env: Readonly<Record<string, string | undefined>>,
+): Raw | undefined {
+  const flag = flags[setting.key as SettingKey];
+  if (flag !== undefined && !(Array.isArray(flag) && flag.length === 0)) {
+    return { value: flag, origin: `--${setting.flag ?? setting.key}` };
+  }
+  for (const name of setting.env) {
+    const v = env[name];
+    if (v !== undefined && v !== '') return { value: v, origin: name };
+  }
+  return setting.default === undefined ? undefined : { value: setting.default, origin: 'default' };
+}
+
+function bad(origin: string, problem: string, hint?: string): VaultrunError {
+  return new VaultrunError('USAGE', `${origin}: ${problem}`, hint ? { hint } : {});
+}
+
+export function parseBool(text: string, origin: string): boolean {
+  const t = text.trim().toLowerCase();
+  if (['1', 't', 'true', 'yes', 'y', 'on'].includes(t)) return true;
+  if (['0', 'f', 'false', 'no', 'n', 'off'].includes(t)) return false;
+  throw bad(origin, `expected true or false, got "${text}"`);
+}
+
+const UNIT_MS: Record<string, number> = { ms: 1, s: 1000, m: 60_000, h: 3_600_000 };
+
+/** "30s", "1m30s", "500ms", "2h"; a plain number is seconds (as VAULT_CLIENT_TIMEOUT). */
+export function parseDuration(text: string, origin: string): number {
+  const t = text.trim();
+  if (/^\d+(\.\d+)?$/.test(t)) return Math.round(Number(t) * 1000);
+  const parts = [...t.matchAll(/(\d+(?:\.\d+)?)(ms|s|m|h)/g)];
+  if (parts.length === 0 || parts.map((p) => p[0]).join('') !== t) {
+    throw bad(origin, `expected a duration such as 30s, 1m30s, 500ms or a number of seconds, got "${text}"`);
+  }
+  return Math.round(parts.reduce((sum, p) => sum + Number(p[1]) * (UNIT_MS[p[2] ?? 's'] ?? 1000), 0));
+}
+
+function asList(value: string | boolean | string[]): string[] {
+  const items = Array.isArray(value) ? value : [String(value)];
+  return items
+    .flatMap((i) => i.split(','))
+    .map((i) => i.trim())
+    .filter((i) => i !== '');
+}
+
+export function loadConfig(flags: FlagValues, env: Readonly<Record<string, string | undefined>>): Config {
+  const values = new Map<string, unknown>();
+  for (const setting of SETTINGS as readonly Setting[]) {
+    const raw = rawValue(setting, flags, env);
+    if (raw === undefined) continue;
+    const { value, origin } = raw;
+    const text = Array.isArray(value) ? value.join(',') : String(value);
+    let parsed: unknown;
+    switch (setting.kind) {
+      case 'bool':
+        parsed = typeof value === 'boolean' ? value : parseBool(text, origin);
+        break;
+      case 'duration': {
+        parsed = parseDuration(text, origin);
+        if ((parsed as number) <= 0) throw bad(origin, 'must be greater than zero');
+        break;
+      }
+      case 'int': {
+        if (!/^\d+$/.test(text.trim()) || Number(text) < 1 || Number(text) > 256) {
+          throw bad(origin, `expected a whole number from 1 to 256, got "${text}"`);
+        }
+        parsed = Number(text);
+        break;
+      }
+      case 'list':
+        parsed = asList(value);
+        break;
+      case 'url': {
+        let url: URL;
+        try {
+          url = new URL(text);
+        } catch {
+          throw bad(origin, 'not a URL', 'expected e.g. https://vault.example.com:8200');
+        }
+        if (url.protocol !== 'http:' && url.protocol !== 'https:') {
+          throw bad(origin, `unsupported scheme ${url.protocol}`, 'use http:// or https://');
+        }
+        parsed = text.replace(/\/+$/, '');
+        break;
+      }
+      default: {
+        if (setting.choices && !setting.choices.includes(text)) {
+          throw bad(origin, `expected one of ${setting.choices.join(', ')}, got "${text}"`);
+        }
+        parsed = text;
+      }
+    }
+    values.set(setting.key, parsed);
+  }
+  const get = <T>(key: SettingKey): T => values.get(key) as T;
+  const opt = <K extends string, T>(key: K, v: T | undefined): { [P in K]?: T } =>
+    (v === undefined ? {} : { [key]: v }) as { [P in K]?: T };
+
+  if (Boolean(get('clientCert')) !== Boolean(get('clientKey'))) {
+    throw bad('VAULT_CLIENT_CERT / VAULT_CLIENT_KEY', 'set both or neither');
+  }
+  const auth: AuthSettings = {
+    ...opt('method', get<AuthMethod | undefined>('authMethod')),
+    ...opt('token', get<string | undefined>('token')),
+    ...opt('tokenFile', get<string | undefined>('tokenFile')),
+    ...opt('roleId', get<string | undefined>('roleId')),
+    ...opt('roleIdFile', get<string | undefined>('roleIdFile')),
+    ...opt('secretId', get<string | undefined>('secretId')),
+    ...opt('secretIdFile', get<string | undefined>('secretIdFile')),
+    approleMount: get<string>('approleMount'),
+    secretIdWrapped: get<boolean>('secretIdWrapped'),
+    deleteSecretIdFile: get<boolean>('deleteSecretIdFile'),
+  };
+  if (auth.token && auth.tokenFile) throw bad('VAULT_TOKEN / VAULT_TOKEN_FILE', 'set one of them, not both');
+  if (auth.roleId && auth.roleIdFile)
+    throw bad('VAULT_ROLE_ID / VAULT_ROLE_ID_FILE', 'set one of them, not both');
+  if (auth.secretId && auth.secretIdFile)
+    throw bad('VAULT_SECRET_ID / VAULT_SECRET_ID_FILE', 'set one of them, not both');
+  if (auth.deleteSecretIdFile && !auth.secretIdFile) {
+    throw bad('--delete-secret-id-file', 'needs VAULT_SECRET_ID_FILE / --secret-id-file');
+  }
+  return {
+    addr: get<string>('addr'),
+    ...opt('namespace', get<string | undefined>('namespace')),
+    ...opt('caCert', get<string | undefined>('caCert')),
+    ...opt('caPath', get<string | undefined>('caPath')),
+    ...opt('clientCert', get<string | undefined>('clientCert')),
+    ...opt('clientKey', get<string | undefined>('clientKey')),
+    skipVerify: get<boolean>('skipVerify'),
+    ...opt('tlsServerName', get<string | undefined>('tlsServerName')),
+    clientTimeoutMs: get<number>('clientTimeout'),
+    auth,
+    envFiles: get<string[] | undefined>('envFile') ?? [],
+    envFileOverride: get<boolean>('envFileOverride'),
+    passthrough: new Set(get<string[] | undefined>('passthrough') ?? []),
+    ignoreMissing: get<boolean>('ignoreMissing'),
+    fileEnv: get<boolean>('fileEnv'),
+    fileEnvExclude: new Set(get<string[] | undefined>('fileEnvExclude') ?? []),
+    fileEnvDirs: get<string[] | undefined>('fileEnvDirs') ?? [],
+    ...opt('runtimeDir', get<string | undefined>('runtimeDir')),
+    supervise: get<boolean>('supervise'),
+    waitMs: get<number>('wait'),
+    concurrency: get<number>('concurrency'),
+    logLevel: get<LogLevel>('logLevel'),
+    logFormat: get<LogFormat>('logFormat'),
+  };
+}

@@ -1,0 +1,120 @@
+import { open } from 'node:fs/promises';
+import { isAbsolute, normalize } from 'node:path';
+import { VaultrunError } from '../errors.js';
+import { parseValue } from '../refs/parse.js';
+import { isFileVariable } from '../refs/plan.js';
+
+/**
+ * `NAME_FILE=/some/path` (a plain path, not a reference): the file's content, one trailing newline removed,
+ * becomes NAME and NAME_FILE is removed — for apps such as Dify that read only NAME (docker/k8s secrets,
+ * files a sidecar renders). Like the official images' `file_env`, NAME and NAME_FILE both set is an error.
+ *
+ * Scope: only paths under the secret directories (VAULTRUN_FILE_ENV_DIRS; default /run/secrets — Docker and
+ * compose secrets —, /var/run/secrets — Kubernetes —, /vault/secrets — the Vault Agent injector). Many other
+ * `*_FILE` variables are not secrets at all (LOG_FILE, TF_CLI_CONFIG_FILE, SSL_CERT_FILE, AWS_CONFIG_FILE…)
+ * and converting them would break the app; set VAULTRUN_FILE_ENV_DIRS=/ to convert every one. Within scope
+ * a missing file is an error (fail closed). Excluded names (default AWS_WEB_IDENTITY_TOKEN_FILE, which AWS
+ * SDKs read as a path) and our own settings are never converted. `--no-file-env` turns all of this off.
+ */
+export const MAX_FILE_ENV_BYTES = 64 * 1024;
+
+export interface FileEnvOptions {
+  /** Directories whose files are converted; "/" for all. */
+  dirs: readonly string[];
+  exclude: ReadonlySet<string>;
+  passthrough: ReadonlySet<string>;
+  isOwnSetting: (name: string) => boolean;
+}
+
+export interface FileEnvSource {
+  /** DB_PASSWORD_FILE */
+  fileVar: string;
+  /** DB_PASSWORD */
+  name: string;
+  path: string;
+}
+
+function skip(name: string, options: FileEnvOptions): boolean {
+  return (
+    !isFileVariable(name) ||
+    options.exclude.has(name) ||
+    options.passthrough.has(name) ||
+    options.isOwnSetting(name)
+  );
+}
+
+/** Pure: is the path inside one of the directories (lexically, after normalisation)? */
+export function inScope(path: string, dirs: readonly string[]): boolean {
+  if (!isAbsolute(path)) return false;
+  const p = normalize(path);
+  return dirs.some((d) => {
+    const dir = normalize(d).replace(/\/+$/, '');
+    return dir === '' || p.startsWith(`${dir}/`);
+  });
+}
+
+/** Pure: which `*_FILE` variables to convert, and the NAME/NAME_FILE conflicts (both directions). */
+export function planFileEnv(env: Readonly<Record<string, string>>, options: FileEnvOptions): FileEnvSource[] {
+  const sources: FileEnvSource[] = [];
+  for (const fileVar of Object.keys(env).sort()) {
+    const path = env[fileVar];
+    if (path === undefined || path === '' || skip(fileVar, options)) continue;
+    const isRef = parseValue(fileVar, path).kind !== 'plain';
+    if (!isRef && !inScope(path, options.dirs)) continue;
+    const name = fileVar.slice(0, -'_FILE'.length);
+    if (env[name] !== undefined && env[name] !== '') {
+      throw new VaultrunError('USAGE', `both ${name} and ${fileVar} are set`, {
+        hint: `set only one of them (or add ${fileVar} to VAULTRUN_FILE_ENV_EXCLUDE, or use --no-file-env)`,
+      });
+    }
+    if (isRef) continue; // a reference: resolved and written to a secret file later
+    sources.push({ fileVar, name, path });
+  }
+  return sources;
+}
+
+/** Reads one source (at most MAX_FILE_ENV_BYTES), removing one trailing newline. */
+export async function readFileEnvSource(source: FileEnvSource): Promise<string> {
+  let handle: Awaited<ReturnType<typeof open>> | undefined;
+  try {
+    handle = await open(source.path, 'r');
+    const stat = await handle.stat();
+    if (!stat.isFile()) {
+      throw new VaultrunError('IO', `${source.fileVar}: ${source.path} is not a regular file`, {
+        hint: `point ${source.fileVar} at a file, or exclude it with VAULTRUN_FILE_ENV_EXCLUDE`,
+      });
+    }
+    if (stat.size > MAX_FILE_ENV_BYTES) {
+      throw new VaultrunError(
+        'IO',
+        `${source.fileVar}: ${source.path} is larger than ${MAX_FILE_ENV_BYTES} bytes`,
+        {
+          hint: `an environment variable cannot hold it; exclude ${source.fileVar} with VAULTRUN_FILE_ENV_EXCLUDE`,
+        },
+      );
+    }
+    const text = await handle.readFile('utf8');
+    return text.replace(/\r?\n$/, '');
+  } catch (error) {
+    if (error instanceof VaultrunError) throw error;
+    const code = (error as NodeJS.ErrnoException).code ?? 'error';
+    throw new VaultrunError('IO', `${source.fileVar}: cannot read ${source.path}: ${code}`, {
+      hint: `fix the path, or exclude ${source.fileVar} with VAULTRUN_FILE_ENV_EXCLUDE / --no-file-env`,
+    });
+  } finally {
+    await handle?.close();
+  }
+}
+
+/** Pure: NAME set from the file's content, NAME_FILE removed. */
+export function applyFileEnv(
+  env: Readonly<Record<string, string>>,
+  contents: ReadonlyArray<{ source: FileEnvSource; value: string }>,
+): Record<string, string> {
+  const out = { ...env };
+  for (const { source, value } of contents) {
+    delete out[source.fileVar];
+    out[source.name] = value;
+  }
+  return out;
+}

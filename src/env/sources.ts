@@ -1,0 +1,45 @@
+import { readFile } from 'node:fs/promises';
+import { parse } from 'dotenv';
+import { VaultrunError } from '../errors.js';
+
+/**
+ * Where variables come from: the process environment and `--env-file`s (dotenv syntax; values may hold
+ * references, e.g. a file a Vault Agent sidecar renders).
+ *
+ * Precedence (documented in the README): by default the process environment wins over env files — as in
+ * docker compose, where `environment:` beats `env_file:` — and a later env file wins over an earlier one.
+ * With `--env-file-override` the files win over the process environment.
+ */
+export interface EnvFile {
+  path: string;
+  vars: Record<string, string>;
+}
+
+export async function readEnvFile(path: string): Promise<EnvFile> {
+  let text: string;
+  try {
+    text = await readFile(path, 'utf8');
+  } catch (error) {
+    throw new VaultrunError(
+      'IO',
+      `cannot read env file ${path}: ${(error as NodeJS.ErrnoException).code ?? 'error'}`,
+      {
+        hint: 'check --env-file / VAULTRUN_ENV_FILE',
+      },
+    );
+  }
+  return { path, vars: parse(text) };
+}
+
+/** Pure merge. */
+export function mergeEnv(
+  processEnv: Readonly<Record<string, string | undefined>>,
+  files: readonly EnvFile[],
+  override: boolean,
+): Record<string, string> {
+  const fromFiles: Record<string, string> = {};
+  for (const f of files) Object.assign(fromFiles, f.vars);
+  const base: Record<string, string> = {};
+  for (const [k, v] of Object.entries(processEnv)) if (v !== undefined) base[k] = v;
+  return override ? { ...base, ...fromFiles } : { ...fromFiles, ...base };
+}

@@ -1,0 +1,3 @@
+import { runMain } from './cli.js';
+
+void runMain(process.argv.slice(2));

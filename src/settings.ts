@@ -1,0 +1,291 @@
+/**
+ * Every setting, once: its flag, its environment names (Vault CLI conventions, BAO_* spellings, our own
+ * VAULTRUN_*), its type, default and help. The CLI builds its flags and `--help` from this table, the config
+ * loader validates against it, and the scrubber knows from it what is ours. Flag beats env beats default.
+ *
+ * Credentials (tokens, role_id, secret_id) have no flag on purpose: a command line is visible to every user
+ * of the machine in `ps`. Their `_FILE` forms have flags.
+ */
+export type Kind = 'string' | 'bool' | 'duration' | 'int' | 'list' | 'path' | 'url';
+
+export interface Setting {
+  key: string;
+  /** Long flag without the dashes; undefined for env-only credentials. */
+  flag?: string;
+  env: readonly string[];
+  kind: Kind;
+  choices?: readonly string[];
+  default?: string;
+  /** A credential: masked in logs, always scrubbed from the child, never a flag. */
+  secret?: boolean;
+  /** Repeatable flag (lists). */
+  repeatable?: boolean;
+  help: string;
+}
+
+export const SETTINGS = [
+  {
+    key: 'addr',
+    flag: 'addr',
+    env: ['VAULT_ADDR', 'BAO_ADDR'],
+    kind: 'url',
+    default: 'https://127.0.0.1:8200',
+    help: 'Vault / OpenBao address',
+  },
+  {
+    key: 'namespace',
+    flag: 'namespace',
+    env: ['VAULT_NAMESPACE', 'BAO_NAMESPACE'],
+    kind: 'string',
+    help: 'Vault Enterprise / OpenBao namespace',
+  },
+  {
+    key: 'caCert',
+    flag: 'ca-cert',
+    env: ['VAULT_CACERT', 'BAO_CACERT'],
+    kind: 'path',
+    help: 'PEM file of the CA that signed the server certificate',
+  },
+  {
+    key: 'caPath',
+    flag: 'ca-path',
+    env: ['VAULT_CAPATH', 'BAO_CAPATH'],
+    kind: 'path',
+    help: 'directory of PEM CA certificates',
+  },
+  {
+    key: 'clientCert',
+    flag: 'client-cert',
+    env: ['VAULT_CLIENT_CERT', 'BAO_CLIENT_CERT'],
+    kind: 'path',
+    help: 'PEM client certificate for TLS',
+  },
+  {
+    key: 'clientKey',
+    flag: 'client-key',
+    env: ['VAULT_CLIENT_KEY', 'BAO_CLIENT_KEY'],
+    kind: 'path',
+    help: 'PEM private key of the client certificate',
+  },
+  {
+    key: 'skipVerify',
+    flag: 'tls-skip-verify',
+    env: ['VAULT_SKIP_VERIFY', 'BAO_SKIP_VERIFY'],
+    kind: 'bool',
+    default: 'false',
+    help: 'do not verify the server certificate (insecure; for tests)',
+  },
+  {
+    key: 'tlsServerName',
+    flag: 'tls-server-name',
+    env: ['VAULT_TLS_SERVER_NAME', 'BAO_TLS_SERVER_NAME'],
+    kind: 'string',
+    help: 'name to use as SNI and to verify the certificate against',
+  },
+  {
+    key: 'clientTimeout',
+    flag: 'client-timeout',
+    env: ['VAULT_CLIENT_TIMEOUT', 'BAO_CLIENT_TIMEOUT'],
+    kind: 'duration',
+    default: '60s',
+    help: 'timeout of one HTTP request (a number is seconds)',
+  },
+  {
+    key: 'authMethod',
+    flag: 'auth-method',
+    env: ['VAULTRUN_AUTH_METHOD'],
+    kind: 'string',
+    choices: ['token', 'approle'],
+    help: 'login method (default: inferred, see README)',
+  },
+  {
+    key: 'token',
+    env: ['VAULT_TOKEN', 'BAO_TOKEN'],
+    kind: 'string',
+    secret: true,
+    help: 'Vault token (environment only)',
+  },
+  {
+    key: 'tokenFile',
+    flag: 'token-file',
+    env: ['VAULT_TOKEN_FILE', 'BAO_TOKEN_FILE'],
+    kind: 'path',
+    secret: true,
+    help: 'file holding a Vault token',
+  },
+  {
+    key: 'roleId',
+    env: ['VAULT_ROLE_ID', 'BAO_ROLE_ID'],
+    kind: 'string',
+    secret: true,
+    help: 'AppRole role_id (environment only)',
+  },
+  {
+    key: 'roleIdFile',
+    flag: 'role-id-file',
+    env: ['VAULT_ROLE_ID_FILE', 'BAO_ROLE_ID_FILE'],
+    kind: 'path',
+    secret: true,
+    help: 'file holding the AppRole role_id',
+  },
+  {
+    key: 'secretId',
+    env: ['VAULT_SECRET_ID', 'BAO_SECRET_ID'],
+    kind: 'string',
+    secret: true,
+    help: 'AppRole secret_id or wrapping token (environment only)',
+  },
+  {
+    key: 'secretIdFile',
+    flag: 'secret-id-file',
+    env: ['VAULT_SECRET_ID_FILE', 'BAO_SECRET_ID_FILE'],
+    kind: 'path',
+    secret: true,
+    help: 'file holding the AppRole secret_id (or its wrapping token)',
+  },
+  {
+    key: 'approleMount',
+    flag: 'approle-mount',
+    env: ['VAULTRUN_APPROLE_MOUNT'],
+    kind: 'string',
+    default: 'approle',
+    help: 'mount path of the AppRole auth method',
+  },
+  {
+    key: 'secretIdWrapped',
+    flag: 'secret-id-wrapped',
+    env: ['VAULTRUN_SECRET_ID_WRAPPED'],
+    kind: 'bool',
+    default: 'false',
+    help: 'the secret_id is a response-wrapping token: unwrap it first',
+  },
+  {
+    key: 'deleteSecretIdFile',
+    flag: 'delete-secret-id-file',
+    env: ['VAULTRUN_DELETE_SECRET_ID_FILE'],
+    kind: 'bool',
+    default: 'false',
+    help: 'delete the secret_id file after reading it',
+  },
+  {
+    key: 'envFile',
+    flag: 'env-file',
+    env: ['VAULTRUN_ENV_FILE'],
+    kind: 'list',
+    repeatable: true,
+    help: 'dotenv file whose variables may hold references (repeatable; env: comma-separated)',
+  },
+  {
+    key: 'envFileOverride',
+    flag: 'env-file-override',
+    env: ['VAULTRUN_ENV_FILE_OVERRIDE'],
+    kind: 'bool',
+    default: 'false',
+    help: 'env files win over the process environment (default: the environment wins)',
+  },
+  {
+    key: 'passthrough',
+    flag: 'passthrough',
+    env: ['VAULTRUN_PASSTHROUGH'],
+    kind: 'list',
+    repeatable: true,
+    help: 'variables passed to the command untouched (comma-separated)',
+  },
+  {
+    key: 'ignoreMissing',
+    flag: 'ignore-missing',
+    env: ['VAULTRUN_IGNORE_MISSING'],
+    kind: 'bool',
+    default: 'false',
+    help: 'a missing path or key leaves the variable unset (warning) instead of failing',
+  },
+  {
+    key: 'fileEnv',
+    flag: 'file-env',
+    env: ['VAULTRUN_FILE_ENV'],
+    kind: 'bool',
+    default: 'true',
+    help: 'handle NAME_FILE variables in both directions (--no-file-env to turn off)',
+  },
+  {
+    key: 'fileEnvDirs',
+    flag: 'file-env-dir',
+    env: ['VAULTRUN_FILE_ENV_DIRS'],
+    kind: 'list',
+    repeatable: true,
+    default: '/run/secrets,/var/run/secrets,/vault/secrets',
+    help: 'NAME_FILE=PATH becomes NAME only for files under these directories (/ for all)',
+  },
+  {
+    key: 'fileEnvExclude',
+    flag: 'file-env-exclude',
+    env: ['VAULTRUN_FILE_ENV_EXCLUDE'],
+    kind: 'list',
+    default: 'AWS_WEB_IDENTITY_TOKEN_FILE',
+    help: '*_FILE variables that are never converted',
+  },
+  {
+    key: 'runtimeDir',
+    flag: 'runtime-dir',
+    env: ['VAULTRUN_RUNTIME_DIR'],
+    kind: 'path',
+    help: 'private directory for secret files (default /run/vaultrun, with fallbacks)',
+  },
+  {
+    key: 'supervise',
+    flag: 'supervise',
+    env: ['VAULTRUN_SUPERVISE'],
+    kind: 'bool',
+    default: 'false',
+    help: 'stay resident: run the command as a child and forward signals',
+  },
+  {
+    key: 'wait',
+    flag: 'wait',
+    env: ['VAULTRUN_WAIT'],
+    kind: 'duration',
+    default: '30s',
+    help: 'how long to retry an unreachable / sealed / rate-limiting Vault',
+  },
+  {
+    key: 'concurrency',
+    flag: 'concurrency',
+    env: ['VAULTRUN_CONCURRENCY'],
+    kind: 'int',
+    default: '8',
+    help: 'parallel requests to Vault at most',
+  },
+  {
+    key: 'logLevel',
+    flag: 'log-level',
+    env: ['VAULTRUN_LOG_LEVEL'],
+    kind: 'string',
+    choices: ['debug', 'info', 'warn', 'error', 'silent'],
+    default: 'info',
+    help: 'log level (logs go to stderr only)',
+  },
+  {
+    key: 'logFormat',
+    flag: 'log-format',
+    env: ['VAULTRUN_LOG_FORMAT'],
+    kind: 'string',
+    choices: ['text', 'json'],
+    default: 'text',
+    help: 'log format',
+  },
+] as const satisfies readonly Setting[];
+
+export type SettingKey = (typeof SETTINGS)[number]['key'];
+
+const OWN_NAMES = new Set<string>(SETTINGS.flatMap((s) => s.env));
+const SECRET_NAMES = new Set<string>(SETTINGS.filter((s) => 'secret' in s && s.secret).flatMap((s) => s.env));
+
+/** Our settings: every VAULT_* and VAULTRUN_* variable, and the BAO_* spellings we read. */
+export function isOwnSetting(name: string): boolean {
+  return name.startsWith('VAULT_') || name.startsWith('VAULTRUN_') || OWN_NAMES.has(name);
+}
+
+/** Credentials: never passed to the child, even if listed in VAULTRUN_PASSTHROUGH. */
+export function isCredential(name: string): boolean {
+  return SECRET_NAMES.has(name);
+}

@@ -1,0 +1,180 @@
+import { VaultrunError } from '../errors.js';
+import type { Logger } from '../log.js';
+import type { ReadRequest } from '../refs/plan.js';
+import type { VaultClient } from './client.js';
+
+/**
+ * Reading secrets the way `vault kv get` does: users write `secret/dify/db`; we ask which mount the path is in
+ * (sys/internal/ui/mounts/PATH, as the Vault CLI does), and for KV v2 read MOUNT/data/REST. A path that already
+ * has `data/` after the mount is read as it is (compatible with bank-vaults). Other engines
+ * (database/creds/ROLE, …) are read with a plain GET and the key is looked up in `data`.
+ */
+export interface MountInfo {
+  /** With a trailing slash, as Vault reports it: "secret/". */
+  path: string;
+  type: string;
+  /** KV version, or undefined for other engines and unknown mounts. */
+  kvVersion?: 1 | 2;
+}
+
+/** Pure: the API path and whether it is KV v2, for a user path in a mount. */
+export function apiPathFor(
+  path: string,
+  mount: MountInfo | undefined,
+  version: number | undefined,
+): { apiPath: string; kv2: boolean } {
+  if (mount?.kvVersion !== 2 || !path.startsWith(mount.path)) {
+    if (version !== undefined) {
+      throw new VaultrunError(
+        'USAGE',
+        `path ${path} is not in a KV version 2 mount${mount ? ` (mount ${mount.path} is ${describe(mount)})` : ''}, so it has no versions`,
+        { hint: 'remove the #VERSION part of the reference' },
+      );
+    }
+    return { apiPath: path, kv2: false };
+  }
+  const rest = path.slice(mount.path.length);
+  const dataPath = rest.startsWith('data/') ? `${mount.path}${rest}` : `${mount.path}data/${rest}`;
+  return { apiPath: version === undefined ? dataPath : `${dataPath}?version=${version}`, kv2: true };
+}
+
+function describe(mount: MountInfo): string {
+  return mount.type === 'kv' ? `KV version ${mount.kvVersion ?? 1}` : `a ${mount.type} engine`;
+}
+
+interface MountBody {
+  data?: { path?: string; type?: string; options?: { version?: string } | null };
+}
+
+/** Looks up mounts, caching per mount and sharing in-flight look-ups: one request per mount per resolution. */
+export class MountResolver {
+  private readonly mounts: MountInfo[] = [];
+  private readonly inflight = new Map<string, Promise<MountInfo | undefined>>();
+
+  constructor(
+    private readonly client: VaultClient,
+    private readonly token: string,
+    private readonly log: Logger,
+  ) {}
+
+  private cached(path: string): MountInfo | undefined {
+    return this.mounts
+      .filter((m) => `${path}/`.startsWith(m.path))
+      .sort((a, b) => b.path.length - a.path.length)[0];
+  }
+
+  async mountFor(path: string): Promise<MountInfo | undefined> {
+    const hit = this.cached(path);
+    if (hit) return hit;
+    // Paths sharing a first segment usually share a mount: wait for a look-up already under way first.
+    const first = path.split('/')[0] ?? path;
+    const pending = this.inflight.get(first);
+    if (pending) {
+      await pending;
+      const again = this.cached(path);
+      if (again) return again;
+    }
+    const lookup = this.lookup(path);
+    if (!pending) this.inflight.set(first, lookup);
+    return lookup;
+  }
+
+  private async lookup(path: string): Promise<MountInfo | undefined> {
+    let body: MountBody;
+    try {
+      body = await this.client.request<MountBody>('GET', `sys/internal/ui/mounts/${path}`, {
+        token: this.token,
+        what: `looking up the mount of ${path}`,
+      });
+    } catch (error) {
+      if (
+        error instanceof VaultrunError &&
+        ['PERMISSION_DENIED', 'NOT_FOUND', 'VAULT_ERROR'].includes(error.code)
+      ) {
+        // As the Vault CLI does: no mount information → read the path as it is (KV v1 / other engine).
+        this.log.debug('mount look-up failed; reading the path as given', { path, code: error.code });
+        return undefined;
+      }
+      throw error;
+    }
+    const data = body?.data;
+    if (!data?.path) return undefined;
+    const mountPath = data.path.endsWith('/') ? data.path : `${data.path}/`;
+    const type = data.type ?? 'unknown';
+    const kvVersion =
+      type === 'kv' || type === 'generic' ? (data.options?.version === '2' ? 2 : 1) : undefined;
+    const info: MountInfo = { path: mountPath, type, ...(kvVersion ? { kvVersion } : {}) };
+    this.mounts.push(info);
+    this.log.debug('mount', { path: mountPath, type, kv_version: kvVersion });
+    return info;
+  }
+}
+
+export interface SecretRead {
+  data: Record<string, unknown>;
+  /** Lease of a dynamic secret ("" for KV). */
+  leaseId: string;
+  leaseDuration: number;
+  renewable: boolean;
+  /** KV v2 version read. */
+  version?: number;
+}
+
+interface ReadBody {
+  lease_id?: string;
+  lease_duration?: number;
+  renewable?: boolean;
+  data?: Record<string, unknown> & {
+    data?: Record<string, unknown> | null;
+    metadata?: { version?: number; deletion_time?: string; destroyed?: boolean } | null;
+  };
+}
+
+export async function readSecret(
+  client: VaultClient,
+  mounts: MountResolver,
+  token: string,
+  read: Pick<ReadRequest, 'path' | 'version'>,
+): Promise<SecretRead> {
+  const mount = await mounts.mountFor(read.path);
+  const { apiPath, kv2 } = apiPathFor(read.path, mount, read.version);
+  const label = read.version === undefined ? read.path : `${read.path} version ${read.version}`;
+  let body: ReadBody;
+  try {
+    body = await client.request<ReadBody>('GET', apiPath, { token, what: `reading ${label}` });
+  } catch (error) {
+    if (error instanceof VaultrunError && error.code === 'NOT_FOUND') {
+      throw new VaultrunError('NOT_FOUND', `no secret at ${label}`, {
+        cause: error,
+        hint: mount
+          ? `mount ${mount.path} (${describe(mount)}); check the path with \`vault kv get ${read.path}\``
+          : 'check the path',
+      });
+    }
+    throw error;
+  }
+  const raw = body?.data;
+  let data: Record<string, unknown> | undefined;
+  let version: number | undefined;
+  if (kv2) {
+    const meta = raw?.metadata;
+    if (raw?.data == null) {
+      const state = meta?.destroyed ? 'destroyed' : meta?.deletion_time ? 'deleted' : 'empty';
+      throw new VaultrunError('NOT_FOUND', `the secret at ${label} is ${state}`, {
+        hint: 'undelete it (vault kv undelete) or reference another version',
+      });
+    }
+    data = raw.data;
+    version = meta?.version;
+  } else {
+    data = raw;
+  }
+  if (!data || typeof data !== 'object') throw new VaultrunError('NOT_FOUND', `no data at ${label}`);
+  return {
+    data,
+    leaseId: body.lease_id ?? '',
+    leaseDuration: body.lease_duration ?? 0,
+    renewable: body.renewable ?? false,
+    ...(version === undefined ? {} : { version }),
+  };
+}

@@ -1,0 +1,43 @@
+import { readdir, readFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import type { Config } from '../config.js';
+import { VaultrunError } from '../errors.js';
+import type { TlsSettings } from './transport.js';
+
+/** Reads the TLS files the settings name (VAULT_CACERT, VAULT_CAPATH, client cert and key). */
+async function load(path: string, origin: string): Promise<Buffer> {
+  try {
+    return await readFile(path);
+  } catch (error) {
+    throw new VaultrunError(
+      'IO',
+      `${origin}: cannot read ${path}: ${(error as NodeJS.ErrnoException).code ?? 'error'}`,
+    );
+  }
+}
+
+export async function loadTls(config: Config): Promise<TlsSettings> {
+  const ca: Buffer[] = [];
+  if (config.caCert) ca.push(await load(config.caCert, 'VAULT_CACERT'));
+  if (config.caPath) {
+    let names: string[];
+    try {
+      names = (await readdir(config.caPath)).sort();
+    } catch (error) {
+      throw new VaultrunError(
+        'IO',
+        `VAULT_CAPATH: cannot read directory ${config.caPath}: ${(error as NodeJS.ErrnoException).code ?? 'error'}`,
+      );
+    }
+    for (const name of names.filter((n) => /\.(pem|crt|cer)$/i.test(n))) {
+      ca.push(await load(join(config.caPath, name), 'VAULT_CAPATH'));
+    }
+  }
+  return {
+    rejectUnauthorized: !config.skipVerify,
+    ...(ca.length ? { ca } : {}),
+    ...(config.clientCert ? { cert: await load(config.clientCert, 'VAULT_CLIENT_CERT') } : {}),
+    ...(config.clientKey ? { key: await load(config.clientKey, 'VAULT_CLIENT_KEY') } : {}),
+    ...(config.tlsServerName ? { servername: config.tlsServerName } : {}),
+  };
+}

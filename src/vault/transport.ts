@@ -1,0 +1,121 @@
+import http from 'node:http';
+import https from 'node:https';
+
+/**
+ * The HTTP transport under node-vault. node-vault accepts a `request-promise`-style function; ours uses Node's
+ * http/https with kept-alive connections, a per-request timeout and our TLS settings, and it never turns a
+ * failure into an object that carries request headers (axios errors carry X-Vault-Token when printed).
+ */
+export interface TlsSettings {
+  ca?: Buffer[];
+  cert?: Buffer;
+  key?: Buffer;
+  servername?: string;
+  rejectUnauthorized: boolean;
+}
+
+export interface TransportOptions {
+  tls: TlsSettings;
+  timeoutMs: number;
+  maxSockets: number;
+}
+
+/** The request options node-vault hands over (after it adds uri and headers). */
+export interface TransportRequest {
+  method: string;
+  uri: string;
+  headers?: Record<string, string>;
+  json?: unknown;
+  /** Filled in by the transport: the Retry-After header of the response, if any. */
+  retryAfter?: string;
+}
+
+export interface TransportResponse {
+  statusCode: number;
+  body: unknown;
+  request: { path: string };
+}
+
+/** A failure below HTTP (refused, reset, timeout, TLS). Carries the errno code, never headers or bodies. */
+export class TransportError extends Error {
+  readonly code: string;
+  constructor(code: string, message: string) {
+    super(message);
+    this.name = 'TransportError';
+    this.code = code;
+  }
+}
+
+const TLS_CODES = /CERT|SSL|TLS|SELF_SIGNED|UNABLE_TO_VERIFY|ERR_TLS|HOSTNAME|ALTNAME/;
+
+export function isTlsFailure(error: TransportError): boolean {
+  return TLS_CODES.test(error.code);
+}
+
+export type Transport = ((req: TransportRequest) => Promise<TransportResponse>) & { close(): void };
+
+export function createTransport(options: TransportOptions): Transport {
+  const httpAgent = new http.Agent({ keepAlive: true, maxSockets: options.maxSockets });
+  const httpsAgent = new https.Agent({
+    keepAlive: true,
+    maxSockets: options.maxSockets,
+    rejectUnauthorized: options.tls.rejectUnauthorized,
+    ...(options.tls.ca ? { ca: options.tls.ca } : {}),
+    ...(options.tls.cert ? { cert: options.tls.cert } : {}),
+    ...(options.tls.key ? { key: options.tls.key } : {}),
+    ...(options.tls.servername ? { servername: options.tls.servername } : {}),
+  });
+
+  const send = (req: TransportRequest): Promise<TransportResponse> =>
+    new Promise((resolve, reject) => {
+      const url = new URL(req.uri);
+      const isHttps = url.protocol === 'https:';
+      const payload = req.json === undefined ? undefined : Buffer.from(JSON.stringify(req.json));
+      const headers: Record<string, string> = { accept: 'application/json', ...req.headers };
+      if (payload) {
+        headers['content-type'] = 'application/json';
+        headers['content-length'] = String(payload.length);
+      }
+      const request = (isHttps ? https : http).request(
+        url,
+        { method: req.method, headers, agent: isHttps ? httpsAgent : httpAgent },
+        (res) => {
+          const chunks: Buffer[] = [];
+          res.on('data', (c: Buffer) => chunks.push(c));
+          res.on('error', () =>
+            reject(new TransportError('ECONNRESET', 'connection reset while reading the response')),
+          );
+          res.on('end', () => {
+            const retryAfter = res.headers['retry-after'];
+            if (typeof retryAfter === 'string') req.retryAfter = retryAfter;
+            const text = Buffer.concat(chunks).toString('utf8');
+            let body: unknown;
+            try {
+              body = text === '' ? undefined : JSON.parse(text);
+            } catch {
+              body = undefined; // not JSON (a proxy's HTML page, say): the status code is what counts
+            }
+            resolve({ statusCode: res.statusCode ?? 0, body, request: { path: url.pathname } });
+          });
+        },
+      );
+      request.setTimeout(options.timeoutMs, () => {
+        request.destroy(new TransportError('ETIMEDOUT', `no answer within ${options.timeoutMs} ms`));
+      });
+      request.on('error', (err: NodeJS.ErrnoException) => {
+        if (err instanceof TransportError) return reject(err);
+        const code = err.code ?? 'EUNKNOWN';
+        // Only the errno code and Node's own short message: nothing of the request is in it.
+        reject(new TransportError(code, err.message.split('\n')[0] ?? code));
+      });
+      if (payload) request.end(payload);
+      else request.end();
+    });
+
+  return Object.assign(send, {
+    close: () => {
+      httpAgent.destroy();
+      httpsAgent.destroy();
+    },
+  });
+}
