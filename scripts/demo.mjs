@@ -19,7 +19,9 @@ try {
   say(`OpenBao dev server at ${bao.addr}; writing sample Dify secrets`);
   for (const [path, keys] of Object.entries(secrets)) {
     if (path.startsWith('$')) continue;
-    const data = Object.fromEntries(keys.map((k) => [k, k === 'username' ? 'dify' : randomBytes(18).toString('base64url')]));
+    const data = Object.fromEntries(
+      keys.map((k) => [k, k === 'username' ? 'dify' : randomBytes(18).toString('base64url')]),
+    );
     await bao.kvPut(path.replace(/^secret\//, ''), data);
     process.stderr.write(`   ${path}: ${keys.join(', ')}\n`);
   }
@@ -48,10 +50,14 @@ try {
   };
   say('running: vaultrun -- node scripts/demo-app.mjs   (AppRole credentials from files)');
   for (const [k, v] of Object.entries(env)) if (v.includes('vault:')) process.stderr.write(`   ${k}=${v}\n`);
-  const run = spawnSync(process.execPath, [join(root, 'dist/vaultrun.cjs'), '--', process.execPath, join(root, 'scripts/demo-app.mjs')], {
-    env,
-    stdio: 'inherit',
-  });
+  const run = spawnSync(
+    process.execPath,
+    [join(root, 'dist/vaultrun.cjs'), '--', process.execPath, join(root, 'scripts/demo-app.mjs')],
+    {
+      env,
+      stdio: 'inherit',
+    },
+  );
   say(`vaultrun exited with ${run.status}`);
   process.exitCode = run.status ?? 1;
 } finally {
