@@ -5,8 +5,11 @@ import { createLogger, type LogFormat, type Logger } from './log.js';
 import { writeStdout } from './output.js';
 import { resolveEnvironment } from './resolve.js';
 import { execReplace, findExecutable } from './run/exec.js';
+import { Rotation } from './run/rotate.js';
 import { supervise } from './run/supervise.js';
+import { becomeUser, resolveUser } from './run/user.js';
 import { SETTINGS, type Setting } from './settings.js';
+import { revokeSelf } from './vault/lease.js';
 import { versionLine } from './version.js';
 
 /**
@@ -112,8 +115,16 @@ async function runCommand(command: string[], config: Config, io: CliIo): Promise
       hint: 'usage: vaultrun [options] [--] COMMAND [ARGS...]',
     });
   }
-  const resolution = await resolveEnvironment({ config, env: io.env, log });
-  const { stats, session } = resolution;
+  const user = config.user ? await resolveUser(config.user) : undefined;
+  const owner = user ? { uid: user.uid, gid: user.gid } : undefined;
+  const resolution = await resolveEnvironment({
+    config,
+    env: io.env,
+    log,
+    keepVault: true,
+    ...(owner ? { owner } : {}),
+  });
+  const { stats, session, vault } = resolution;
   if (stats.references > 0) {
     log.info(
       `resolved ${stats.references} reference${stats.references === 1 ? '' : 's'} from ${stats.paths} path${stats.paths === 1 ? '' : 's'} in ${stats.ms} ms via ${session?.method ?? 'none'}`,
@@ -122,15 +133,51 @@ async function runCommand(command: string[], config: Config, io: CliIo): Promise
   } else {
     log.debug('no references in the environment: running the command without contacting Vault');
   }
-  if (resolution.leases.length > 0 && !config.supervise) {
-    log.warn('dynamic secrets with leases were read; nothing will renew them once the command runs', {
-      leases: resolution.leases.length,
+  // Resident when asked to supervise, or to watch — which is the default as soon as a secret has a lease:
+  // exec-ing away would leave the lease to die.
+  const watching = config.watch ?? resolution.leases.length > 0;
+  const resident = config.supervise || watching;
+  let file: string;
+  try {
+    file = await findExecutable(name, resolution.env.PATH);
+  } catch (error) {
+    vault?.client.close();
+    throw error;
+  }
+  if (resident) {
+    const rotation = new Rotation({
+      config,
+      processEnv: io.env,
+      log,
+      resolution,
+      watching,
+      ...(vault ? { vault } : {}),
+      ...(owner ? { owner } : {}),
+    });
+    return supervise({
+      file,
+      argv: command,
+      env: resolution.env,
+      log,
+      stopSignal: config.stopSignal,
+      stopTimeoutMs: config.stopTimeoutMs,
+      ...(user ? { uid: user.uid, gid: user.gid } : {}),
+      onStart: (controller) => rotation.attach(controller),
+      onExit: () => rotation.dispose(),
     });
   }
-  const file = await findExecutable(name, resolution.env.PATH);
-  if (config.supervise) {
-    return supervise({ file, argv: command, env: resolution.env, log });
+  if (resolution.leases.length > 0) {
+    log.warn('dynamic secrets with leases were read, and --no-watch: nothing will renew them', {
+      leases: resolution.leases.length,
+    });
+  } else if (vault?.session.created && config.revoke) {
+    // Nothing will use the token we logged in with: revoke it rather than leave it valid until its TTL.
+    await revokeSelf(vault.client, vault.session.token, 2_000).catch(() => {
+      log.debug('could not revoke the login token before exec');
+    });
   }
+  vault?.client.close();
+  if (user) becomeUser(user);
   log.debug('replacing vaultrun with the command', { file });
   execReplace(file, command, resolution.env);
 }

@@ -1,3 +1,4 @@
+import { constants as osConstants } from 'node:os';
 import { VaultrunError } from './errors.js';
 import type { LogFormat, LogLevel } from './log.js';
 import { SETTINGS, type Setting, type SettingKey } from './settings.js';
@@ -29,6 +30,18 @@ export interface Config {
   fileEnvDirs: string[];
   runtimeDir?: string;
   supervise: boolean;
+  /** undefined: decided by whether a secret has a lease. */
+  watch?: boolean;
+  pollIntervalMs: number;
+  onChange: { action: 'restart' } | { action: 'signal'; signal: NodeJS.Signals };
+  stopSignal: NodeJS.Signals;
+  stopTimeoutMs: number;
+  debounceMs: number;
+  splayMs: number;
+  leaseRefresh: number;
+  onLeaseExpiry: 'keep' | 'stop';
+  revoke: boolean;
+  user?: string;
   waitMs: number;
   concurrency: number;
   logLevel: LogLevel;
@@ -89,6 +102,27 @@ function asList(value: string | boolean | string[]): string[] {
     .filter((i) => i !== '');
 }
 
+/** "SIGHUP", "HUP" or "hup" → "SIGHUP"; a signal Node knows. */
+export function parseSignal(text: string, origin: string): NodeJS.Signals {
+  const name = text.trim().toUpperCase();
+  const full = (name.startsWith('SIG') ? name : `SIG${name}`) as NodeJS.Signals;
+  if (!(full in osConstants.signals) || full === 'SIGKILL' || full === 'SIGSTOP') {
+    throw bad(origin, `unknown or unusable signal "${text}"`, 'use a name such as SIGTERM, SIGHUP, SIGUSR1');
+  }
+  return full;
+}
+
+function parseOnChange(text: string): Config['onChange'] {
+  if (text === 'restart') return { action: 'restart' };
+  if (text.startsWith('signal:')) {
+    return {
+      action: 'signal',
+      signal: parseSignal(text.slice('signal:'.length), '--on-change / VAULTRUN_ON_CHANGE'),
+    };
+  }
+  throw bad('--on-change / VAULTRUN_ON_CHANGE', `expected restart or signal:SIGNAL, got "${text}"`);
+}
+
 export function loadConfig(flags: FlagValues, env: Readonly<Record<string, string | undefined>>): Config {
   const values = new Map<string, unknown>();
   for (const setting of SETTINGS as readonly Setting[]) {
@@ -103,7 +137,17 @@ export function loadConfig(flags: FlagValues, env: Readonly<Record<string, strin
         break;
       case 'duration': {
         parsed = parseDuration(text, origin);
-        if ((parsed as number) <= 0) throw bad(origin, 'must be greater than zero');
+        if ((parsed as number) <= 0 && !(setting.allowZero && parsed === 0)) {
+          throw bad(origin, 'must be greater than zero');
+        }
+        break;
+      }
+      case 'fraction': {
+        const n = Number(text);
+        if (!/^\s*(0?\.\d+|0|1)(\.0*)?\s*$/.test(text) || !(n > 0 && n < 1)) {
+          throw bad(origin, `expected a fraction between 0 and 1 (exclusive), such as 0.67, got "${text}"`);
+        }
+        parsed = n;
         break;
       }
       case 'int': {
@@ -126,7 +170,8 @@ export function loadConfig(flags: FlagValues, env: Readonly<Record<string, strin
         if (url.protocol !== 'http:' && url.protocol !== 'https:') {
           throw bad(origin, `unsupported scheme ${url.protocol}`, 'use http:// or https://');
         }
-        parsed = text.replace(/\/+$/, '');
+        // new URL() ignores surrounding whitespace; the address we use must not keep it either.
+        parsed = text.trim().replace(/\/+$/, '');
         break;
       }
       default: {
@@ -185,6 +230,17 @@ export function loadConfig(flags: FlagValues, env: Readonly<Record<string, strin
     fileEnvDirs: get<string[] | undefined>('fileEnvDirs') ?? [],
     ...opt('runtimeDir', get<string | undefined>('runtimeDir')),
     supervise: get<boolean>('supervise'),
+    ...opt('watch', get<boolean | undefined>('watch')),
+    pollIntervalMs: get<number>('pollInterval'),
+    onChange: parseOnChange(get<string>('onChange')),
+    stopSignal: parseSignal(get<string>('stopSignal'), '--stop-signal / VAULTRUN_STOP_SIGNAL'),
+    stopTimeoutMs: get<number>('stopTimeout'),
+    debounceMs: get<number>('debounce'),
+    splayMs: get<number>('splay'),
+    leaseRefresh: get<number>('leaseRefresh'),
+    onLeaseExpiry: get<'keep' | 'stop'>('onLeaseExpiry'),
+    revoke: get<boolean>('revoke'),
+    ...opt('user', get<string | undefined>('user')),
     waitMs: get<number>('wait'),
     concurrency: get<number>('concurrency'),
     logLevel: get<LogLevel>('logLevel'),

@@ -29,9 +29,23 @@ export class Masker {
   }
 
   mask(text: string): string {
-    let out = text;
+    // Mark every character of every occurrence in the original text, then replace each marked run: values
+    // that overlap leave no characters behind (replacing one after the other would leave the tail of the
+    // second), and MASK itself is never matched.
+    let covered: Uint8Array | undefined;
     for (const v of this.sorted) {
-      if (out.includes(v)) out = out.split(v).join(MASK);
+      for (let at = text.indexOf(v); at >= 0; at = text.indexOf(v, at + 1)) {
+        covered ??= new Uint8Array(text.length);
+        covered.fill(1, at, at + v.length);
+      }
+    }
+    if (!covered) return text;
+    let out = '';
+    for (let i = 0; i < text.length; ) {
+      const start = i;
+      const marked = covered[i];
+      while (i < text.length && covered[i] === marked) i++;
+      out += marked ? MASK : text.slice(start, i);
     }
     return out;
   }
@@ -71,11 +85,14 @@ export function createLogger(options: LoggerOptions = {}): Logger {
     warn: (m, f) => emit('warn', m, f),
     error: (m, f) => emit('error', m, f),
   };
-  function emit(level: Exclude<LogLevel, 'silent'>, msg: string, fields: Fields = {}): void {
+  function emit(level: Exclude<LogLevel, 'silent'>, message: string, fields: Fields = {}): void {
     if (RANK[level] < RANK[logger.level]) return;
-    const entries = Object.entries(fields).filter(
-      (e): e is [string, string | number | boolean] => e[1] !== undefined,
-    );
+    // Mask before formatting too: JSON and quoted fields escape '"', '\\' and control characters, and an
+    // escaped secret would no longer match when the whole line is masked.
+    const entries = Object.entries(fields)
+      .filter((e): e is [string, string | number | boolean] => e[1] !== undefined)
+      .map(([k, v]): [string, string | number | boolean] => [k, typeof v === 'string' ? masker.mask(v) : v]);
+    const msg = masker.mask(message);
     let line: string;
     if ((options.format ?? 'text') === 'json') {
       line = JSON.stringify({ time: new Date().toISOString(), level, msg, ...Object.fromEntries(entries) });

@@ -1,5 +1,5 @@
 import type { Config } from './config.js';
-import { applyFileEnv, type FileEnvSource, planFileEnv, readFileEnvSource } from './env/file-env.js';
+import { applyFileEnv, planFileEnv, readFileEnvSource } from './env/file-env.js';
 import { scrubEnvironment } from './env/scrub.js';
 import {
   prepareRuntimeDir,
@@ -19,54 +19,32 @@ import { MountResolver, readSecret, type SecretRead } from './vault/kv.js';
 import { loadTls } from './vault/tls.js';
 
 /**
- * The library API: one resolution, from an environment to the child's environment and secret files.
- *   sources (process env, env files, *_FILE paths) → plan (pure) → login + one read per unique path
- *   (parallel, bounded) → render (pure) → secret files → scrub.
+ * The library API. One resolution is three stages, each usable on its own (the supervisor re-runs them when a
+ * secret changes, re-reading only what changed):
+ *   prepare      sources (process env, env files, NAME_FILE paths) → plan (pure)       [files]
+ *   fetchReads   login once, then one read per unique (path, version), in parallel       [Vault]
+ *   materialize  render (pure) → secret files → scrub → the command's environment        [files]
  * No references → no Vault contact at all.
  */
-export interface Lease {
-  leaseId: string;
-  path: string;
-  durationS: number;
-  renewable: boolean;
-}
-
-export interface Resolution {
-  /** The environment for the command. */
+export interface Prepared {
   env: Record<string, string>;
-  /** Secret files written: variable → path. */
-  files: Record<string, string>;
   plan: Plan;
-  /** Leases of dynamic secrets read (KV has none). */
-  leases: Lease[];
-  session?: Session;
-  /** Variables whose value came from Vault (for `resolve` output and for masking). */
-  resolvedNames: string[];
-  stats: { references: number; paths: number; requests: number; ms: number };
+  /** Local files the environment came from (env files, NAME_FILE sources): what a watcher watches. */
+  sourceFiles: string[];
 }
 
-export interface ResolveContext {
-  config: Config;
-  env: Readonly<Record<string, string | undefined>>;
-  log: Logger;
-  /** Keep the Vault client open (the supervisor renews with it); default: closed at the end. */
-  keepClient?: boolean;
-}
-
-export async function resolveEnvironment(
-  ctx: ResolveContext,
-): Promise<Resolution & { client?: VaultClient }> {
-  const { config, log } = ctx;
-  const started = performance.now();
-
-  // 1. Sources.
+export async function prepare(
+  config: Config,
+  processEnv: Readonly<Record<string, string | undefined>>,
+  log: Logger,
+): Promise<Prepared> {
   const envFiles = await Promise.all(config.envFiles.map(readEnvFile));
-  let env = mergeEnv(ctx.env, envFiles, config.envFileOverride);
-
-  // 2. NAME_FILE=/path → NAME (file contents are taken literally: never parsed as references).
+  let env = mergeEnv(processEnv, envFiles, config.envFileOverride);
+  const sourceFiles = [...config.envFiles];
+  // NAME_FILE=/path → NAME. File contents are taken literally: never parsed as references.
   const literal = new Set(config.passthrough);
   if (config.fileEnv) {
-    const sources: FileEnvSource[] = planFileEnv(env, {
+    const sources = planFileEnv(env, {
       dirs: config.fileEnvDirs,
       exclude: config.fileEnvExclude,
       passthrough: config.passthrough,
@@ -78,107 +56,237 @@ export async function resolveEnvironment(
     env = applyFileEnv(env, contents);
     for (const { source } of contents) {
       literal.add(source.name);
+      sourceFiles.push(source.path);
       log.debug('read variable from file', { variable: source.name, from: source.fileVar });
     }
   }
-
-  // 3. The plan.
   const plan = planReferences(env, { passthrough: literal, fileEnv: config.fileEnv, isOwnSetting });
-  const files: Record<string, string> = {};
-  const leases: Lease[] = [];
-  let session: Session | undefined;
-  let client: VaultClient | undefined;
+  return { env, plan, sourceFiles };
+}
 
-  if (plan.vars.length > 0) {
-    // 4. Fetch: login, then each unique (path, version) exactly once, in parallel (bounded by the client).
-    client = new VaultClient(
-      {
-        addr: config.addr,
-        ...(config.namespace ? { namespace: config.namespace } : {}),
-        tls: await loadTls(config),
-        timeoutMs: config.clientTimeoutMs,
-        waitMs: config.waitMs,
-        concurrency: config.concurrency,
-      },
-      log,
-    );
-    try {
-      session = await login(client, config.auth, log);
-      const mounts = new MountResolver(client, session.token, log);
-      const token = session.token;
-      const results = new Map<string, ReadResult>();
-      await Promise.all(
-        plan.reads.map(async (read) => {
-          try {
-            const secret: SecretRead = await readSecret(client as VaultClient, mounts, token, read);
-            if (secret.leaseId) {
-              leases.push({
-                leaseId: secret.leaseId,
-                path: read.path,
-                durationS: secret.leaseDuration,
-                renewable: secret.renewable,
-              });
-            }
-            results.set(read.id, { data: secret.data });
-          } catch (error) {
-            if (!(error instanceof VaultrunError)) throw error;
-            // Unreachable / login failures are not per-variable: stop at once.
-            if (error.code === 'UNREACHABLE' || error.code === 'LOGIN_FAILED') throw error;
-            results.set(read.id, { error });
-          }
-        }),
-      );
+/** A logged-in connection to Vault: the client, the session and the mount cache. */
+export interface VaultContext {
+  client: VaultClient;
+  session: Session;
+  mounts: MountResolver;
+}
 
-      // 5. Render (pure), then write secret files. Every value used is masked in logs from here on.
-      for (const ref of plan.vars.flatMap((v) => refsOf(v.parsed))) {
-        const result = results.get(readId(ref));
-        if (result && 'data' in result && Object.hasOwn(result.data, ref.key)) {
-          log.masker.add(secretToString(result.data[ref.key]));
-        }
-      }
-      const rendered = renderPlan(plan, results, { ignoreMissing: config.ignoreMissing });
-      for (const { name, reason } of rendered.skipped) {
-        log.warn('variable left unset (--ignore-missing)', { variable: name, reason });
-        delete env[name];
-      }
-      Object.assign(env, rendered.env);
-      const fileVars = Object.keys(rendered.files);
-      if (fileVars.length > 0) {
-        const dir = await prepareRuntimeDir(runtimeDirCandidates(config.runtimeDir, env), log);
-        for (const name of fileVars) {
-          files[name] = await writeSecretFile(dir, secretFileName(name), rendered.files[name] ?? '');
-          env[name] = files[name];
-        }
-      }
-    } catch (error) {
-      client.close();
-      throw error;
-    }
-    if (!ctx.keepClient) client.close();
+export async function openVault(config: Config, log: Logger): Promise<VaultContext> {
+  const client = new VaultClient(
+    {
+      addr: config.addr,
+      ...(config.namespace ? { namespace: config.namespace } : {}),
+      tls: await loadTls(config),
+      timeoutMs: config.clientTimeoutMs,
+      waitMs: config.waitMs,
+      concurrency: config.concurrency,
+    },
+    log,
+  );
+  try {
+    const session = await login(client, config.auth, log);
+    return { client, session, mounts: new MountResolver(client, session.token, log) };
+  } catch (error) {
+    client.close();
+    throw error;
   }
+}
 
-  // 6. Scrub our own settings and credentials.
+export interface Lease {
+  leaseId: string;
+  /** The read (path#version) it came from. */
+  readId: string;
+  path: string;
+  durationS: number;
+  renewable: boolean;
+}
+
+/**
+ * Reads each unique (path, version) of the plan once, in parallel (the client bounds concurrency). Reads whose
+ * id is in `cache` (and not in `refresh`) are reused. Per-read failures become error results, so a message can
+ * name every variable; unreachable Vault and refused logins stop everything at once.
+ */
+export async function fetchReads(
+  vault: VaultContext,
+  plan: Plan,
+  cache: ReadonlyMap<string, SecretRead> = new Map(),
+  refresh: ReadonlySet<string> = new Set(),
+): Promise<{ results: Map<string, ReadResult>; reads: Map<string, SecretRead> }> {
+  const results = new Map<string, ReadResult>();
+  const reads = new Map<string, SecretRead>();
+  await Promise.all(
+    plan.reads.map(async (read) => {
+      const cached = refresh.has(read.id) ? undefined : cache.get(read.id);
+      try {
+        const secret = cached ?? (await readSecret(vault.client, vault.mounts, vault.session.token, read));
+        reads.set(read.id, secret);
+        results.set(read.id, { data: secret.data });
+      } catch (error) {
+        if (!(error instanceof VaultrunError)) throw error;
+        if (error.code === 'UNREACHABLE' || error.code === 'LOGIN_FAILED') throw error;
+        results.set(read.id, { error });
+      }
+    }),
+  );
+  return { results, reads };
+}
+
+export function leasesOf(plan: Plan, reads: ReadonlyMap<string, SecretRead>): Lease[] {
+  return plan.reads.flatMap((r) => {
+    const s = reads.get(r.id);
+    return s?.leaseId
+      ? [
+          {
+            leaseId: s.leaseId,
+            readId: r.id,
+            path: r.path,
+            durationS: s.leaseDuration,
+            renewable: s.renewable,
+          },
+        ]
+      : [];
+  });
+}
+
+/** The rendered values before any file is written: what the supervisor compares to decide "changed?". */
+export interface Rendered {
+  /** The command's environment, secret-file variables still unset (see `fileValues`). */
+  env: Record<string, string>;
+  /** Secret-file variable → content. */
+  fileValues: Record<string, string>;
+}
+
+/** Pure except for the masker: render, apply --ignore-missing, scrub. */
+export function renderEnvironment(
+  config: Config,
+  prepared: Prepared,
+  results: ReadonlyMap<string, ReadResult>,
+  log: Logger,
+): Rendered {
+  const { plan } = prepared;
+  // Every value used is masked in logs from here on.
+  for (const ref of plan.vars.flatMap((v) => refsOf(v.parsed))) {
+    const result = results.get(readId(ref));
+    if (result && 'data' in result && Object.hasOwn(result.data, ref.key)) {
+      log.masker.add(secretToString(result.data[ref.key]));
+    }
+  }
+  const rendered = renderPlan(plan, results, { ignoreMissing: config.ignoreMissing });
+  const env = { ...prepared.env };
+  for (const { name, reason } of rendered.skipped) {
+    log.warn('variable left unset (--ignore-missing)', { variable: name, reason });
+    delete env[name];
+  }
+  Object.assign(env, rendered.env);
+  for (const name of Object.keys(rendered.files)) delete env[name];
   const scrubbed = scrubEnvironment(env, config.passthrough);
   for (const name of scrubbed.refusedPassthrough) {
     log.warn('credential listed in VAULTRUN_PASSTHROUGH is never passed to the command', { variable: name });
   }
-  if (scrubbed.removed.length)
+  if (scrubbed.removed.length) {
     log.debug('removed from the command environment', { variables: scrubbed.removed.join(',') });
+  }
+  return { env: scrubbed.env, fileValues: rendered.files };
+}
 
-  const resolution: Resolution & { client?: VaultClient } = {
-    env: scrubbed.env,
-    files,
-    plan,
-    leases,
-    resolvedNames: plan.vars.map((v) => v.name).filter((n) => n in scrubbed.env),
-    stats: {
-      references: plan.referenceCount,
-      paths: plan.reads.length,
-      requests: client?.requests ?? 0,
-      ms: Math.round(performance.now() - started),
-    },
-    ...(session ? { session } : {}),
-    ...(client && ctx.keepClient ? { client } : {}),
-  };
-  return resolution;
+/** Writes the secret files (atomically, 0400, private directory) and returns the final environment. */
+export async function writeFiles(
+  config: Config,
+  rendered: Rendered,
+  log: Logger,
+  owner?: { uid: number; gid: number },
+): Promise<{ env: Record<string, string>; files: Record<string, string> }> {
+  const env = { ...rendered.env };
+  const files: Record<string, string> = {};
+  const names = Object.keys(rendered.fileValues).sort();
+  if (names.length === 0) return { env, files };
+  const dir = await prepareRuntimeDir(runtimeDirCandidates(config.runtimeDir, env), log, owner);
+  for (const name of names) {
+    files[name] = await writeSecretFile(
+      dir,
+      secretFileName(name),
+      rendered.fileValues[name] ?? '',
+      0o400,
+      owner,
+    );
+    env[name] = files[name];
+  }
+  return { env, files };
+}
+
+export interface Resolution {
+  /** The environment for the command. */
+  env: Record<string, string>;
+  /** Secret files written: variable → path. */
+  files: Record<string, string>;
+  prepared: Prepared;
+  plan: Plan;
+  rendered: Rendered;
+  /** Leases of dynamic secrets read (KV has none). */
+  leases: Lease[];
+  /** What was read, by read id (for a supervisor's cache). */
+  reads: Map<string, SecretRead>;
+  session?: Session;
+  /** Variables whose value came from Vault. */
+  resolvedNames: string[];
+  stats: { references: number; paths: number; requests: number; ms: number };
+}
+
+export interface ResolveContext {
+  config: Config;
+  env: Readonly<Record<string, string | undefined>>;
+  log: Logger;
+  /** Keep the Vault connection open and return it (the supervisor renews with it). */
+  keepVault?: boolean;
+  /** Owner of secret files (--user). */
+  owner?: { uid: number; gid: number };
+}
+
+/** One whole resolution: prepare → fetch → render → files. */
+export async function resolveEnvironment(
+  ctx: ResolveContext,
+): Promise<Resolution & { vault?: VaultContext }> {
+  const { config, log } = ctx;
+  const started = performance.now();
+  const prepared = await prepare(config, ctx.env, log);
+  const { plan } = prepared;
+  let vault: VaultContext | undefined;
+  let results = new Map<string, ReadResult>();
+  let reads = new Map<string, SecretRead>();
+  if (plan.vars.length > 0) {
+    vault = await openVault(config, log);
+    try {
+      ({ results, reads } = await fetchReads(vault, plan));
+    } catch (error) {
+      vault.client.close();
+      throw error;
+    }
+  }
+  try {
+    const rendered = renderEnvironment(config, prepared, results, log);
+    const { env, files } = await writeFiles(config, rendered, log, ctx.owner);
+    const resolution: Resolution & { vault?: VaultContext } = {
+      env,
+      files,
+      prepared,
+      plan,
+      rendered,
+      leases: leasesOf(plan, reads),
+      reads,
+      resolvedNames: plan.vars.map((v) => v.name).filter((n) => n in env),
+      stats: {
+        references: plan.referenceCount,
+        paths: plan.reads.length,
+        requests: vault?.client.requests ?? 0,
+        ms: Math.round(performance.now() - started),
+      },
+      ...(vault ? { session: vault.session } : {}),
+      ...(vault && ctx.keepVault ? { vault } : {}),
+    };
+    if (vault && !ctx.keepVault) vault.client.close();
+    return resolution;
+  } catch (error) {
+    vault?.client.close();
+    throw error;
+  }
 }

@@ -6,7 +6,7 @@
  * Credentials (tokens, role_id, secret_id) have no flag on purpose: a command line is visible to every user
  * of the machine in `ps`. Their `_FILE` forms have flags.
  */
-export type Kind = 'string' | 'bool' | 'duration' | 'int' | 'list' | 'path' | 'url';
+export type Kind = 'string' | 'bool' | 'duration' | 'int' | 'list' | 'path' | 'url' | 'fraction';
 
 export interface Setting {
   key: string;
@@ -20,6 +20,8 @@ export interface Setting {
   secret?: boolean;
   /** Repeatable flag (lists). */
   repeatable?: boolean;
+  /** Durations: zero is allowed (e.g. "no splay"). */
+  allowZero?: boolean;
   help: string;
 }
 
@@ -238,6 +240,95 @@ export const SETTINGS = [
     kind: 'bool',
     default: 'false',
     help: 'stay resident: run the command as a child and forward signals',
+  },
+  {
+    key: 'watch',
+    flag: 'watch',
+    env: ['VAULTRUN_WATCH'],
+    kind: 'bool',
+    help: 'stay resident and act when a secret changes (default: on when a secret has a lease, else off)',
+  },
+  {
+    key: 'pollInterval',
+    flag: 'poll-interval',
+    env: ['VAULTRUN_POLL_INTERVAL'],
+    kind: 'duration',
+    default: '60s',
+    help: 'how often to check watched KV paths and files for changes (±10% jitter)',
+  },
+  {
+    key: 'onChange',
+    flag: 'on-change',
+    env: ['VAULTRUN_ON_CHANGE'],
+    kind: 'string',
+    default: 'restart',
+    help: 'on a change: restart the command, or signal:SIGNAL (rewrite files, send the signal)',
+  },
+  {
+    key: 'stopSignal',
+    flag: 'stop-signal',
+    env: ['VAULTRUN_STOP_SIGNAL'],
+    kind: 'string',
+    default: 'SIGTERM',
+    help: "signal that stops the command's process group for a restart",
+  },
+  {
+    key: 'stopTimeout',
+    flag: 'stop-timeout',
+    env: ['VAULTRUN_STOP_TIMEOUT'],
+    kind: 'duration',
+    default: '30s',
+    help: 'how long a restart waits after the stop signal before SIGKILL',
+  },
+  {
+    key: 'debounce',
+    flag: 'debounce',
+    env: ['VAULTRUN_DEBOUNCE'],
+    kind: 'duration',
+    allowZero: true,
+    default: '1s',
+    help: 'changes within this window are handled together (one action)',
+  },
+  {
+    key: 'splay',
+    flag: 'splay',
+    env: ['VAULTRUN_SPLAY'],
+    kind: 'duration',
+    allowZero: true,
+    default: '0s',
+    help: 'random delay up to this long before acting on a change (replicas do not restart together)',
+  },
+  {
+    key: 'leaseRefresh',
+    flag: 'lease-refresh',
+    env: ['VAULTRUN_LEASE_REFRESH'],
+    kind: 'fraction',
+    default: '0.67',
+    help: 'a lease that cannot be extended is replaced when this fraction of its life has passed',
+  },
+  {
+    key: 'onLeaseExpiry',
+    flag: 'on-lease-expiry',
+    env: ['VAULTRUN_ON_LEASE_EXPIRY'],
+    kind: 'string',
+    choices: ['keep', 'stop'],
+    default: 'keep',
+    help: 'Vault unreachable when a lease expires: keep the command running, or stop it (exit 69)',
+  },
+  {
+    key: 'revoke',
+    flag: 'revoke',
+    env: ['VAULTRUN_REVOKE'],
+    kind: 'bool',
+    default: 'true',
+    help: 'on exit, revoke the leases and the token vaultrun created (--no-revoke keeps them)',
+  },
+  {
+    key: 'user',
+    flag: 'user',
+    env: ['VAULTRUN_USER'],
+    kind: 'string',
+    help: 'run the command as USER[:GROUP] (name or number; vaultrun must start as root)',
   },
   {
     key: 'wait',

@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import { chmod, lstat, mkdir, open, rename, unlink } from 'node:fs/promises';
+import { chmod, chown, lstat, mkdir, open, rename, unlink } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { VaultrunError } from '../errors.js';
@@ -18,13 +18,22 @@ function uid(): number {
   return typeof process.getuid === 'function' ? process.getuid() : 0;
 }
 
-async function ensurePrivateDir(dir: string): Promise<void> {
+/** The user the command runs as (--user): secret files and their directory belong to it. */
+export interface Owner {
+  uid: number;
+  gid: number;
+}
+
+async function ensurePrivateDir(dir: string, owner?: Owner): Promise<void> {
   await mkdir(dir, { recursive: true, mode: 0o700 });
   const st = await lstat(dir);
   if (!st.isDirectory() || st.isSymbolicLink())
     throw Object.assign(new Error('not a directory'), { code: 'ENOTDIR' });
-  if (st.uid !== uid()) throw Object.assign(new Error('owned by another user'), { code: 'EPERM' });
+  if (st.uid !== uid() && st.uid !== owner?.uid) {
+    throw Object.assign(new Error('owned by another user'), { code: 'EPERM' });
+  }
   if ((st.mode & 0o777) !== 0o700) await chmod(dir, 0o700);
+  if (owner && (st.uid !== owner.uid || st.gid !== owner.gid)) await chown(dir, owner.uid, owner.gid);
 }
 
 export function runtimeDirCandidates(
@@ -39,11 +48,15 @@ export function runtimeDirCandidates(
 }
 
 /** The first usable private directory of the candidates. */
-export async function prepareRuntimeDir(candidates: readonly string[], log: Logger): Promise<string> {
+export async function prepareRuntimeDir(
+  candidates: readonly string[],
+  log: Logger,
+  owner?: Owner,
+): Promise<string> {
   const failures: string[] = [];
   for (const dir of candidates) {
     try {
-      await ensurePrivateDir(dir);
+      await ensurePrivateDir(dir, owner);
       if (failures.length) log.debug('using fallback runtime directory', { dir, tried: failures.join(', ') });
       return dir;
     } catch (error) {
@@ -67,6 +80,7 @@ export async function writeSecretFile(
   name: string,
   content: string,
   mode = 0o400,
+  owner?: Owner,
 ): Promise<string> {
   const target = join(dir, name);
   const temp = join(dir, `.${name}.${randomBytes(6).toString('hex')}.tmp`);
@@ -74,6 +88,7 @@ export async function writeSecretFile(
     const handle = await open(temp, 'wx', mode);
     try {
       await handle.writeFile(content, 'utf8');
+      if (owner) await handle.chown(owner.uid, owner.gid);
       await handle.sync();
     } finally {
       await handle.close();

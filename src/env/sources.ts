@@ -28,7 +28,30 @@ export async function readEnvFile(path: string): Promise<EnvFile> {
       },
     );
   }
-  return { path, vars: parse(text) };
+  return { path, vars: keepHashes(text, parse(text)) };
+}
+
+const DEFINITION = /^\s*(?:export\s+)?([\w.-]+)\s*(?:=|:\s)\s*(.*)$/;
+
+/**
+ * dotenv ends an unquoted value at its first `#`, which cuts `DB_PASSWORD=vault:secret/db#password` to
+ * `vault:secret/db`. As in docker compose env files, `#` starts a comment in an unquoted value only after
+ * whitespace: where a name's last definition is unquoted, its value is taken up to ` #`.
+ */
+function keepHashes(text: string, vars: Record<string, string>): Record<string, string> {
+  const last = new Map<string, string | undefined>();
+  for (const line of text.split(/\r?\n/)) {
+    const m = DEFINITION.exec(line);
+    if (!m?.[1]) continue;
+    const raw = m[2] ?? '';
+    last.set(m[1], /^['"`#]/.test(raw) ? undefined : raw.replace(/\s+#.*$/, '').trim());
+  }
+  const out = { ...vars };
+  for (const [name, value] of last) {
+    // Only where dotenv cut the value at a '#' (not, say, a line inside a quoted multi-line value).
+    if (value?.includes('#') && out[name] === value.slice(0, value.indexOf('#')).trim()) out[name] = value;
+  }
+  return out;
 }
 
 /** Pure merge. */

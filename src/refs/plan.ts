@@ -97,7 +97,16 @@ function lookup(ref: Ref, variable: string, results: ReadonlyMap<string, ReadRes
   if (result === undefined) {
     throw new VaultrunError('INTERNAL', `${variable}: no read was made for path ${ref.path}`);
   }
-  if ('error' in result) throw result.error;
+  if ('error' in result) {
+    // The read's error names the path; name the variable and the key this variable wanted too.
+    const { error } = result;
+    if (error.code !== 'NOT_FOUND') throw error;
+    throw new VaultrunError(error.code, `${variable}: ${error.message} (key "${ref.key}")`, {
+      cause: error,
+      ...(error.hint ? { hint: error.hint } : {}),
+      ...(error.status ? { status: error.status } : {}),
+    });
+  }
   if (!Object.hasOwn(result.data, ref.key)) {
     const known = Object.keys(result.data).sort();
     throw new VaultrunError(

@@ -1,13 +1,16 @@
-import { execa } from 'execa';
+import { execa, type ResultPromise } from 'execa';
 import type { Logger } from '../log.js';
 import { exitStatus, FORWARDED_SIGNALS, TERMINAL_SIGNALS } from './signals.js';
 
 /**
  * Supervise mode: the command runs as our child; every forwardable signal we receive (every time, not just the
  * first) goes to it; we exit with its status (128+n if signal n killed it) only after it has exited, so its
- * cleanup always completes. Outside a terminal the child gets its own process group, so that a later stop can
- * reach a whole `sh -c` tree; in a terminal it stays in ours, and the signals the terminal sends to the whole
- * foreground group (Ctrl-C, Ctrl-\, Ctrl-Z, resize) are not sent a second time.
+ * cleanup always completes. Outside a terminal the child gets its own process group, so that a stop for a
+ * restart reaches a whole `sh -c` tree; in a terminal it stays in ours, and the signals the terminal sends to
+ * the whole foreground group (Ctrl-C, Ctrl-\, Ctrl-Z, resize) are not sent a second time.
+ *
+ * A rotation (run/rotate.ts) drives the running supervisor through the Controller: restart with a new
+ * environment, send a signal, or shut down with a given status.
  */
 export interface SuperviseOptions {
   file: string;
@@ -16,40 +19,149 @@ export interface SuperviseOptions {
   log: Logger;
   /** Defaults to process.stdin.isTTY. */
   interactive?: boolean;
+  /** Restart and shutdown: signal to the child's process group, then SIGKILL after the timeout. */
+  stopSignal?: NodeJS.Signals;
+  stopTimeoutMs?: number;
+  /** Run the command as this user (--user). */
+  uid?: number;
+  gid?: number;
+  /** Called once the first child runs. */
+  onStart?: (controller: Controller) => void;
+  /** Called after the last child exited, before the signal handlers are removed (revocation, file removal). */
+  onExit?: () => Promise<void>;
+}
+
+export interface Controller {
+  /** Stops the current child (stop signal to its group, SIGKILL after the timeout) and starts a new one. */
+  restart(env: Readonly<Record<string, string>>, reason: string): Promise<void>;
+  /** Sends a signal to the current child. */
+  signal(signal: NodeJS.Signals): void;
+  /** Stops the child and makes the supervisor exit with `status` (instead of the child's). */
+  shutdown(status: number, reason: string): Promise<void>;
+  readonly pid: number | undefined;
+  /** Number of children started so far. */
+  readonly starts: number;
+}
+
+interface Running {
+  process: ResultPromise;
+  pid: number | undefined;
+  exited: boolean;
+  done: Promise<number>;
 }
 
 export async function supervise(options: SuperviseOptions): Promise<number> {
   const { log } = options;
   const interactive = options.interactive ?? Boolean(process.stdin.isTTY);
+  const stopSignal = options.stopSignal ?? 'SIGTERM';
+  const stopTimeoutMs = options.stopTimeoutMs ?? 30_000;
   if (process.pid === 1) {
     log.warn(
       'vaultrun is PID 1 in supervise mode: orphaned grandchildren will not be reaped; run it under an init (tini -- vaultrun …)',
     );
   }
   const [argv0, ...args] = options.argv;
-  const child = execa(options.file, args, {
-    argv0: argv0 ?? options.file,
-    env: { ...options.env },
-    extendEnv: false,
-    stdio: 'inherit',
-    reject: false,
-    detached: !interactive,
-    cleanup: true,
-    windowsHide: true,
-  });
-  const pending: NodeJS.Signals[] = [];
+  let starts = 0;
+  const spawn = (env: Readonly<Record<string, string>>): Running => {
+    const child = execa(options.file, args, {
+      argv0: argv0 ?? options.file,
+      env: { ...env },
+      extendEnv: false,
+      stdio: 'inherit',
+      reject: false,
+      detached: !interactive,
+      cleanup: true,
+      ...(options.uid === undefined ? {} : { uid: options.uid }),
+      ...(options.gid === undefined ? {} : { gid: options.gid }),
+    });
+    starts++;
+    const running: Running = {
+      process: child,
+      pid: child.pid,
+      exited: false,
+      done: child.then((result) => {
+        running.exited = true;
+        if (result.failed && result.exitCode === undefined && !result.signal) {
+          log.error('the command could not be started', { code: (result as { code?: string }).code });
+          return 126;
+        }
+        return exitStatus(result.exitCode, result.signal);
+      }),
+    };
+    log.debug('started the command', { pid: running.pid });
+    return running;
+  };
+
+  let current = spawn(options.env);
+  let restarting: Promise<void> | undefined;
+  let shutdownStatus: number | undefined;
+  let stopping = false;
+
+  const sendTo = (running: Running, signal: NodeJS.Signals, group: boolean) => {
+    if (running.pid === undefined || running.exited) return;
+    try {
+      process.kill(group && !interactive ? -running.pid : running.pid, signal);
+    } catch {
+      // Already gone: its exit is being handled.
+    }
+  };
+
+  /** Stop signal to the group, SIGKILL to the group after the timeout; resolves when the child has exited. */
+  const stop = async (running: Running, reason: string): Promise<void> => {
+    if (running.exited) return;
+    log.info('stopping the command', { reason, signal: stopSignal, pid: running.pid });
+    sendTo(running, stopSignal, true);
+    let timer: NodeJS.Timeout | undefined;
+    const killed = new Promise<'timeout'>((resolve) => {
+      timer = setTimeout(() => resolve('timeout'), stopTimeoutMs);
+    });
+    const outcome = await Promise.race([running.done.then(() => 'exited' as const), killed]);
+    clearTimeout(timer);
+    if (outcome === 'timeout') {
+      log.warn('the command did not stop in time: killing its process group', {
+        timeout_ms: stopTimeoutMs,
+        pid: running.pid,
+      });
+      sendTo(running, 'SIGKILL', true);
+      await running.done;
+    }
+  };
+
+  const controller: Controller = {
+    get pid() {
+      return current.pid;
+    },
+    get starts() {
+      return starts;
+    },
+    signal: (signal) => sendTo(current, signal, false),
+    restart: (env, reason) => {
+      if (stopping) return Promise.resolve();
+      const previous = restarting ?? Promise.resolve();
+      restarting = previous.then(async () => {
+        if (stopping) return;
+        await stop(current, reason);
+        if (stopping) return;
+        current = spawn(env);
+        log.info('restarted the command', { reason, pid: current.pid });
+      });
+      const mine = restarting;
+      return mine.finally(() => {
+        if (restarting === mine) restarting = undefined;
+      });
+    },
+    shutdown: async (status, reason) => {
+      shutdownStatus = status;
+      stopping = true;
+      await stop(current, reason);
+    },
+  };
+
   const forward = (signal: NodeJS.Signals) => {
     if (interactive && TERMINAL_SIGNALS.has(signal)) return;
-    if (child.pid === undefined) {
-      pending.push(signal);
-      return;
-    }
-    try {
-      process.kill(child.pid, signal);
-      log.debug('forwarded signal', { signal, pid: child.pid });
-    } catch {
-      // The child is already gone; its exit is being handled.
-    }
+    if (signal === 'SIGTERM' || signal === 'SIGINT' || signal === 'SIGQUIT') stopping = true;
+    sendTo(current, signal, false);
+    log.debug('forwarded signal', { signal, pid: current.pid });
   };
   const handlers = FORWARDED_SIGNALS.map((signal) => {
     const handler = () => forward(signal);
@@ -57,16 +169,19 @@ export async function supervise(options: SuperviseOptions): Promise<number> {
     return [signal, handler] as const;
   });
   try {
-    if (child.pid !== undefined) log.debug('started the command', { pid: child.pid });
-    for (const signal of pending.splice(0)) forward(signal);
-    const result = await child;
-    if (result.failed && result.exitCode === undefined && !result.signal) {
-      log.error('the command could not be started', { code: (result as { code?: string }).code });
-      return 126;
+    options.onStart?.(controller);
+    let status: number;
+    for (;;) {
+      const running = current;
+      status = await running.done;
+      if (restarting) await restarting.catch(() => {});
+      if (current !== running && !stopping) continue; // replaced by a restart: supervise the new one
+      if (current !== running) status = await current.done; // a restart raced with a stop signal
+      break;
     }
-    const status = exitStatus(result.exitCode, result.signal);
-    log.debug('the command exited', { status, signal: result.signal ?? undefined });
-    return status;
+    log.debug('the command exited', { status });
+    if (options.onExit) await options.onExit();
+    return shutdownStatus ?? status;
   } finally {
     for (const [signal, handler] of handlers) process.off(signal, handler);
   }

@@ -35,6 +35,14 @@ export interface Session {
   /** Seconds; 0 for a token that never expires. */
   ttl: number;
   renewable: boolean;
+  /** vaultrun created this token by logging in (so it revokes it on exit); false for a token it was given. */
+  created: boolean;
+  /**
+   * How to log in again when the token reaches its max TTL, held in memory: AppRole keeps the (unwrapped)
+   * secret_id — which fails if the secret_id was single-use —, a token file is read again (an agent may have
+   * renewed it). Undefined when there is no way (a token from VAULT_TOKEN).
+   */
+  relogin?: AuthSettings;
 }
 
 async function readCredentialFile(path: string, what: string): Promise<string> {
@@ -118,6 +126,8 @@ async function tokenLogin(client: VaultClient, s: AuthSettings, log: Logger): Pr
     source,
     ttl: body.data?.ttl ?? 0,
     renewable: body.data?.renewable ?? false,
+    created: false,
+    ...(source === 'VAULT_TOKEN' ? {} : { relogin: { ...s, method: 'token' as const } }),
   };
 }
 
@@ -183,6 +193,15 @@ async function approleLogin(client: VaultClient, s: AuthSettings, log: Logger): 
     source: `auth/${mount}`,
     ttl: body.auth?.lease_duration ?? 0,
     renewable: body.auth?.renewable ?? false,
+    created: true,
+    relogin: {
+      method: 'approle',
+      roleId,
+      secretId,
+      approleMount: s.approleMount,
+      secretIdWrapped: false,
+      deleteSecretIdFile: false,
+    },
   };
 }
 

@@ -35,6 +35,8 @@ export interface RequestOptions {
   headers?: Record<string, string>;
   /** What we were doing, for messages: "reading secret/dify/db". */
   what: string;
+  /** How long to retry this request (default: the client's --wait). */
+  waitMs?: number;
 }
 
 interface NodeVaultLike {
@@ -60,6 +62,9 @@ function vaultMessages(body: unknown): string {
 export function retryAfterMs(header: string | undefined, now = Date.now()): number | undefined {
   if (!header) return undefined;
   if (/^\d+$/.test(header.trim())) return Number(header.trim()) * 1000;
+  // An HTTP date starts with the day's name; Date.parse alone takes junk such as "1.5" or "-1" for a date
+  // in the past, i.e. "retry at once", which would turn the retry loop into a busy loop.
+  if (!/^\s*(Mon|Tue|Wed|Thu|Fri|Sat|Sun)/i.test(header)) return undefined;
   const at = Date.parse(header);
   return Number.isNaN(at) ? undefined : Math.max(0, at - now);
 }
@@ -122,7 +127,8 @@ export class VaultClient {
 
   /** One API call with retries. Resolves with the parsed JSON body (undefined for 204). */
   async request<T = unknown>(method: Method, path: string, options: RequestOptions): Promise<T> {
-    const deadline = Date.now() + this.settings.waitMs;
+    const waitMs = options.waitMs ?? this.settings.waitMs;
+    const deadline = Date.now() + waitMs;
     for (let attempt = 0; ; attempt++) {
       const req: Record<string, unknown> & Partial<TransportRequest> = {
         path: `/${path.replace(/^\/+/, '')}`,
@@ -142,7 +148,7 @@ export class VaultClient {
       if (remaining <= 0 || wait > remaining) {
         throw new VaultrunError(
           'UNREACHABLE',
-          `Vault at ${this.settings.addr} is unavailable while ${options.what}: ${retryable.reason}; gave up after ${Math.round(this.settings.waitMs / 1000)} s`,
+          `Vault at ${this.settings.addr} is unavailable while ${options.what}: ${retryable.reason}; gave up after ${Math.round(waitMs / 1000)} s`,
           {
             hint: 'check VAULT_ADDR, the network, and that Vault is unsealed and active; raise --wait to wait longer',
             ...(retryable.status ? { status: retryable.status } : {}),

@@ -53,7 +53,8 @@ export class MountResolver {
 
   constructor(
     private readonly client: VaultClient,
-    private readonly token: string,
+    /** Replaced when the supervisor logs in again. */
+    public token: string,
     private readonly log: Logger,
   ) {}
 

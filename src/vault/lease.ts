@@ -1,0 +1,94 @@
+import type { VaultClient } from './client.js';
+import type { MountInfo } from './kv.js';
+
+/**
+ * The calls a resident vaultrun makes besides reads: renewing and revoking its token and the leases of dynamic
+ * secrets, and asking a KV v2 path for its current version (metadata, not the secret itself).
+ */
+interface AuthBody {
+  auth?: { lease_duration?: number; renewable?: boolean };
+}
+
+interface LeaseBody {
+  lease_duration?: number;
+  renewable?: boolean;
+}
+
+/** Renews our token; returns the new TTL in seconds and whether it can be renewed again. */
+export async function renewSelf(
+  client: VaultClient,
+  token: string,
+  waitMs?: number,
+): Promise<{ ttl: number; renewable: boolean }> {
+  const body = await client.request<AuthBody>('POST', 'auth/token/renew-self', {
+    token,
+    body: {},
+    what: 'renewing the token (auth/token/renew-self)',
+    ...(waitMs === undefined ? {} : { waitMs }),
+  });
+  return { ttl: body?.auth?.lease_duration ?? 0, renewable: body?.auth?.renewable ?? false };
+}
+
+/** Renews a lease by `incrementS`; Vault may grant less (max TTL): the granted duration is returned. */
+export async function renewLease(
+  client: VaultClient,
+  token: string,
+  leaseId: string,
+  incrementS: number,
+  path: string,
+  waitMs?: number,
+): Promise<{ duration: number; renewable: boolean }> {
+  const body = await client.request<LeaseBody>('PUT', 'sys/leases/renew', {
+    token,
+    body: { lease_id: leaseId, increment: incrementS },
+    what: `renewing the lease of ${path}`,
+    ...(waitMs === undefined ? {} : { waitMs }),
+  });
+  return { duration: body?.lease_duration ?? 0, renewable: body?.renewable ?? false };
+}
+
+export async function revokeLease(
+  client: VaultClient,
+  token: string,
+  leaseId: string,
+  path: string,
+  waitMs?: number,
+): Promise<void> {
+  await client.request('PUT', 'sys/leases/revoke', {
+    token,
+    body: { lease_id: leaseId },
+    what: `revoking the lease of ${path}`,
+    ...(waitMs === undefined ? {} : { waitMs }),
+  });
+}
+
+export async function revokeSelf(client: VaultClient, token: string, waitMs?: number): Promise<void> {
+  await client.request('POST', 'auth/token/revoke-self', {
+    token,
+    body: {},
+    what: 'revoking the token (auth/token/revoke-self)',
+    ...(waitMs === undefined ? {} : { waitMs }),
+  });
+}
+
+/** Pure: MOUNT/metadata/REST for a KV v2 path (also when the user wrote MOUNT/data/REST). */
+export function metadataPathFor(path: string, mount: MountInfo): string {
+  const rest = path.slice(mount.path.length).replace(/^data\//, '');
+  return `${mount.path}metadata/${rest}`;
+}
+
+/** The current version of a KV v2 secret, from its metadata. */
+export async function currentVersion(
+  client: VaultClient,
+  token: string,
+  path: string,
+  mount: MountInfo,
+  waitMs?: number,
+): Promise<number | undefined> {
+  const body = await client.request<{ data?: { current_version?: number } }>(
+    'GET',
+    metadataPathFor(path, mount),
+    { token, what: `checking the version of ${path}`, ...(waitMs === undefined ? {} : { waitMs }) },
+  );
+  return body?.data?.current_version;
+}
