@@ -127,6 +127,18 @@ function withVariable(error: VaultrunError, variable: string): VaultrunError {
   });
 }
 
+/** Most serious first: what an operator must fix before anything else. */
+const SEVERITY: readonly string[] = [
+  'UNREACHABLE',
+  'LOGIN_FAILED',
+  'PERMISSION_DENIED',
+  'VAULT_ERROR',
+  'USAGE',
+  'IO',
+  'NOT_FOUND',
+  'INTERNAL',
+];
+
 export function renderPlan(
   plan: Plan,
   results: ReadonlyMap<string, ReadResult>,
@@ -154,7 +166,8 @@ export function renderPlan(
     if (v.target === 'file') out.files[v.name] = value;
     else out.env[v.name] = value;
   }
-  const [first] = failures;
+  // Several failures: the exit status is that of the most serious one, whatever the variables are called.
+  const [first] = [...failures].sort((a, b) => SEVERITY.indexOf(a.code) - SEVERITY.indexOf(b.code));
   if (first) {
     if (failures.length === 1) throw first;
     throw new VaultrunError(

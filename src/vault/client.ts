@@ -144,7 +144,8 @@ export class VaultClient {
         retryable = this.classify(error, options.what);
       }
       const remaining = deadline - Date.now();
-      const wait = Math.min(retryAfterMs(req.retryAfter) ?? backoffMs(attempt), MAX_DELAY_MS * 2);
+      // Retry-After is a floor (never a tight loop on "0" or a past date); a long one is capped.
+      const wait = Math.min(Math.max(retryAfterMs(req.retryAfter) ?? 0, backoffMs(attempt)), MAX_DELAY_MS * 2);
       if (remaining <= 0 || wait > remaining) {
         throw new VaultrunError(
           'UNREACHABLE',

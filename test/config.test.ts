@@ -1,0 +1,466 @@
+import { describe, expect, it } from 'vitest';
+import { type Config, type FlagValues, loadConfig, parseBool, parseDuration } from '../src/config.js';
+import { thrown } from './support/errors.js';
+
+type Env = Record<string, string | undefined>;
+const load = (flags: FlagValues = {}, env: Env = {}): Config => loadConfig(flags, env);
+const usage = (flags: FlagValues, env: Env) => {
+  const error = thrown(() => loadConfig(flags, env));
+  expect(error.code).toBe('USAGE');
+  return error;
+};
+
+describe('loadConfig defaults', () => {
+  it('has a default for everything that needs one, and nothing else', () => {
+    const config = load();
+    expect(config).toMatchObject({
+      addr: 'https://127.0.0.1:8200',
+      skipVerify: false,
+      clientTimeoutMs: 60_000,
+      auth: { approleMount: 'approle', secretIdWrapped: false, deleteSecretIdFile: false },
+      envFiles: [],
+      envFileOverride: false,
+      passthrough: new Set(),
+      ignoreMissing: false,
+      fileEnv: true,
+      fileEnvExclude: new Set(['AWS_WEB_IDENTITY_TOKEN_FILE']),
+      fileEnvDirs: ['/run/secrets', '/var/run/secrets', '/vault/secrets'],
+      supervise: false,
+      waitMs: 30_000,
+      concurrency: 8,
+      logLevel: 'info',
+      logFormat: 'text',
+    });
+    expect(config.auth).toMatchObject({
+      approleMount: 'approle',
+      secretIdWrapped: false,
+      deleteSecretIdFile: false,
+    });
+    for (const key of ['method', 'token', 'tokenFile', 'roleId', 'roleIdFile', 'secretId', 'secretIdFile']) {
+      expect(Object.hasOwn(config.auth, key), key).toBe(false);
+    }
+    for (const key of [
+      'namespace',
+      'caCert',
+      'caPath',
+      'clientCert',
+      'clientKey',
+      'tlsServerName',
+      'runtimeDir',
+    ]) {
+      expect(Object.hasOwn(config, key), key).toBe(false);
+    }
+  });
+
+  it('reads nothing from the environment it was not given', () => {
+    // process.env may hold anything; loadConfig must only look at its argument.
+    expect(load({}, {}).addr).toBe('https://127.0.0.1:8200');
+  });
+});
+
+describe('loadConfig precedence: flag beats env beats default', () => {
+  type Case = [
+    label: string,
+    flags: FlagValues,
+    env: Env,
+    pick: (c: Config) => unknown,
+    fromFlag: unknown,
+    fromEnv: unknown,
+    fallback: unknown,
+  ];
+  it.each<Case>([
+    [
+      'addr',
+      { addr: 'http://flag:1' },
+      { VAULT_ADDR: 'http://env:2' },
+      (c) => c.addr,
+      'http://flag:1',
+      'http://env:2',
+      'https://127.0.0.1:8200',
+    ],
+    ['wait', { wait: '5s' }, { VAULTRUN_WAIT: '10s' }, (c) => c.waitMs, 5_000, 10_000, 30_000],
+    [
+      'clientTimeout',
+      { clientTimeout: '2' },
+      { VAULT_CLIENT_TIMEOUT: '3' },
+      (c) => c.clientTimeoutMs,
+      2_000,
+      3_000,
+      60_000,
+    ],
+    ['concurrency', { concurrency: '3' }, { VAULTRUN_CONCURRENCY: '4' }, (c) => c.concurrency, 3, 4, 8],
+    [
+      'logLevel',
+      { logLevel: 'debug' },
+      { VAULTRUN_LOG_LEVEL: 'warn' },
+      (c) => c.logLevel,
+      'debug',
+      'warn',
+      'info',
+    ],
+    [
+      'logFormat',
+      { logFormat: 'json' },
+      { VAULTRUN_LOG_FORMAT: 'text' },
+      (c) => c.logFormat,
+      'json',
+      'text',
+      'text',
+    ],
+    [
+      'skipVerify',
+      { skipVerify: true },
+      { VAULT_SKIP_VERIFY: 'false' },
+      (c) => c.skipVerify,
+      true,
+      false,
+      false,
+    ],
+    // --no-file-env (false) beats VAULTRUN_FILE_ENV=true.
+    ['fileEnv', { fileEnv: false }, { VAULTRUN_FILE_ENV: 'true' }, (c) => c.fileEnv, false, true, true],
+    ['supervise', { supervise: true }, { VAULTRUN_SUPERVISE: '0' }, (c) => c.supervise, true, false, false],
+    [
+      'passthrough',
+      { passthrough: ['A'] },
+      { VAULTRUN_PASSTHROUGH: 'B,C' },
+      (c) => [...c.passthrough],
+      ['A'],
+      ['B', 'C'],
+      [],
+    ],
+    [
+      'fileEnvDirs',
+      { fileEnvDirs: ['/flag'] },
+      { VAULTRUN_FILE_ENV_DIRS: '/env' },
+      (c) => c.fileEnvDirs,
+      ['/flag'],
+      ['/env'],
+      ['/run/secrets', '/var/run/secrets', '/vault/secrets'],
+    ],
+    [
+      'approleMount',
+      { approleMount: 'flag-mount' },
+      { VAULTRUN_APPROLE_MOUNT: 'env-mount' },
+      (c) => c.auth.approleMount,
+      'flag-mount',
+      'env-mount',
+      'approle',
+    ],
+    [
+      'namespace',
+      { namespace: 'ns-flag' },
+      { VAULT_NAMESPACE: 'ns-env' },
+      (c) => c.namespace,
+      'ns-flag',
+      'ns-env',
+      undefined,
+    ],
+  ])('%s', (_label, flags, env, pick, fromFlag, fromEnv, fallback) => {
+    expect(pick(load(flags, env))).toEqual(fromFlag);
+    expect(pick(load({}, env))).toEqual(fromEnv);
+    expect(pick(load({}, {}))).toEqual(fallback);
+  });
+
+  it('treats an empty environment value as unset', () => {
+    expect(load({}, { VAULT_ADDR: '', VAULTRUN_WAIT: '' })).toMatchObject({
+      addr: 'https://127.0.0.1:8200',
+      waitMs: 30_000,
+    });
+    expect(load({}, { VAULT_ADDR: '', BAO_ADDR: 'http://bao:8200' }).addr).toBe('http://bao:8200');
+  });
+
+  it('treats an empty repeatable flag as unset', () => {
+    expect([...load({ passthrough: [] }, { VAULTRUN_PASSTHROUGH: 'X' }).passthrough]).toEqual(['X']);
+  });
+
+  it('takes an error in a flag over a valid environment value, naming the flag', () => {
+    const error = usage({ wait: 'soon' }, { VAULTRUN_WAIT: '10s' });
+    expect(error.message).toMatch(/^--wait: /);
+  });
+
+  it('does not validate a value that a flag overrides', () => {
+    expect(load({ wait: '1s' }, { VAULTRUN_WAIT: 'garbage' }).waitMs).toBe(1_000);
+  });
+});
+
+describe('loadConfig: BAO_* spellings', () => {
+  it.each<[Env, (c: Config) => unknown, unknown]>([
+    [{ BAO_ADDR: 'http://bao:8200' }, (c) => c.addr, 'http://bao:8200'],
+    [{ BAO_NAMESPACE: 'team' }, (c) => c.namespace, 'team'],
+    [{ BAO_CACERT: '/ca.pem' }, (c) => c.caCert, '/ca.pem'],
+    [{ BAO_CAPATH: '/cas' }, (c) => c.caPath, '/cas'],
+    [{ BAO_SKIP_VERIFY: 'true' }, (c) => c.skipVerify, true],
+    [{ BAO_TLS_SERVER_NAME: 'bao.local' }, (c) => c.tlsServerName, 'bao.local'],
+    [{ BAO_CLIENT_TIMEOUT: '5s' }, (c) => c.clientTimeoutMs, 5_000],
+    [{ BAO_TOKEN: 'hvs.bao' }, (c) => c.auth.token, 'hvs.bao'],
+    [{ BAO_TOKEN_FILE: '/t' }, (c) => c.auth.tokenFile, '/t'],
+    [{ BAO_ROLE_ID: 'rid' }, (c) => c.auth.roleId, 'rid'],
+    [{ BAO_ROLE_ID_FILE: '/rid' }, (c) => c.auth.roleIdFile, '/rid'],
+    [{ BAO_SECRET_ID: 'sid' }, (c) => c.auth.secretId, 'sid'],
+    [{ BAO_SECRET_ID_FILE: '/sid' }, (c) => c.auth.secretIdFile, '/sid'],
+    [
+      { BAO_CLIENT_CERT: '/c.pem', BAO_CLIENT_KEY: '/k.pem' },
+      (c) => [c.clientCert, c.clientKey],
+      ['/c.pem', '/k.pem'],
+    ],
+  ])('%o', (env, pick, expected) => {
+    expect(pick(load({}, env))).toEqual(expected);
+  });
+
+  it('prefers the VAULT_* spelling when both are set', () => {
+    const config = load(
+      {},
+      { VAULT_ADDR: 'http://vault:1', BAO_ADDR: 'http://bao:2', VAULT_TOKEN: 'v', BAO_TOKEN: 'b' },
+    );
+    expect(config.addr).toBe('http://vault:1');
+    expect(config.auth.token).toBe('v');
+  });
+
+  it('names the BAO_* variable a bad value came from', () => {
+    expect(usage({}, { BAO_SKIP_VERIFY: 'maybe' }).message).toMatch(/^BAO_SKIP_VERIFY: /);
+  });
+});
+
+describe('parseDuration', () => {
+  it.each<[string, number]>([
+    ['30s', 30_000],
+    ['1m30s', 90_000],
+    ['500ms', 500],
+    ['2', 2_000],
+    ['1.5', 1_500],
+    ['0.5s', 500],
+    ['2h', 7_200_000],
+    ['1h30m', 5_400_000],
+    ['1m500ms', 60_500],
+    ['5m', 300_000],
+    [' 10s ', 10_000],
+    ['0', 0],
+  ])('%j → %i ms', (text, ms) => {
+    expect(parseDuration(text, 'X')).toBe(ms);
+  });
+
+  it.each([
+    '',
+    'abc',
+    '10x',
+    '1d',
+    '-1s',
+    '-5',
+    '1 m',
+    's',
+    'ms',
+    '10s garbage',
+    'garbage 10s',
+    '1,5s',
+    '.5s',
+    '1e3',
+  ])('%j is rejected, naming where it came from', (text) => {
+    const error = thrown(() => parseDuration(text, 'VAULTRUN_WAIT'));
+    expect(error.code).toBe('USAGE');
+    expect(error.message).toMatch(/^VAULTRUN_WAIT: expected a duration/);
+  });
+
+  it.each<[FlagValues, Env, RegExp]>([
+    [{}, { VAULTRUN_WAIT: 'forever' }, /^VAULTRUN_WAIT: expected a duration/],
+    [{ wait: '10 s' }, {}, /^--wait: expected a duration/],
+    [{}, { VAULT_CLIENT_TIMEOUT: '1y' }, /^VAULT_CLIENT_TIMEOUT: expected a duration/],
+    [{ clientTimeout: 'x' }, {}, /^--client-timeout: expected a duration/],
+    [{}, { VAULTRUN_WAIT: '0' }, /^VAULTRUN_WAIT: must be greater than zero/],
+    [{ wait: '0s' }, {}, /^--wait: must be greater than zero/],
+    [{}, { VAULT_CLIENT_TIMEOUT: '0ms' }, /^VAULT_CLIENT_TIMEOUT: must be greater than zero/],
+  ])('loadConfig(%o, %o) fails', (flags, env, message) => {
+    expect(usage(flags, env).message).toMatch(message);
+  });
+});
+
+describe('parseBool', () => {
+  it.each(['true', '1', 'yes', 'y', 'on', 't', 'TRUE', 'Yes', ' on '])('%j → true', (text) => {
+    expect(parseBool(text, 'X')).toBe(true);
+  });
+  it.each(['false', '0', 'no', 'n', 'off', 'f', 'FALSE', 'No'])('%j → false', (text) => {
+    expect(parseBool(text, 'X')).toBe(false);
+  });
+  it.each(['', 'maybe', '2', 'enabled', 'truee', 'yes please'])('%j is rejected', (text) => {
+    const error = thrown(() => parseBool(text, 'VAULTRUN_SUPERVISE'));
+    expect(error.code).toBe('USAGE');
+    expect(error.message).toMatch(/^VAULTRUN_SUPERVISE: expected true or false/);
+  });
+
+  it('names the variable in loadConfig', () => {
+    expect(usage({}, { VAULTRUN_IGNORE_MISSING: 'sometimes' }).message).toMatch(/^VAULTRUN_IGNORE_MISSING: /);
+    expect(usage({}, { VAULT_SKIP_VERIFY: 'sure' }).message).toMatch(/^VAULT_SKIP_VERIFY: /);
+  });
+
+  it('accepts booleans from flags as they are, and strings from flags parsed', () => {
+    expect(load({ ignoreMissing: true }).ignoreMissing).toBe(true);
+    expect(load({ ignoreMissing: 'yes' }).ignoreMissing).toBe(true);
+    expect(usage({ ignoreMissing: 'perhaps' }, {}).message).toMatch(/^--ignore-missing: /);
+  });
+});
+
+describe('lists', () => {
+  it('splits environment values on commas, trimming and dropping empty items', () => {
+    expect([...load({}, { VAULTRUN_PASSTHROUGH: ' A, B,,C ,' }).passthrough]).toEqual(['A', 'B', 'C']);
+    expect(load({}, { VAULTRUN_ENV_FILE: '/a.env,/b.env' }).envFiles).toEqual(['/a.env', '/b.env']);
+    expect([...load({}, { VAULTRUN_FILE_ENV_EXCLUDE: 'X_FILE,Y_FILE' }).fileEnvExclude]).toEqual([
+      'X_FILE',
+      'Y_FILE',
+    ]);
+  });
+
+  it('takes repeated flags, each of which may hold a comma-separated list', () => {
+    expect(load({ envFile: ['/a.env', '/b.env,/c.env'] }).envFiles).toEqual(['/a.env', '/b.env', '/c.env']);
+    expect(load({ fileEnvDirs: ['/'] }).fileEnvDirs).toEqual(['/']);
+  });
+
+  it('keeps the order of env files (later ones win when merged)', () => {
+    expect(load({}, { VAULTRUN_ENV_FILE: '/z.env,/a.env' }).envFiles).toEqual(['/z.env', '/a.env']);
+  });
+});
+
+describe('URL validation', () => {
+  it.each<[string, string]>([
+    ['http://vault:8200', 'http://vault:8200'],
+    ['https://vault.example.com:8200/', 'https://vault.example.com:8200'],
+    ['https://vault.example.com///', 'https://vault.example.com'],
+    ['http://127.0.0.1:8200', 'http://127.0.0.1:8200'],
+    ['https://[::1]:8200', 'https://[::1]:8200'],
+    ['  http://vault:8200/  ', 'http://vault:8200'],
+  ])('%j → %j', (text, addr) => {
+    expect(load({}, { VAULT_ADDR: text }).addr).toBe(addr);
+  });
+
+  it.each<[string, RegExp]>([
+    ['not a url', /^VAULT_ADDR: not a URL/],
+    ['vault.example.com', /^VAULT_ADDR: not a URL/],
+    ['ftp://vault:21', /^VAULT_ADDR: unsupported scheme ftp:/],
+    ['unix:///run/vault.sock', /^VAULT_ADDR: unsupported scheme unix:/],
+    // Without a scheme, "host:port" parses as a URL with the scheme "host:".
+    ['localhost:8200', /^VAULT_ADDR: unsupported scheme/],
+  ])('%j is rejected', (text, message) => {
+    const error = usage({}, { VAULT_ADDR: text });
+    expect(error.message).toMatch(message);
+    expect(error.hint).toMatch(/https?:\/\//);
+  });
+
+  it('names the flag when the URL came from --addr', () => {
+    expect(usage({ addr: 'nope' }, {}).message).toMatch(/^--addr: not a URL/);
+  });
+});
+
+describe('choices and numbers', () => {
+  it.each<[FlagValues, Env, RegExp]>([
+    [
+      {},
+      { VAULTRUN_LOG_LEVEL: 'verbose' },
+      /^VAULTRUN_LOG_LEVEL: expected one of debug, info, warn, error, silent/,
+    ],
+    [{ logFormat: 'yaml' }, {}, /^--log-format: expected one of text, json, got "yaml"/],
+    [
+      {},
+      { VAULTRUN_AUTH_METHOD: 'no-such-method' },
+      /^VAULTRUN_AUTH_METHOD: expected one of token, approle\b/,
+    ],
+    [{}, { VAULTRUN_LOG_LEVEL: 'INFO' }, /^VAULTRUN_LOG_LEVEL: /],
+    [{}, { VAULTRUN_CONCURRENCY: '0' }, /^VAULTRUN_CONCURRENCY: expected a whole number from 1 to 256/],
+    [{}, { VAULTRUN_CONCURRENCY: '257' }, /^VAULTRUN_CONCURRENCY: /],
+    [{}, { VAULTRUN_CONCURRENCY: '-1' }, /^VAULTRUN_CONCURRENCY: /],
+    [{}, { VAULTRUN_CONCURRENCY: '1.5' }, /^VAULTRUN_CONCURRENCY: /],
+    [{ concurrency: 'many' }, {}, /^--concurrency: /],
+  ])('loadConfig(%o, %o) fails', (flags, env, message) => {
+    expect(usage(flags, env).message).toMatch(message);
+  });
+
+  it.each<[string, number]>([
+    ['1', 1],
+    ['256', 256],
+    [' 16 ', 16],
+  ])('concurrency %j → %i', (text, n) => {
+    expect(load({}, { VAULTRUN_CONCURRENCY: text }).concurrency).toBe(n);
+  });
+
+  it.each(['token', 'approle'])('auth method %s', (method) => {
+    expect(load({}, { VAULTRUN_AUTH_METHOD: method }).auth.method).toBe(method);
+  });
+});
+
+describe('conflicts', () => {
+  it.each<[string, FlagValues, Env, RegExp]>([
+    [
+      'token and token file',
+      {},
+      { VAULT_TOKEN: 'hvs.x', VAULT_TOKEN_FILE: '/t' },
+      /VAULT_TOKEN \/ VAULT_TOKEN_FILE/,
+    ],
+    [
+      'token and --token-file',
+      { tokenFile: '/t' },
+      { VAULT_TOKEN: 'hvs.x' },
+      /VAULT_TOKEN \/ VAULT_TOKEN_FILE/,
+    ],
+    [
+      'BAO token and token file',
+      {},
+      { BAO_TOKEN: 'hvs.x', BAO_TOKEN_FILE: '/t' },
+      /VAULT_TOKEN \/ VAULT_TOKEN_FILE/,
+    ],
+    [
+      'role_id and its file',
+      {},
+      { VAULT_ROLE_ID: 'r', VAULT_ROLE_ID_FILE: '/r' },
+      /VAULT_ROLE_ID \/ VAULT_ROLE_ID_FILE/,
+    ],
+    [
+      'secret_id and its file',
+      {},
+      { VAULT_SECRET_ID: 's', VAULT_SECRET_ID_FILE: '/s' },
+      /VAULT_SECRET_ID \/ VAULT_SECRET_ID_FILE/,
+    ],
+    [
+      'client cert without key',
+      {},
+      { VAULT_CLIENT_CERT: '/c.pem' },
+      /VAULT_CLIENT_CERT \/ VAULT_CLIENT_KEY: set both/,
+    ],
+    [
+      'client key without cert',
+      { clientKey: '/k.pem' },
+      {},
+      /VAULT_CLIENT_CERT \/ VAULT_CLIENT_KEY: set both/,
+    ],
+    [
+      'delete-secret-id-file alone',
+      { deleteSecretIdFile: true },
+      {},
+      /^--delete-secret-id-file: needs VAULT_SECRET_ID_FILE/,
+    ],
+    [
+      'delete-secret-id-file with a secret_id in the environment',
+      {},
+      { VAULTRUN_DELETE_SECRET_ID_FILE: 'true', VAULT_SECRET_ID: 's' },
+      /delete-secret-id-file: needs VAULT_SECRET_ID_FILE/,
+    ],
+  ])('%s → USAGE', (_label, flags, env, message) => {
+    expect(usage(flags, env).message).toMatch(message);
+  });
+
+  it('never puts a credential into the message', () => {
+    const error = usage({}, { VAULT_TOKEN: 'hvs.SUPER-SECRET-TOKEN', VAULT_TOKEN_FILE: '/t' });
+    expect(`${error.message} ${error.hint ?? ''}`).not.toContain('SUPER-SECRET');
+  });
+
+  it('accepts the valid combinations', () => {
+    expect(load({}, { VAULT_CLIENT_CERT: '/c.pem', VAULT_CLIENT_KEY: '/k.pem' })).toMatchObject({
+      clientCert: '/c.pem',
+      clientKey: '/k.pem',
+    });
+    expect(load({ deleteSecretIdFile: true, secretIdFile: '/s' }).auth).toMatchObject({
+      secretIdFile: '/s',
+      deleteSecretIdFile: true,
+    });
+    expect(load({}, { VAULT_ROLE_ID: 'r', VAULT_SECRET_ID_FILE: '/s' }).auth).toMatchObject({
+      roleId: 'r',
+      secretIdFile: '/s',
+    });
+  });
+});
