@@ -1,5 +1,7 @@
-import { Command, CommanderError, Option } from 'commander';
-import { type Config, type FlagValues, loadConfig } from './config.js';
+import { Command, CommanderError } from 'commander';
+import { runSubcommand, subcommandOf } from './commands/index.js';
+import { addSettingOptions, settingFlagValues } from './commands/options.js';
+import { type Config, loadConfig } from './config.js';
 import { EXIT_CODES, exitCodeOf, VaultrunError } from './errors.js';
 import { createLogger, type LogFormat, type Logger } from './log.js';
 import { writeStdout } from './output.js';
@@ -36,18 +38,6 @@ const EXIT_TABLE = [
   [EXIT_CODES.COMMAND_NOT_FOUND, 'the command was not found'],
 ] as const;
 
-function collect(value: string, previous: string[] | undefined): string[] {
-  return [...(previous ?? []), value];
-}
-
-function describeSetting(s: Setting): string {
-  const parts = [s.help];
-  if (s.choices) parts.push(`one of ${s.choices.join('|')}`);
-  parts.push(`env: ${s.env.join(', ')}`);
-  if (s.default !== undefined) parts.push(`default: ${s.default}`);
-  return parts.join('; ');
-}
-
 export function buildProgram(): Command {
   const program = new Command('vaultrun')
     .usage('[options] [--] COMMAND [ARGS...]')
@@ -61,17 +51,7 @@ export function buildProgram(): Command {
     .passThroughOptions()
     .allowExcessArguments(true)
     .showHelpAfterError(false);
-  for (const s of SETTINGS as readonly Setting[]) {
-    if (!s.flag) continue;
-    if (s.kind === 'bool') {
-      program.addOption(new Option(`--${s.flag}`, describeSetting(s)));
-      program.addOption(new Option(`--no-${s.flag}`, `turn --${s.flag} off`).hideHelp());
-    } else if (s.repeatable) {
-      program.addOption(new Option(`--${s.flag} <value>`, describeSetting(s)).argParser(collect));
-    } else {
-      program.addOption(new Option(`--${s.flag} <value>`, describeSetting(s)));
-    }
-  }
+  addSettingOptions(program);
   const envOnly = (SETTINGS as readonly Setting[]).filter((s) => !s.flag);
   program.addHelpText(
     'after',
@@ -82,23 +62,15 @@ export function buildProgram(): Command {
       '',
       'References: vault:PATH#KEY, vault:PATH#KEY#VERSION, or inline ${vault:PATH#KEY} anywhere in a value.',
       '',
+      'Subcommands (the first word, before any --; `vaultrun -- check` runs a program named check):',
+      '  vaultrun resolve [options]  print the resolved variables (--format dotenv|json|shell|github, --output)',
+      '  vaultrun check [options]    check every reference without printing a value (table, exit status)',
+      '',
       'Exit statuses:',
       ...EXIT_TABLE.map(([code, text]) => `  ${String(code).padStart(3)}  ${text}`),
     ].join('\n'),
   );
   return program;
-}
-
-function flagValues(program: Command): FlagValues {
-  const opts = program.opts<Record<string, unknown>>();
-  const flags: FlagValues = {};
-  for (const s of SETTINGS as readonly Setting[]) {
-    if (!s.flag) continue;
-    const camel = s.flag.replace(/-([a-z])/g, (_, c: string) => c.toUpperCase());
-    const v = opts[camel];
-    if (v !== undefined) (flags as Record<string, unknown>)[s.key] = v;
-  }
-  return flags;
 }
 
 export interface CliIo {
@@ -162,6 +134,7 @@ async function runCommand(command: string[], config: Config, io: CliIo): Promise
       stopSignal: config.stopSignal,
       stopTimeoutMs: config.stopTimeoutMs,
       ...(user ? { uid: user.uid, gid: user.gid } : {}),
+      ...(config.mask ? { mask: log.masker } : {}),
       onStart: (controller) => rotation.attach(controller),
       onExit: () => rotation.dispose(),
     });
@@ -184,6 +157,8 @@ async function runCommand(command: string[], config: Config, io: CliIo): Promise
 
 /** Parses argv and runs; returns the exit status. Throws VaultrunError for anything the user must fix. */
 export async function main(argv: readonly string[], io: CliIo): Promise<number> {
+  const sub = subcommandOf(argv);
+  if (sub) return runSubcommand(sub, argv, io);
   const program = buildProgram();
   program.exitOverride();
   program.configureOutput({
@@ -208,8 +183,9 @@ export async function main(argv: readonly string[], io: CliIo): Promise<number> 
     io.stdout(`${versionLine()}\n`);
     return 0;
   }
-  const config = loadConfig(flagValues(program), io.env);
+  const config = loadConfig(settingFlagValues(program), io.env);
   io.log.level = config.logLevel;
+  io.log.format = config.logFormat;
   return runCommand(program.args, config, io);
 }
 

@@ -30,6 +30,8 @@ export interface Config {
   fileEnvDirs: string[];
   runtimeDir?: string;
   supervise: boolean;
+  /** --mask: resolved secrets in the command's stdout/stderr are replaced (resident mode only). */
+  mask: boolean;
   /** undefined: decided by whether a secret has a lease. */
   watch?: boolean;
   pollIntervalMs: number;
@@ -201,7 +203,24 @@ export function loadConfig(flags: FlagValues, env: Readonly<Record<string, strin
     approleMount: get<string>('approleMount'),
     secretIdWrapped: get<boolean>('secretIdWrapped'),
     deleteSecretIdFile: get<boolean>('deleteSecretIdFile'),
+    ...opt('jwt', get<string | undefined>('jwt')),
+    ...opt('jwtFile', get<string | undefined>('jwtFile')),
+    ...opt('jwtRole', get<string | undefined>('jwtRole')),
+    jwtMount: get<string>('jwtMount'),
+    ...opt('kubernetesRole', get<string | undefined>('kubernetesRole')),
+    kubernetesMount: get<string>('kubernetesMount'),
+    kubernetesTokenFile: get<string>('kubernetesTokenFile'),
+    ...opt('certRole', get<string | undefined>('certRole')),
+    certMount: get<string>('certMount'),
   };
+  if (auth.jwt && auth.jwtFile) throw bad('VAULTRUN_JWT / VAULTRUN_JWT_FILE', 'set one of them, not both');
+  if (get<boolean>('mask') && !get<boolean>('supervise') && get<boolean | undefined>('watch') !== true) {
+    throw bad(
+      flags.mask !== undefined ? '--mask' : 'VAULTRUN_MASK',
+      'needs --supervise: without it vaultrun replaces itself with the command and cannot filter its output',
+      'add --supervise (VAULTRUN_SUPERVISE=true), or remove --mask',
+    );
+  }
   if (auth.token && auth.tokenFile) throw bad('VAULT_TOKEN / VAULT_TOKEN_FILE', 'set one of them, not both');
   if (auth.roleId && auth.roleIdFile)
     throw bad('VAULT_ROLE_ID / VAULT_ROLE_ID_FILE', 'set one of them, not both');
@@ -230,6 +249,7 @@ export function loadConfig(flags: FlagValues, env: Readonly<Record<string, strin
     fileEnvDirs: get<string[] | undefined>('fileEnvDirs') ?? [],
     ...opt('runtimeDir', get<string | undefined>('runtimeDir')),
     supervise: get<boolean>('supervise'),
+    mask: get<boolean>('mask'),
     ...opt('watch', get<boolean | undefined>('watch')),
     pollIntervalMs: get<number>('pollInterval'),
     onChange: parseOnChange(get<string>('onChange')),

@@ -28,6 +28,11 @@ export class Masker {
     }
   }
 
+  /** The masked values, longest first: a new array after each addition (so callers can tell it changed). */
+  list(): readonly string[] {
+    return this.sorted;
+  }
+
   mask(text: string): string {
     // Mark every character of every occurrence in the original text, then replace each marked run: values
     // that overlap leave no characters behind (replacing one after the other would leave the tail of the
@@ -55,6 +60,8 @@ export type Fields = Record<string, string | number | boolean | undefined>;
 
 export interface Logger {
   level: LogLevel;
+  /** Settable after creation: the --log-format flag is known only once the settings are loaded. */
+  format: LogFormat;
   readonly masker: Masker;
   debug(msg: string, fields?: Fields): void;
   info(msg: string, fields?: Fields): void;
@@ -79,6 +86,7 @@ export function createLogger(options: LoggerOptions = {}): Logger {
   const write = options.write ?? ((line: string) => writeSync(2, line));
   const logger: Logger = {
     level: options.level ?? 'info',
+    format: options.format ?? 'text',
     masker,
     debug: (m, f) => emit('debug', m, f),
     info: (m, f) => emit('info', m, f),
@@ -94,7 +102,7 @@ export function createLogger(options: LoggerOptions = {}): Logger {
       .map(([k, v]): [string, string | number | boolean] => [k, typeof v === 'string' ? masker.mask(v) : v]);
     const msg = masker.mask(message);
     let line: string;
-    if ((options.format ?? 'text') === 'json') {
+    if (logger.format === 'json') {
       line = JSON.stringify({ time: new Date().toISOString(), level, msg, ...Object.fromEntries(entries) });
     } else {
       const rest = entries.map(([k, v]) => `${k}=${quoteField(String(v))}`).join(' ');

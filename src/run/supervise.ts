@@ -1,5 +1,7 @@
 import { execa, type ResultPromise } from 'execa';
-import type { Logger } from '../log.js';
+import type { Logger, Masker } from '../log.js';
+import { groupAlive, signalGroup, waitGroupGone } from './group.js';
+import { pumpMasked } from './mask.js';
 import { exitStatus, FORWARDED_SIGNALS, TERMINAL_SIGNALS } from './signals.js';
 
 /**
@@ -29,6 +31,11 @@ export interface SuperviseOptions {
   onStart?: (controller: Controller) => void;
   /** Called after the last child exited, before the signal handlers are removed (revocation, file removal). */
   onExit?: () => Promise<void>;
+  /**
+   * --mask: the command's stdout and stderr are pipes through run/mask.ts, which replaces every value this
+   * masker holds (read live: values added by a rotation are masked from then on). Default: inherited as is.
+   */
+  mask?: Masker;
 }
 
 export interface Controller {
@@ -67,7 +74,8 @@ export async function supervise(options: SuperviseOptions): Promise<number> {
       argv0: argv0 ?? options.file,
       env: { ...env },
       extendEnv: false,
-      stdio: 'inherit',
+      stdio: options.mask ? ['inherit', 'pipe', 'pipe'] : 'inherit',
+      buffer: false,
       reject: false,
       detached: !interactive,
       cleanup: true,
@@ -75,12 +83,21 @@ export async function supervise(options: SuperviseOptions): Promise<number> {
       ...(options.gid === undefined ? {} : { gid: options.gid }),
     });
     starts++;
+    const { mask } = options;
+    const masked =
+      mask && child.stdout && child.stderr
+        ? Promise.all([
+            pumpMasked(child.stdout, process.stdout, () => mask.list()),
+            pumpMasked(child.stderr, process.stderr, () => mask.list()),
+          ])
+        : undefined;
     const running: Running = {
       process: child,
       pid: child.pid,
       exited: false,
-      done: child.then((result) => {
+      done: child.then(async (result) => {
         running.exited = true;
+        await masked; // the last bytes of its output are written before its status is reported
         if (result.failed && result.exitCode === undefined && !result.signal) {
           log.error('the command could not be started', { code: (result as { code?: string }).code });
           return 126;
@@ -106,24 +123,41 @@ export async function supervise(options: SuperviseOptions): Promise<number> {
     }
   };
 
-  /** Stop signal to the group, SIGKILL to the group after the timeout; resolves when the child has exited. */
+  /** Outside a terminal the child leads its own process group: a restart or an exit waits for all of it. */
+  const ownGroup = (running: Running): running is Running & { pid: number } =>
+    !interactive && running.pid !== undefined;
+  const groupLeft = (running: Running): boolean => ownGroup(running) && groupAlive(running.pid);
+
+  /**
+   * Stop signal to the group, SIGKILL to the group after the timeout; resolves when the child has exited and
+   * (outside a terminal) nothing of its process group runs any more — an `sh -c` wrapper may die at once while
+   * the real app, its child, is still stopping or ignores the signal.
+   */
   const stop = async (running: Running, reason: string): Promise<void> => {
-    if (running.exited) return;
+    if (running.exited && !groupLeft(running)) return;
     log.info('stopping the command', { reason, signal: stopSignal, pid: running.pid });
-    sendTo(running, stopSignal, true);
+    const deadline = Date.now() + stopTimeoutMs;
+    if (ownGroup(running)) signalGroup(running.pid, stopSignal);
+    else sendTo(running, stopSignal, false);
     let timer: NodeJS.Timeout | undefined;
     const killed = new Promise<'timeout'>((resolve) => {
       timer = setTimeout(() => resolve('timeout'), stopTimeoutMs);
     });
-    const outcome = await Promise.race([running.done.then(() => 'exited' as const), killed]);
+    let outcome = await Promise.race([running.done.then(() => 'exited' as const), killed]);
     clearTimeout(timer);
+    if (outcome === 'exited' && ownGroup(running) && !(await waitGroupGone(running.pid, deadline))) {
+      outcome = 'timeout';
+    }
     if (outcome === 'timeout') {
       log.warn('the command did not stop in time: killing its process group', {
         timeout_ms: stopTimeoutMs,
         pid: running.pid,
       });
-      sendTo(running, 'SIGKILL', true);
+      if (ownGroup(running)) signalGroup(running.pid, 'SIGKILL');
+      else sendTo(running, 'SIGKILL', false);
       await running.done;
+      // SIGKILL cannot be refused: what is left only has to be taken down by the kernel.
+      if (ownGroup(running)) await waitGroupGone(running.pid, Date.now() + 5_000);
     }
   };
 
@@ -179,7 +213,11 @@ export async function supervise(options: SuperviseOptions): Promise<number> {
       if (current !== running) status = await current.done; // a restart raced with a stop signal
       break;
     }
+    stopping = true; // from here on a restart asked for by a rotation starts nothing
     log.debug('the command exited', { status });
+    // The command is gone, but not necessarily all it started (`sh -c 'app; …'` stopped by a forwarded
+    // SIGTERM leaves the app running): the rest of its group gets the stop signal, then SIGKILL.
+    if (groupLeft(current)) await stop(current, 'the command exited, processes of its group still run');
     if (options.onExit) await options.onExit();
     return shutdownStatus ?? status;
   } finally {

@@ -3,15 +3,21 @@ import { homedir } from 'node:os';
 import { join } from 'node:path';
 import { VaultrunError } from '../errors.js';
 import type { Logger } from '../log.js';
+import { certLogin } from './auth-cert.js';
+import { type AuthBody, loginRefused, readCredentialFile } from './auth-common.js';
+import { jwtLogin } from './auth-jwt.js';
+import { kubernetesLogin } from './auth-kubernetes.js';
 import type { VaultClient } from './client.js';
 
 /**
  * Logging in. Credentials come from the environment or files, never from flags (argv is visible in `ps`).
  * Which method, in this order: VAULTRUN_AUTH_METHOD if set; AppRole if a role_id is given; a token from
- * VAULT_TOKEN / VAULT_TOKEN_FILE; ~/.vault-token. A role_id and a token together, without an explicit method,
- * is an error (ambiguous). The method is logged, the credential never.
+ * VAULT_TOKEN / VAULT_TOKEN_FILE; JWT if VAULTRUN_JWT / VAULTRUN_JWT_FILE is set; Kubernetes if
+ * VAULTRUN_KUBERNETES_ROLE is set; ~/.vault-token. TLS certificate login only when chosen explicitly. Two of
+ * them configured without an explicit method is an error (ambiguous). The method is logged, the credential
+ * never. JWT, Kubernetes and cert logins live in auth-jwt.ts, auth-kubernetes.ts and auth-cert.ts.
  */
-export const AUTH_METHODS = ['token', 'approle'] as const;
+export const AUTH_METHODS = ['token', 'approle', 'jwt', 'kubernetes', 'cert'] as const;
 export type AuthMethod = (typeof AUTH_METHODS)[number];
 
 export interface AuthSettings {
@@ -25,6 +31,17 @@ export interface AuthSettings {
   approleMount: string;
   secretIdWrapped: boolean;
   deleteSecretIdFile: boolean;
+  /** JWT / OIDC (auth-jwt.ts); mounts default to jwt, kubernetes, cert. */
+  jwt?: string;
+  jwtFile?: string;
+  jwtRole?: string;
+  jwtMount?: string;
+  kubernetesRole?: string;
+  kubernetesMount?: string;
+  /** Default /var/run/secrets/kubernetes.io/serviceaccount/token. */
+  kubernetesTokenFile?: string;
+  certRole?: string;
+  certMount?: string;
 }
 
 export interface Session {
@@ -45,59 +62,41 @@ export interface Session {
   relogin?: AuthSettings;
 }
 
-async function readCredentialFile(path: string, what: string): Promise<string> {
-  let text: string;
-  try {
-    text = await readFile(path, 'utf8');
-  } catch (error) {
-    const code = (error as NodeJS.ErrnoException).code ?? 'error';
-    throw new VaultrunError('IO', `cannot read ${what} file ${path}: ${code}`, {
-      hint: 'check the path and that the file is readable by this user',
-    });
-  }
-  const value = text.trim();
-  if (value === '') throw new VaultrunError('LOGIN_FAILED', `${what} file ${path} is empty`);
-  return value;
-}
-
 /** Which method applies, from what is set. Pure. */
 export function chooseMethod(s: AuthSettings, homeTokenExists: boolean): AuthMethod {
   if (s.method) return s.method;
-  const hasRole = Boolean(s.roleId || s.roleIdFile);
-  const hasToken = Boolean(s.token || s.tokenFile);
-  if (hasRole && hasToken) {
+  // In the order of precedence, but two configured at once is ambiguous: the user must choose.
+  const configured = (
+    [
+      ['token', Boolean(s.token || s.tokenFile), 'a token (VAULT_TOKEN/VAULT_TOKEN_FILE)'],
+      ['approle', Boolean(s.roleId || s.roleIdFile), 'an AppRole role_id'],
+      ['jwt', Boolean(s.jwt || s.jwtFile), 'a JWT (VAULTRUN_JWT/VAULTRUN_JWT_FILE)'],
+      ['kubernetes', Boolean(s.kubernetesRole), 'a Kubernetes role (VAULTRUN_KUBERNETES_ROLE)'],
+    ] as const
+  ).filter(([, set]) => set);
+  if (configured.length > 1) {
+    const what = configured.map(([, , text]) => text);
     throw new VaultrunError(
       'USAGE',
-      'both a token (VAULT_TOKEN/VAULT_TOKEN_FILE) and an AppRole role_id are set',
+      configured.length === 2
+        ? `both ${what[0]} and ${what[1]} are set`
+        : `${what.slice(0, -1).join(', ')} and ${what.at(-1)} are all set`,
       {
-        hint: 'set VAULTRUN_AUTH_METHOD=token or VAULTRUN_AUTH_METHOD=approle, or remove one of them',
+        hint: `set ${configured.map(([m]) => `VAULTRUN_AUTH_METHOD=${m}`).join(' or ')}, or remove ${configured.length === 2 ? 'one of them' : 'all but one of them'}`,
       },
     );
   }
-  if (hasRole) return 'approle';
-  if (hasToken || homeTokenExists) return 'token';
+  const [only] = configured;
+  if (only) return only[0];
+  // A JWT role without a JWT: the jwt login then says what is missing.
+  if (s.jwtRole) return 'jwt';
+  if (homeTokenExists) return 'token';
   throw new VaultrunError('LOGIN_FAILED', 'references need Vault, but no credentials are configured', {
-    hint: 'set VAULT_TOKEN or VAULT_TOKEN_FILE, or VAULT_ROLE_ID(_FILE) and VAULT_SECRET_ID(_FILE) for AppRole',
+    hint:
+      'set VAULT_TOKEN or VAULT_TOKEN_FILE, or VAULT_ROLE_ID(_FILE) and VAULT_SECRET_ID(_FILE) for AppRole, ' +
+      'or VAULTRUN_JWT_FILE and VAULTRUN_JWT_ROLE for JWT, or VAULTRUN_KUBERNETES_ROLE in a Kubernetes pod, ' +
+      'or VAULTRUN_AUTH_METHOD=cert with VAULT_CLIENT_CERT and VAULT_CLIENT_KEY',
   });
-}
-
-interface AuthBody {
-  auth?: { client_token?: string; lease_duration?: number; renewable?: boolean };
-  data?: { ttl?: number; renewable?: boolean; secret_id?: string };
-}
-
-function loginRefused(error: unknown, what: string): never {
-  if (
-    error instanceof VaultrunError &&
-    (error.code === 'PERMISSION_DENIED' || error.code === 'VAULT_ERROR' || error.code === 'NOT_FOUND')
-  ) {
-    throw new VaultrunError('LOGIN_FAILED', `login refused: ${error.message}`, {
-      cause: error,
-      hint: `check the ${what}`,
-      ...(error.status ? { status: error.status } : {}),
-    });
-  }
-  throw error;
 }
 
 async function tokenLogin(client: VaultClient, s: AuthSettings, log: Logger): Promise<Session> {
@@ -205,17 +204,34 @@ async function approleLogin(client: VaultClient, s: AuthSettings, log: Logger): 
   };
 }
 
+const LOGINS: Record<AuthMethod, (client: VaultClient, s: AuthSettings, log: Logger) => Promise<Session>> = {
+  token: tokenLogin,
+  approle: approleLogin,
+  jwt: jwtLogin,
+  kubernetes: kubernetesLogin,
+  cert: certLogin,
+};
+
 export async function login(client: VaultClient, s: AuthSettings, log: Logger): Promise<Session> {
   const homeTokenExists =
-    !s.method && !(s.roleId || s.roleIdFile || s.token || s.tokenFile)
+    !s.method &&
+    !(
+      s.roleId ||
+      s.roleIdFile ||
+      s.token ||
+      s.tokenFile ||
+      s.jwt ||
+      s.jwtFile ||
+      s.jwtRole ||
+      s.kubernetesRole
+    )
       ? await readFile(join(homedir(), '.vault-token')).then(
           () => true,
           () => false,
         )
       : false;
   const method = chooseMethod(s, homeTokenExists);
-  const session =
-    method === 'approle' ? await approleLogin(client, s, log) : await tokenLogin(client, s, log);
+  const session = await LOGINS[method](client, s, log);
   log.debug('logged in to Vault', { method: session.method, source: session.source, ttl_s: session.ttl });
   return session;
 }

@@ -145,7 +145,10 @@ export class VaultClient {
       }
       const remaining = deadline - Date.now();
       // Retry-After is a floor (never a tight loop on "0" or a past date); a long one is capped.
-      const wait = Math.min(Math.max(retryAfterMs(req.retryAfter) ?? 0, backoffMs(attempt)), MAX_DELAY_MS * 2);
+      const wait = Math.min(
+        Math.max(retryAfterMs(req.retryAfter) ?? 0, backoffMs(attempt)),
+        MAX_DELAY_MS * 2,
+      );
       if (remaining <= 0 || wait > remaining) {
         throw new VaultrunError(
           'UNREACHABLE',

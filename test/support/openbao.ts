@@ -27,8 +27,19 @@ export interface AuditEntry {
   operation: string; // request.operation, e.g. 'read', 'update'
 }
 
+export interface OpenBaoOptions {
+  /**
+   * Also listen with TLS (PEM files: server certificate and key): `tlsAddr` is https://127.0.0.1:PORT. The
+   * listener asks for client certificates (for cert login) but does not require them. The helpers below keep
+   * using the plain `addr`.
+   */
+  tls?: { certFile: string; keyFile: string };
+}
+
 export interface OpenBao {
   addr: string;
+  /** https://127.0.0.1:PORT when started with `tls`. */
+  tlsAddr?: string;
   rootToken: string;
   dir: string;
   auditFile: string;
@@ -239,24 +250,34 @@ async function stopRunning(run: Running): Promise<void> {
   }
 }
 
-export async function startOpenBao(): Promise<OpenBao> {
+export async function startOpenBao(options: OpenBaoOptions = {}): Promise<OpenBao> {
   baoBinary(); // fail early and clearly when not installed
   const dir = mkdtempSync(join(tmpdir(), 'vaultrun-openbao-'));
   dirs.add(dir);
   const auditFile = join(dir, 'audit.log');
   const logFile = join(dir, 'server.log');
   const configFile = join(dir, 'config.hcl');
-  writeFileSync(
-    configFile,
-    `audit "file" "file" {\n  options {\n    file_path = ${JSON.stringify(auditFile)}\n  }\n}\n`,
-  );
+  const writeConfig = (tlsPort?: number) =>
+    writeFileSync(
+      configFile,
+      `audit "file" "file" {\n  options {\n    file_path = ${JSON.stringify(auditFile)}\n  }\n}\n` +
+        (options.tls && tlsPort
+          ? `listener "tcp" {\n  address = "127.0.0.1:${tlsPort}"\n  cluster_address = "127.0.0.1:${tlsPort + 1}"\n` +
+            `  tls_cert_file = ${JSON.stringify(options.tls.certFile)}\n  tls_key_file = ${JSON.stringify(options.tls.keyFile)}\n}\n`
+          : ''),
+    );
   const rootToken = `root-${randomBytes(12).toString('hex')}`;
 
   let port = 0;
+  let tlsPort: number | undefined;
   let run: Running | undefined;
   let lastError: unknown;
   for (let attempt = 0; attempt < 3 && !run; attempt++) {
     port = await freePortPair();
+    tlsPort = undefined;
+    while (options.tls && (tlsPort === undefined || Math.abs(tlsPort - port) < 2))
+      tlsPort = await freePortPair();
+    writeConfig(tlsPort);
     const candidate = launch(dir, port, rootToken, configFile, logFile);
     try {
       await waitReady(`http://127.0.0.1:${port}`, rootToken, candidate, logFile);
@@ -307,6 +328,7 @@ export async function startOpenBao(): Promise<OpenBao> {
 
   const bao: OpenBao = {
     addr,
+    ...(tlsPort ? { tlsAddr: `https://127.0.0.1:${tlsPort}` } : {}),
     rootToken,
     dir,
     auditFile,

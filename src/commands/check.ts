@@ -1,0 +1,189 @@
+import { Command } from 'commander';
+import type { CliIo } from '../cli.js';
+import type { Config } from '../config.js';
+import { mergeEnv, readEnvFile } from '../env/sources.js';
+import { EXIT_CODES, VaultrunError } from '../errors.js';
+import { parseValue, type Ref, readId, refsOf } from '../refs/parse.js';
+import type { Plan, ReadResult } from '../refs/plan.js';
+import { fetchReads, leasesOf, openVault, prepare } from '../resolve.js';
+import { isOwnSetting } from '../settings.js';
+import { revokeLease, revokeSelf } from '../vault/lease.js';
+import { addSettingOptions, envOnlyHelp } from './options.js';
+
+/**
+ * `vaultrun check`: every reference is resolved as a start would resolve it — same settings, one read per
+ * unique path, same login — but no value is printed or written anywhere. The result is a table on stdout,
+ * variable → reference → status, and the exit status says whether a start would succeed. Unlike a start it
+ * does not stop at the first failure: every variable gets its own status.
+ */
+export type CheckStatus = 'ok' | 'missing path' | 'missing key' | 'denied' | 'invalid' | 'error';
+
+export interface CheckRow {
+  variable: string;
+  /** PATH#KEY or PATH#KEY#VERSION; "-" for a value that is not a valid reference. */
+  reference: string;
+  status: CheckStatus;
+  /** Exit status this row stands for (0 for ok). */
+  exit: number;
+  /** --ignore-missing: a missing path or key would leave the variable unset, so it does not fail the check. */
+  ignored?: boolean;
+  /** What went wrong (never a value). */
+  message?: string;
+}
+
+export function referenceText(ref: Ref): string {
+  return `${ref.path}#${ref.key}${ref.version === undefined ? '' : `#${ref.version}`}`;
+}
+
+const STATUS_OF_CODE: Partial<Record<VaultrunError['code'], CheckStatus>> = {
+  NOT_FOUND: 'missing path',
+  PERMISSION_DENIED: 'denied',
+  USAGE: 'invalid',
+};
+
+/** Pure: the row for one reference of one variable, from what its read produced. */
+export function checkRow(
+  variable: string,
+  ref: Ref,
+  result: ReadResult | undefined,
+  ignoreMissing: boolean,
+): CheckRow {
+  const reference = referenceText(ref);
+  let row: CheckRow;
+  if (result === undefined) {
+    row = { variable, reference, status: 'error', exit: EXIT_CODES.INTERNAL, message: 'no read was made' };
+  } else if ('error' in result) {
+    const status = STATUS_OF_CODE[result.error.code] ?? 'error';
+    row = { variable, reference, status, exit: result.error.exitCode, message: result.error.message };
+  } else if (!Object.hasOwn(result.data, ref.key)) {
+    const keys = Object.keys(result.data).sort();
+    row = {
+      variable,
+      reference,
+      status: 'missing key',
+      exit: EXIT_CODES.NOT_FOUND,
+      message: `key "${ref.key}" not found at ${ref.path}; ${keys.length ? `keys there: ${keys.join(', ')}` : 'the secret has no keys'}`,
+    };
+  } else {
+    return { variable, reference, status: 'ok', exit: 0 };
+  }
+  if (ignoreMissing && row.exit === EXIT_CODES.NOT_FOUND) row.ignored = true;
+  return row;
+}
+
+/** Pure: one row per reference (a variable with two inline references has two), in plan order. */
+export function checkRows(
+  plan: Plan,
+  results: ReadonlyMap<string, ReadResult>,
+  ignoreMissing: boolean,
+): CheckRow[] {
+  return plan.vars.flatMap((v) =>
+    refsOf(v.parsed).map((ref) => checkRow(v.name, ref, results.get(readId(ref)), ignoreMissing)),
+  );
+}
+
+/** Pure: 0 if every row is ok (or ignored), else the highest exit status among the failures. */
+export function checkExitStatus(rows: readonly CheckRow[]): number {
+  return rows.reduce((worst, row) => (row.ignored ? worst : Math.max(worst, row.exit)), 0);
+}
+
+/** Pure: the table, columns padded; `(ignored)` after a status that --ignore-missing tolerates. */
+export function formatCheckTable(rows: readonly CheckRow[]): string {
+  const header = ['VARIABLE', 'REFERENCE', 'STATUS'] as const;
+  const cells = rows.map((r) => [r.variable, r.reference, r.ignored ? `${r.status} (ignored)` : r.status]);
+  const widths = header.map((h, i) => Math.max(h.length, ...cells.map((c) => (c[i] ?? '').length)));
+  const line = (c: readonly string[]) =>
+    c
+      .map((text, i) => (i === c.length - 1 ? text : text.padEnd(widths[i] ?? 0)))
+      .join('  ')
+      .trimEnd();
+  return `${[line(header), ...cells.map(line)].join('\n')}\n`;
+}
+
+export function buildCheckProgram(): Command {
+  const program = new Command('vaultrun check')
+    .usage('[options]')
+    .description(
+      'Check every reference in the environment (and --env-file files) against Vault without printing any\n' +
+        'value: a table of variable, reference and status (ok, missing path, missing key, denied, invalid,\n' +
+        'error) on stdout; the exit status is 0 if a start would succeed, else the highest failing status.',
+    )
+    .helpOption('-h, --help', 'show this help')
+    .showHelpAfterError(false);
+  addSettingOptions(program);
+  program.addHelpText('after', ['', 'Credentials, environment only:', ...envOnlyHelp()].join('\n'));
+  return program;
+}
+
+export async function runCheck(config: Config, io: CliIo): Promise<number> {
+  const { log } = io;
+  // Invalid references get a row each instead of stopping everything: find them in the merged environment
+  // first (what prepare() would parse), and leave them out of the plan.
+  const envFiles = await Promise.all(config.envFiles.map(readEnvFile));
+  const merged = mergeEnv(io.env, envFiles, config.envFileOverride);
+  const invalid: CheckRow[] = [];
+  for (const name of Object.keys(merged).sort()) {
+    if (config.passthrough.has(name) || isOwnSetting(name)) continue;
+    try {
+      parseValue(name, merged[name] ?? '');
+    } catch (error) {
+      if (!(error instanceof VaultrunError)) throw error;
+      invalid.push({
+        variable: name,
+        reference: '-',
+        status: 'invalid',
+        exit: error.exitCode,
+        message: error.message,
+      });
+      delete merged[name];
+    }
+  }
+  const prepared = await prepare({ ...config, envFiles: [] }, merged, log);
+  const { plan } = prepared;
+  let rows: CheckRow[] = [];
+  if (plan.vars.length > 0) {
+    const vault = await openVault(config, log);
+    try {
+      const { results, reads } = await fetchReads(vault, plan);
+      rows = checkRows(plan, results, config.ignoreMissing);
+      // A check leaves nothing behind: the dynamic secrets it had issued, and the token it logged in with.
+      const leases = leasesOf(plan, reads);
+      if (!config.revoke) {
+        if (leases.length > 0)
+          log.warn('--no-revoke: the dynamic secrets the check read stay valid', { leases: leases.length });
+      } else if (vault.session.created) {
+        await revokeSelf(vault.client, vault.session.token, 2_000).catch(() => {
+          log.warn('could not revoke the token the check logged in with; it expires with its TTL');
+        });
+      } else {
+        for (const lease of leases) {
+          await revokeLease(vault.client, vault.session.token, lease.leaseId, lease.path, 2_000).catch(() => {
+            log.warn('could not revoke a dynamic secret the check read; it expires with its lease', {
+              path: lease.path,
+            });
+          });
+        }
+      }
+    } finally {
+      vault.client.close();
+    }
+  }
+  rows = [...rows, ...invalid].sort((a, b) =>
+    a.variable < b.variable ? -1 : a.variable > b.variable ? 1 : 0,
+  );
+  if (rows.length === 0) {
+    log.info('no references in the environment: nothing to check');
+    return 0;
+  }
+  io.stdout(formatCheckTable(rows));
+  for (const row of rows) {
+    if (row.status === 'ok' || !row.message) continue;
+    (row.ignored ? log.warn : log.error)(row.message, { variable: row.variable, status: row.status });
+  }
+  const failed = rows.filter((r) => r.status !== 'ok' && !r.ignored).length;
+  const status = checkExitStatus(rows);
+  const summary = `checked ${rows.length} reference${rows.length === 1 ? '' : 's'}: ${rows.length - failed} ok or ignored, ${failed} failed`;
+  if (failed > 0) log.error(summary, { exit: status });
+  else log.info(summary);
+  return status;
+}
