@@ -2,14 +2,13 @@
 // whose role_id/secret_id are delivered as files, and vaultrun running a small program that shows what it got.
 // Runs on the project's Node (npm scripts put it first on PATH), which loads the TypeScript harness directly.
 import { spawnSync } from 'node:child_process';
-import { randomBytes } from 'node:crypto';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { startOpenBao } from '../test/support/openbao.ts';
+import { makeSampleSecrets, writeSampleSecrets } from './sample-secrets.ts';
 
 const root = new URL('..', import.meta.url).pathname;
-const secrets = JSON.parse(readFileSync(join(root, 'examples/dify/secrets.json'), 'utf8'));
 const policy = readFileSync(join(root, 'examples/dify/policy.hcl'), 'utf8');
 
 const say = (text) => process.stderr.write(`\n== ${text}\n`);
@@ -17,13 +16,10 @@ const bao = await startOpenBao();
 const work = mkdtempSync(join(tmpdir(), 'vaultrun-demo-'));
 try {
   say(`OpenBao dev server at ${bao.addr}; writing sample Dify secrets`);
-  for (const [path, keys] of Object.entries(secrets)) {
-    if (path.startsWith('$')) continue;
-    const data = Object.fromEntries(
-      keys.map((k) => [k, k === 'username' ? 'dify' : randomBytes(18).toString('base64url')]),
-    );
-    await bao.kvPut(path.replace(/^secret\//, ''), data);
-    process.stderr.write(`   ${path}: ${keys.join(', ')}\n`);
+  const secrets = makeSampleSecrets();
+  await writeSampleSecrets(bao, secrets);
+  for (const [path, data] of Object.entries(secrets)) {
+    process.stderr.write(`   ${path}: ${Object.keys(data).join(', ')}\n`);
   }
   await bao.writePolicy('dify', policy);
   const { roleId, secretId } = await bao.setupAppRole({ role: 'dify-api', policies: ['dify'] });
