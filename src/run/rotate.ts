@@ -38,13 +38,15 @@ import type { Controller } from './supervise.js';
  *   (`#KEY#3`) never change and are not polled.
  * - Files: the env files and NAME_FILE sources are watched (inotify on their directory, so renames by a
  *   sidecar and Kubernetes' symlink swaps are seen) and re-checked on every poll.
- * - A change is debounced (`--debounce`), delayed by a random `--splay`, re-resolved (only what changed is read
- *   again) and compared: identical environment and files → nothing happens; otherwise `--on-change`: restart
- *   (stop signal to the process group, SIGKILL after `--stop-timeout`, start again) or signal:SIG (rewrite the
- *   secret files atomically, send SIG).
+ * - A change is debounced (`--debounce`), delayed by a random `--splay` (both capped at half the time left to a
+ *   lease's end when a lease is what changes), re-resolved (only what changed is read again) and compared:
+ *   identical environment and files → nothing happens; otherwise `--on-change`: restart (stop signal to the
+ *   process group, SIGKILL after `--stop-timeout` to whatever of the group is left, start again) or signal:SIG
+ *   (rewrite the secret files atomically, send SIG). One re-resolution at a time, in order.
  * - Vault unreachable: the command keeps running; renewals and polls retry; warnings say when leases expire;
  *   `--on-lease-expiry=stop` stops the command (exit 69) when a lease expires before Vault is back.
- * - Exit: leases and the token vaultrun created are revoked (`--no-revoke` keeps them), secret files removed.
+ * - Exit: leases and the token vaultrun created are revoked (`--no-revoke` keeps them; a refused lease revocation
+ *   is covered by revoking our own token), secret files removed; nothing more is tried when Vault is unreachable.
  */
 const MAX_TIMER_MS = 2_147_483_647;
 
@@ -105,12 +107,21 @@ export class Rotation {
   private fileHashes = new Map<string, string>();
   private pending: Pending | undefined;
   private debounceTimer: NodeJS.Timeout | undefined;
+  /** When the pending debounce timer fires (ms since the epoch). */
+  private debounceAt = 0;
   private applying: Promise<void> | undefined;
   private stopped = false;
   private tokenTimer: NodeJS.Timeout | undefined;
+  /** When our token expires (ms since the epoch), as of its last login or renewal. */
+  private tokenExpiresAt = 0;
+  private tokenUnreachable = false;
   /** Tokens replaced by a new login, revoked once the command uses secrets read under the new one. */
   private retiredTokens: string[] = [];
+  /** Leases replaced by a re-read, not revoked yet (signal mode waits --stop-timeout first). */
+  private retiring: Lease[] = [];
   private metadataDenied = new Set<string>();
+  /** Watched paths whose last check failed (not unreachable), with the error code: warned once. */
+  private readonly pollFailures = new Map<string, string>();
   private pollWarned = false;
   /** Number of actions taken (restarts or signals): for tests through the debug log, and for the summary. */
   actions = 0;
@@ -179,24 +190,28 @@ export class Rotation {
   private scheduleTokenRenewal(ttlS: number): void {
     this.cancel(this.tokenTimer);
     if (!this.vault || ttlS <= 0) return; // a token without TTL (root, periodic without TTL) needs nothing
+    this.tokenExpiresAt = Date.now() + ttlS * 1000;
     const base = this.vault.session.ttl;
-    this.tokenTimer = this.later((ttlS * 1000 * 2) / 3, () => this.renewToken(ttlS, base));
+    this.tokenTimer = this.later((ttlS * 1000 * 2) / 3, () => this.renewToken(base));
   }
 
-  private async renewToken(lastTtlS: number, baseTtlS: number): Promise<void> {
+  private async renewToken(baseTtlS: number): Promise<void> {
     const vault = this.vault;
     if (!vault) return;
-    const expiresIn = lastTtlS / 3; // seconds left when this renewal was due
     if (!vault.session.renewable) return this.relogin('the token is not renewable');
+    const leftMs = this.tokenExpiresAt - Date.now();
     try {
       const { ttl, renewable } = await renewSelf(
         vault.client,
         vault.session.token,
-        Math.max(1000, (expiresIn * 1000) / 2),
+        Math.max(1000, Math.min(leftMs / 2, 30_000)),
       );
+      if (this.tokenUnreachable) this.log.info('Vault reachable again: token renewed');
+      this.tokenUnreachable = false;
       this.log.debug('renewed the token', { ttl_s: ttl });
       if (!renewable || ttl < baseTtlS) {
         // Capped by the max TTL: this is the last stretch. Log in again before it ends.
+        this.tokenExpiresAt = Date.now() + ttl * 1000;
         this.tokenTimer = this.later((ttl * 1000 * 2) / 3, () =>
           this.relogin('the token reaches its max TTL'),
         );
@@ -205,11 +220,16 @@ export class Rotation {
       this.scheduleTokenRenewal(ttl);
     } catch (error) {
       if (error instanceof VaultrunError && error.code === 'UNREACHABLE') {
+        this.tokenUnreachable = true;
+        const left = this.tokenExpiresAt - Date.now();
+        if (left <= 0) {
+          return this.relogin('the token expired while Vault was unreachable');
+        }
         this.log.warn('Vault unreachable: could not renew the token; retrying', {
-          expires_in_s: Math.round(expiresIn),
+          expires_in_s: Math.round(left / 1000),
         });
-        this.tokenTimer = this.later(Math.min(10_000, (expiresIn * 1000) / 3), () =>
-          this.renewToken(expiresIn * 1.5, baseTtlS),
+        this.tokenTimer = this.later(Math.min(10_000, Math.max(500, left / 3)), () =>
+          this.renewToken(baseTtlS),
         );
         return;
       }
@@ -247,11 +267,17 @@ export class Rotation {
     vault.mounts.token = session.token;
     this.log.info('logged in again', { reason, method: session.method });
     if (old.created) this.retiredTokens.push(old.token);
+    const oldExpiry = this.tokenExpiresAt;
     this.scheduleTokenRenewal(session.ttl);
     const leased = [...this.leases.values()].map((l) => l.lease.readId);
     if (leased.length > 0) {
       // Leases die with the token that created them: read the dynamic secrets again under the new token.
-      this.trigger('the token was replaced: dynamic secrets are read again under the new one', leased, false);
+      this.trigger(
+        'the token was replaced: dynamic secrets are read again under the new one',
+        leased,
+        false,
+        oldExpiry > 0 ? oldExpiry : undefined,
+      );
     } else {
       await this.revokeRetiredTokens();
     }
@@ -305,6 +331,7 @@ export class Rotation {
         `the lease of ${state.lease.path} cannot be extended and ends in ${Math.round((state.expiresAt - Date.now()) / 1000)} s`,
         [state.lease.readId],
         false,
+        state.expiresAt,
       ),
     );
   }
@@ -342,7 +369,12 @@ export class Rotation {
         return;
       }
       // Gone or refused (revoked, expired, max TTL): read a fresh secret now.
-      this.trigger(`the lease of ${state.lease.path} could not be renewed`, [state.lease.readId], false);
+      this.trigger(
+        `the lease of ${state.lease.path} could not be renewed`,
+        [state.lease.readId],
+        false,
+        state.expiresAt,
+      );
     }
   }
 
@@ -393,43 +425,27 @@ export class Rotation {
         const before = this.reads.get(read.id);
         if (!before) return;
         try {
-          const mount = await vault.mounts.mountFor(read.path);
-          if (mount?.kvVersion === 2 && !this.metadataDenied.has(read.id)) {
-            try {
-              const version = await currentVersion(
-                vault.client,
-                vault.session.token,
-                read.path,
-                mount,
-                waitMs,
-              );
-              if (version !== undefined && version !== before.version) {
-                changed.push(read.id);
-                reasons.push(`${read.path} changed (version ${before.version ?? '?'} → ${version})`);
-              }
-              return;
-            } catch (error) {
-              if (!(error instanceof VaultrunError) || error.code !== 'PERMISSION_DENIED') throw error;
-              this.metadataDenied.add(read.id);
-              this.log.warn(
-                'no read permission on the metadata of a watched path: polling reads the secret instead',
-                {
-                  path: read.path,
-                  hint: 'grant read on MOUNT/metadata/PATH to save a full read per interval',
-                },
-              );
-            }
+          const change = await this.checkRead(vault, read, before, waitMs);
+          if (this.pollFailures.delete(read.id)) {
+            this.log.info('a watched path can be checked again', { path: read.path });
           }
-          const now = await readSecret(vault.client, vault.mounts, vault.session.token, read);
-          if (sha256(JSON.stringify(now.data)) !== sha256(JSON.stringify(before.data))) {
+          if (change) {
             changed.push(read.id);
-            reasons.push(`${read.path} changed`);
+            reasons.push(change);
           }
         } catch (error) {
-          if (error instanceof VaultrunError && error.code === 'UNREACHABLE') unreachable = true;
-          else if (error instanceof VaultrunError) {
-            this.log.warn('a watched path could not be checked', { path: read.path, code: error.code });
-          } else throw error;
+          if (!(error instanceof VaultrunError)) throw error;
+          if (error.code === 'UNREACHABLE') {
+            unreachable = true;
+            return;
+          }
+          // Once per path and kind of failure, not at every interval.
+          if (this.pollFailures.get(read.id) === error.code) return;
+          this.pollFailures.set(read.id, error.code);
+          this.log.warn('a watched path could not be checked; the command keeps running', {
+            path: read.path,
+            code: error.code,
+          });
         }
       }),
     );
@@ -437,9 +453,48 @@ export class Rotation {
       this.log.warn(
         'Vault unreachable: watched paths are checked again at the next interval; the command keeps running',
       );
+    } else if (!unreachable && this.pollWarned) {
+      this.log.info('Vault reachable again: watched paths were checked', { paths: this.pollable().length });
     }
     this.pollWarned = unreachable;
     if (changed.length > 0) this.trigger(reasons.join('; '), changed, false);
+  }
+
+  /** One request for a watched path (its KV v2 metadata, or the secret itself); the reason when it changed. */
+  private async checkRead(
+    vault: VaultContext,
+    read: { id: string; path: string },
+    before: SecretRead,
+    waitMs: number,
+  ): Promise<string | undefined> {
+    const differs = (now: SecretRead) =>
+      sha256(JSON.stringify(now.data)) !== sha256(JSON.stringify(before.data))
+        ? `${read.path} changed`
+        : undefined;
+    const mount = await vault.mounts.mountFor(read.path);
+    if (mount?.kvVersion === 2 && !this.metadataDenied.has(read.id)) {
+      try {
+        const version = await currentVersion(vault.client, vault.session.token, read.path, mount, waitMs);
+        return version !== undefined && version !== before.version
+          ? `${read.path} changed (version ${before.version ?? '?'} → ${version})`
+          : undefined;
+      } catch (error) {
+        if (!(error instanceof VaultrunError) || error.code !== 'PERMISSION_DENIED') throw error;
+        // Denied: the metadata only (policy without read on MOUNT/metadata/…), or everything (the token
+        // expired or was revoked, Vault lost its data)? Only the first makes polling read the secret.
+        const now = await readSecret(vault.client, vault.mounts, vault.session.token, read);
+        this.metadataDenied.add(read.id);
+        this.log.warn(
+          'no read permission on the metadata of a watched path: polling reads the secret instead',
+          {
+            path: read.path,
+            hint: 'grant read on MOUNT/metadata/PATH to save a full read per interval',
+          },
+        );
+        return differs(now);
+      }
+    }
+    return differs(await readSecret(vault.client, vault.mounts, vault.session.token, read));
   }
 
   // ---- files -----------------------------------------------------------------------------------------------
@@ -493,22 +548,36 @@ export class Rotation {
 
   // ---- acting on changes -----------------------------------------------------------------------------------
 
-  private trigger(reason: string, refresh: readonly string[], reprepare: boolean): void {
+  /**
+   * Notes a change; the action follows after --debounce plus a random --splay, together with every change
+   * noticed meanwhile. `deadline` (a lease's end): the action comes at the latest halfway to it, whatever the
+   * debounce and splay say, so that the app switches while the old credential still works.
+   */
+  private trigger(reason: string, refresh: readonly string[], reprepare: boolean, deadline?: number): void {
     if (this.stopped) return;
     this.pending ??= { reasons: [], refresh: new Set(), reprepare: false };
     this.pending.reasons.push(reason);
     for (const id of refresh) this.pending.refresh.add(id);
     this.pending.reprepare ||= reprepare;
     this.log.debug('change noticed', { reason });
-    if (this.debounceTimer) return;
-    const splay = Math.random() * this.config.splayMs;
-    this.debounceTimer = this.later(this.config.debounceMs + splay, async () => {
+    const now = Date.now();
+    let delay = this.config.debounceMs + Math.random() * this.config.splayMs;
+    if (deadline !== undefined) delay = Math.min(delay, Math.max(0, (deadline - now) / 2));
+    if (this.debounceTimer) {
+      if (this.debounceAt <= now + delay) return;
+      this.cancel(this.debounceTimer); // a lease ends sooner than the pending action would come
+    }
+    this.debounceAt = now + delay;
+    this.debounceTimer = this.later(delay, async () => {
       this.debounceTimer = undefined;
-      await this.applying;
-      this.applying = this.apply().finally(() => {
-        this.applying = undefined;
-      });
-      await this.applying;
+      // One apply at a time, in order: a change noticed while one runs waits for it.
+      const run = (this.applying ?? Promise.resolve()).then(() => this.apply());
+      this.applying = run;
+      try {
+        await run;
+      } finally {
+        if (this.applying === run) this.applying = undefined;
+      }
     });
   }
 
@@ -543,6 +612,7 @@ export class Rotation {
       }
       return;
     }
+    if (this.stopped) return this.adoptForRevocation(prepared, reads);
     const changed = changedVariables(this.rendered, rendered);
     const oldLeases = leasesOf(this.prepared.plan, this.reads);
     if (changed.length === 0) {
@@ -550,6 +620,8 @@ export class Rotation {
     } else {
       const { env, files } = await writeFiles(this.config, rendered, this.log, this.options.owner);
       this.files = files;
+      // vaultrun began to exit meanwhile (the command ended by itself): no action, only the clean-up.
+      if (this.stopped) return this.adoptForRevocation(prepared, reads);
       this.actions++;
       const variables = changed.join(',');
       if (this.config.onChange.action === 'restart') {
@@ -584,7 +656,10 @@ export class Rotation {
       await this.hashFiles();
       this.watchFiles();
     }
+    // Until revoked, replaced leases stay in `retiring`, so that an exit meanwhile revokes them too.
+    this.retiring.push(...replaced);
     const retire = async () => {
+      this.retiring = this.retiring.filter((l) => !replaced.includes(l));
       await this.revokeLeases(replaced);
       await this.revokeRetiredTokens();
     };
@@ -596,21 +671,56 @@ export class Rotation {
     }
   }
 
-  private async revokeLeases(leases: readonly Lease[]): Promise<void> {
+  /** While exiting: leases just read are not acted on, but revoked with the others by dispose(). */
+  private adoptForRevocation(prepared: Prepared, reads: Map<string, SecretRead>): void {
+    for (const lease of leasesOf(prepared.plan, reads)) {
+      if (this.leases.has(lease.leaseId)) continue;
+      const now = Date.now();
+      this.leases.set(lease.leaseId, {
+        lease,
+        issuedAt: now,
+        expiresAt: now + lease.durationS * 1000,
+        incrementS: lease.durationS,
+      });
+    }
+  }
+
+  /**
+   * Revokes leases (needs `update` on sys/leases/revoke, which Vault's default policy does not grant); returns
+   * whether Vault was unreachable. `covered`: the token that read them is revoked next, which revokes them too,
+   * so a refusal is only worth a debug line.
+   */
+  private async revokeLeases(leases: readonly Lease[], covered = false): Promise<boolean> {
     const vault = this.vault;
-    if (!vault || !this.config.revoke || leases.length === 0) return;
+    if (!vault || !this.config.revoke || leases.length === 0) return false;
+    let unreachable = false;
     await Promise.all(
       leases.map((l) =>
         revokeLease(vault.client, vault.session.token, l.leaseId, l.path, 5_000).then(
           () => this.log.info('revoked a lease', { path: l.path }),
-          (error: unknown) =>
+          (error: unknown) => {
+            const code = error instanceof VaultrunError ? error.code : 'error';
+            if (code === 'UNREACHABLE') unreachable = true;
+            if (covered && code === 'PERMISSION_DENIED') {
+              this.log.debug('could not revoke a lease: it is revoked with the token', {
+                path: l.path,
+                code,
+              });
+              return;
+            }
             this.log.warn('could not revoke a lease', {
               path: l.path,
-              code: error instanceof VaultrunError ? error.code : 'error',
-            }),
+              code,
+              hint:
+                code === 'PERMISSION_DENIED'
+                  ? 'grant update on sys/leases/revoke to the policy, or the lease stays valid until it expires'
+                  : undefined,
+            });
+          },
         ),
       ),
     );
+    return unreachable;
   }
 
   /** On exit: stop everything, revoke what we created (unless --no-revoke), remove secret files. */
@@ -619,19 +729,36 @@ export class Rotation {
     for (const timer of this.timers) clearTimeout(timer);
     this.timers.clear();
     for (const w of this.watchers) w.close();
+    // A re-resolution under way finishes first (it acts on nothing now), so that the leases it read are
+    // revoked too — but not for long: it may be retrying an unreachable Vault.
+    if (this.applying) {
+      let timer: NodeJS.Timeout | undefined;
+      await Promise.race([
+        this.applying.catch(() => {}),
+        new Promise((resolve) => {
+          timer = setTimeout(resolve, 5_000);
+        }),
+      ]);
+      clearTimeout(timer);
+    }
     const vault = this.vault;
     if (vault && this.config.revoke) {
-      const leases = [...this.leases.values()].map((s) => s.lease);
-      await this.revokeLeases(leases);
-      await this.revokeRetiredTokens();
-      if (vault.session.created) {
-        await revokeSelf(vault.client, vault.session.token, 5_000).then(
-          () => this.log.debug('revoked the token'),
-          (error: unknown) =>
-            this.log.warn('could not revoke the token', {
-              code: error instanceof VaultrunError ? error.code : 'error',
-            }),
-        );
+      const leases = [...this.leases.values()].map((s) => s.lease).concat(this.retiring.splice(0));
+      // Leases die with the token that read them: when that token is ours, its revocation covers them.
+      const unreachable = await this.revokeLeases(leases, vault.session.created);
+      if (!unreachable) {
+        await this.revokeRetiredTokens();
+        if (vault.session.created) {
+          await revokeSelf(vault.client, vault.session.token, 5_000).then(
+            () => this.log.debug('revoked the token'),
+            (error: unknown) =>
+              this.log.warn('could not revoke the token', {
+                code: error instanceof VaultrunError ? error.code : 'error',
+              }),
+          );
+        }
+      } else {
+        this.log.warn('Vault unreachable on exit: leases and the token stay valid until they expire');
       }
     }
     this.leases.clear();
