@@ -46,5 +46,6 @@ export async function runSubcommand(
   if (!parseArgv(program, rest, io.stdout)) return 0;
   const config = loadConfig(settingFlagValues(program), io.env);
   io.log.level = config.logLevel;
+  io.log.format = config.logFormat;
   return sub.name === 'resolve' ? runResolve(config, resolveOptionsOf(program), io) : runCheck(config, io);
 }
