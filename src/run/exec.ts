@@ -59,6 +59,23 @@ function restoreDefaultSignalsAcrossExec(): void {
   for (const signal of ['SIGPIPE', 'SIGXFSZ'] as const) process.on(signal, () => {});
 }
 
+/**
+ * Node puts a pipe or terminal on fd 0-2 in non-blocking mode as soon as process.stdin/stdout/stderr is touched
+ * (execa and debug do it when loaded), and that flag belongs to the open file description the command shares:
+ * it would start with O_NONBLOCK stdio (`read` and `cat` fail with EAGAIN, Python raises BlockingIOError).
+ */
+function restoreBlockingStdio(): void {
+  for (const stream of [process.stdin, process.stdout, process.stderr]) {
+    const handle = (stream as unknown as { _handle?: { setBlocking?: (blocking: boolean) => number } })
+      ._handle;
+    try {
+      handle?.setBlocking?.(true);
+    } catch {
+      // Not a pipe or terminal (a file is never non-blocking): nothing to restore.
+    }
+  }
+}
+
 /** Replaces this process with the command (same pid). Only returns by throwing. */
 export function execReplace(
   file: string,
@@ -74,6 +91,7 @@ export function execReplace(
     });
   }
   restoreDefaultSignalsAcrossExec();
+  restoreBlockingStdio();
   try {
     return execve.call(process, file, [...argv], { ...env });
   } catch (error) {
