@@ -55,6 +55,8 @@ interface Running {
   pid: number | undefined;
   exited: boolean;
   done: Promise<number>;
+  /** --mask: resolves when all of its output has been written. */
+  output: Promise<unknown> | undefined;
 }
 
 export async function supervise(options: SuperviseOptions): Promise<number> {
@@ -91,18 +93,27 @@ export async function supervise(options: SuperviseOptions): Promise<number> {
             pumpMasked(child.stderr, process.stderr, () => mask.list()),
           ])
         : undefined;
+    // The status comes from the child's exit, not from execa's result, which also waits until every copy of
+    // its stdout/stderr pipes is closed (--mask): a daemon it left behind must not keep vaultrun waiting. The
+    // masked output is drained at the very end, once the process group is gone.
     const running: Running = {
       process: child,
       pid: child.pid,
       exited: false,
-      done: child.then(async (result) => {
-        running.exited = true;
-        await masked; // the last bytes of its output are written before its status is reported
-        if (result.failed && result.exitCode === undefined && !result.signal) {
-          log.error('the command could not be started', { code: (result as { code?: string }).code });
-          return 126;
-        }
-        return exitStatus(result.exitCode, result.signal);
+      output: masked,
+      done: new Promise<number>((resolve) => {
+        child.nodeChildProcess.once('exit', (code, signal) => {
+          running.exited = true;
+          resolve(exitStatus(code, signal));
+        });
+        void child.then((result) => {
+          running.exited = true;
+          if (result.failed && result.exitCode === undefined && !result.signal) {
+            log.error('the command could not be started', { code: (result as { code?: string }).code });
+            resolve(126);
+          }
+          resolve(exitStatus(result.exitCode, result.signal));
+        });
       }),
     };
     log.debug('started the command', { pid: running.pid });
@@ -218,6 +229,7 @@ export async function supervise(options: SuperviseOptions): Promise<number> {
     // The command is gone, but not necessarily all it started (`sh -c 'app; …'` stopped by a forwarded
     // SIGTERM leaves the app running): the rest of its group gets the stop signal, then SIGKILL.
     if (groupLeft(current)) await stop(current, 'the command exited, processes of its group still run');
+    await current.output; // the last bytes of its (masked) output are written before vaultrun exits
     if (options.onExit) await options.onExit();
     return shutdownStatus ?? status;
   } finally {

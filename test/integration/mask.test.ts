@@ -92,6 +92,24 @@ describe('--mask', () => {
     expect(result.stdout).toBe(`${password}\n`);
   });
 
+  it('a background process that keeps the output pipes open does not keep vaultrun waiting', async () => {
+    // Without the fix vaultrun waited for the pipes to close, i.e. for `sleep 300`: the test would time out.
+    const result = await runVaultrun(
+      ['--supervise', '--mask', '--', 'sh', '-c', 'sleep 300 & echo "up: $DB_PASSWORD"; exit 4'],
+      {
+        env: baseEnv({
+          VAULT_ADDR: bao.addr,
+          VAULT_TOKEN: bao.rootToken,
+          DB_PASSWORD: 'vault:secret/app/db#password',
+        }),
+      },
+    );
+    expect(result.exitCode).toBe(4);
+    expect(result.stdout).toBe('up: <redacted>\n');
+    expect(result.stderr).toMatch(/processes of its group still run/);
+    expectNoLeaks(`${result.stdout}${result.stderr}`, sensitive);
+  });
+
   it('without --supervise: 64 before contacting Vault, the command not run', async () => {
     const before = await auditRequests(bao);
     const result = await run(['--mask'], ['out=ran\\n']);

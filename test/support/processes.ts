@@ -1,10 +1,9 @@
 // Helpers for the command-running tests (exec and supervise): the probe app, its signal log, scripts on disk,
 // and what /proc says about a process.
-import { chmodSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { chmodSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
-import { afterAll } from 'vitest';
 import { REPO_ROOT } from './openbao.js';
+import { tempDir } from './resolution.js';
 
 export const PROBE = join(REPO_ROOT, 'test/fixtures/probe.mjs');
 
@@ -17,18 +16,9 @@ export interface ProbeReport {
   sigIgn: string | null;
 }
 
-const dirs: string[] = [];
-if (process.env.VITEST) {
-  afterAll(() => {
-    for (const dir of dirs.splice(0)) rmSync(dir, { recursive: true, force: true });
-  });
-}
-
 /** A fresh temp dir, removed after the test file. */
 export function workDir(prefix = 'vaultrun-run-'): string {
-  const dir = mkdtempSync(join(tmpdir(), prefix));
-  dirs.push(dir);
-  return dir;
+  return tempDir(prefix);
 }
 
 /** Writes a file (creating its directory) with the given mode. */
