@@ -2,7 +2,7 @@ import { Command, CommanderError } from 'commander';
 import { runSubcommand, subcommandOf } from './commands/index.js';
 import { addSettingOptions, settingFlagValues } from './commands/options.js';
 import { type Config, loadConfig } from './config.js';
-import { EXIT_CODES, exitCodeOf, VaultrunError } from './errors.js';
+import { EXIT_TABLE, exitCodeOf, VaultrunError } from './errors.js';
 import { createLogger, type LogFormat, type Logger } from './log.js';
 import { writeStdout } from './output.js';
 import { resolveEnvironment } from './resolve.js';
@@ -18,25 +18,6 @@ import { versionLine } from './version.js';
  * The CLI: commander turns argv into flag values, the library does the work, and runMain is the one place
  * that prints errors and exits.
  */
-const EXIT_TABLE = [
-  [0, "success (in exec mode the command's own status, in supervise mode the command's status or 128+n)"],
-  [
-    EXIT_CODES.USAGE,
-    'usage or configuration error (bad flag, setting, reference syntax, conflicting variables)',
-  ],
-  [EXIT_CODES.NOT_FOUND, 'a referenced path, key or version does not exist'],
-  [EXIT_CODES.LOGIN_FAILED, 'login refused or no credentials'],
-  [
-    EXIT_CODES.UNREACHABLE,
-    'Vault unreachable, sealed, standby or rate-limiting until --wait ran out; TLS failure',
-  ],
-  [EXIT_CODES.INTERNAL, 'internal error (a bug: please report it)'],
-  [EXIT_CODES.IO, 'a local file could not be read or written'],
-  [EXIT_CODES.VAULT_ERROR, 'Vault answered with an unexpected error'],
-  [EXIT_CODES.PERMISSION_DENIED, 'permission denied by a Vault policy'],
-  [EXIT_CODES.COMMAND_NOT_EXECUTABLE, 'the command is not executable'],
-  [EXIT_CODES.COMMAND_NOT_FOUND, 'the command was not found'],
-] as const;
 
 export function buildProgram(): Command {
   const program = new Command('vaultrun')

@@ -28,6 +28,27 @@ export const EXIT_CODES = {
 
 export type ErrorCode = keyof typeof EXIT_CODES;
 
+/** Every exit status with what it means: `--help` prints it, the README's table says the same. */
+export const EXIT_TABLE = [
+  [0, "success (in exec mode the command's own status, in supervise mode the command's status or 128+n)"],
+  [
+    EXIT_CODES.USAGE,
+    'usage or configuration error (bad flag, setting, reference syntax, conflicting variables)',
+  ],
+  [EXIT_CODES.NOT_FOUND, 'a referenced path, key or version does not exist'],
+  [EXIT_CODES.LOGIN_FAILED, 'login refused or no credentials'],
+  [
+    EXIT_CODES.UNREACHABLE,
+    'Vault unreachable, sealed, standby or rate-limiting until --wait ran out; TLS failure',
+  ],
+  [EXIT_CODES.INTERNAL, 'internal error (a bug: please report it)'],
+  [EXIT_CODES.IO, 'a local file could not be read or written'],
+  [EXIT_CODES.VAULT_ERROR, 'Vault answered with an unexpected error'],
+  [EXIT_CODES.PERMISSION_DENIED, 'permission denied by a Vault policy'],
+  [EXIT_CODES.COMMAND_NOT_EXECUTABLE, 'the command is not executable'],
+  [EXIT_CODES.COMMAND_NOT_FOUND, 'the command was not found'],
+] as const;
+
 export interface VaultrunErrorOptions {
   cause?: unknown;
   /** What the user should do about it; printed after the message. */
