@@ -70,9 +70,11 @@ async function runCommand(command: string[], config: Config, io: CliIo): Promise
   }
   const user = config.user ? await resolveUser(config.user) : undefined;
   const owner = user ? { uid: user.uid, gid: user.gid } : undefined;
+  // --user: the command's HOME is that user's (as gosu and Docker's USER do), also after a restart.
+  const processEnv = user?.home ? { ...io.env, HOME: user.home } : io.env;
   const resolution = await resolveEnvironment({
     config,
-    env: io.env,
+    env: processEnv,
     log,
     keepVault: true,
     ...(owner ? { owner } : {}),
@@ -100,7 +102,7 @@ async function runCommand(command: string[], config: Config, io: CliIo): Promise
   if (resident) {
     const rotation = new Rotation({
       config,
-      processEnv: io.env,
+      processEnv,
       log,
       resolution,
       watching,

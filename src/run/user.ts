@@ -10,16 +10,26 @@ export interface UserSpec {
   uid: number;
   gid: number;
   name: string;
+  /** The user's home directory from /etc/passwd: the command's HOME (as gosu and Docker's USER do). */
+  home?: string;
 }
 
-/** Pure: parses passwd/group text into name → [id, primary gid]. */
-export function parseIdFile(text: string): Map<string, { id: number; gid: number }> {
-  const out = new Map<string, { id: number; gid: number }>();
+interface IdEntry {
+  id: number;
+  gid: number;
+  /** passwd only. */
+  home?: string;
+}
+
+/** Pure: parses passwd/group text into name → id, primary gid (and home, for passwd). */
+export function parseIdFile(text: string): Map<string, IdEntry> {
+  const out = new Map<string, IdEntry>();
   for (const line of text.split('\n')) {
     if (line.startsWith('#') || line.trim() === '') continue;
     const f = line.split(':');
     const id = Number(f[2]);
-    if (f[0] && Number.isInteger(id)) out.set(f[0], { id, gid: Number(f[3] ?? id) });
+    if (f[0] && Number.isInteger(id))
+      out.set(f[0], { id, gid: Number(f[3] ?? id), ...(f[5] ? { home: f[5] } : {}) });
   }
   return out;
 }
@@ -30,24 +40,21 @@ async function readOptional(path: string): Promise<string> {
 
 export function parseUserSpec(
   spec: string,
-  passwd: Map<string, { id: number; gid: number }>,
-  groups: Map<string, { id: number; gid: number }>,
+  passwd: Map<string, IdEntry>,
+  groups: Map<string, IdEntry>,
 ): UserSpec {
   const [user = '', group] = spec.split(':');
   const origin = '--user / VAULTRUN_USER';
   if (user === '')
     throw new VaultrunError('USAGE', `${origin}: empty user`, { hint: 'use USER or USER:GROUP' });
-  let uid: number;
-  let gid: number | undefined;
-  if (/^\d+$/.test(user)) {
-    uid = Number(user);
-    gid = [...passwd.values()].find((p) => p.id === uid)?.gid;
-  } else {
-    const entry = passwd.get(user);
-    if (!entry) throw new VaultrunError('USAGE', `${origin}: no user "${user}" in /etc/passwd`);
-    uid = entry.id;
-    gid = entry.gid;
+  const entry = /^\d+$/.test(user)
+    ? [...passwd.values()].find((p) => p.id === Number(user))
+    : passwd.get(user);
+  if (!entry && !/^\d+$/.test(user)) {
+    throw new VaultrunError('USAGE', `${origin}: no user "${user}" in /etc/passwd`);
   }
+  const uid = entry?.id ?? Number(user);
+  let gid = entry?.gid;
   if (group !== undefined && group !== '') {
     if (/^\d+$/.test(group)) gid = Number(group);
     else {
@@ -65,7 +72,7 @@ export function parseUserSpec(
       },
     );
   }
-  return { uid, gid, name: spec };
+  return { uid, gid, name: spec, ...(entry?.home ? { home: entry.home } : {}) };
 }
 
 export async function resolveUser(spec: string): Promise<UserSpec> {

@@ -243,6 +243,8 @@ describe('rotation: the command’s processes', () => {
         APP_LOG: appLog,
         SECRET_FILE: `vault:secret/${path}#password`,
         APP_FILE_VARS: 'SECRET_FILE',
+        APP_VARS: 'HOME',
+        HOME: '/root',
       });
       const run = startResident(
         [...WATCH, '--user', 'nobody', '--runtime-dir', runtime, 'node', ROTATION_APP],
@@ -265,6 +267,13 @@ describe('rotation: the command’s processes', () => {
       await bao.kvPut(path, { password: v2 });
       const second = await waitForStart(appLog, 2);
       expect({ uid: second.uid, gid: second.gid }).toEqual(nobody);
+      // HOME is nobody's home from /etc/passwd (as gosu does), at the first start and after the restart.
+      const home = readFileSync('/etc/passwd', 'utf8')
+        .split('\n')
+        .find((l) => l.startsWith('nobody:'))
+        ?.split(':')[5];
+      expect(home).toBeTruthy();
+      expect([first.vars?.HOME, second.vars?.HOME]).toEqual([home, home]);
       const file2 = second.files?.SECRET_FILE;
       expect(file2?.content).toBe(v2);
       expect({ uid: file2?.uid, gid: file2?.gid, mode: file2?.mode }).toEqual({ ...nobody, mode: 0o400 });
