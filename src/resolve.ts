@@ -72,7 +72,7 @@ export interface VaultContext {
 }
 
 export async function openVault(config: Config, log: Logger): Promise<VaultContext> {
-  const client = new VaultClient(
+  const client = await VaultClient.create(
     {
       addr: config.addr,
       ...(config.namespace ? { namespace: config.namespace } : {}),

@@ -1,4 +1,4 @@
-import { execa, type ResultPromise } from 'execa';
+import type { ResultPromise } from 'execa';
 import type { Logger, Masker } from '../log.js';
 import { groupAlive, signalGroup, waitGroupGone } from './group.js';
 import { pumpMasked } from './mask.js';
@@ -69,6 +69,8 @@ export async function supervise(options: SuperviseOptions): Promise<number> {
       'vaultrun is PID 1 in supervise mode: orphaned grandchildren will not be reaped; run it under an init (tini -- vaultrun …)',
     );
   }
+  // Loaded here, not at start-up: exec mode never needs it (and it touches the stdio streams when loaded).
+  const { execa } = await import('execa');
   const [argv0, ...args] = options.argv;
   let starts = 0;
   const spawn = (env: Readonly<Record<string, string>>): Running => {

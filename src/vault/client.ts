@@ -1,5 +1,5 @@
 import { setTimeout as sleep } from 'node:timers/promises';
-import nodeVault from 'node-vault';
+import type NodeVaultFactory from 'node-vault';
 import { VaultrunError } from '../errors.js';
 import type { Logger } from '../log.js';
 import {
@@ -85,7 +85,16 @@ export class VaultClient {
   /** Requests sent to Vault (retries included): for the summary and for tests. */
   requests = 0;
 
-  constructor(settings: ClientSettings, log: Logger) {
+  /**
+   * node-vault (with axios) is loaded only when a reference needs Vault: a start without references does not
+   * pay for it.
+   */
+  static async create(settings: ClientSettings, log: Logger): Promise<VaultClient> {
+    const { default: nodeVault } = await import('node-vault');
+    return new VaultClient(settings, log, nodeVault);
+  }
+
+  private constructor(settings: ClientSettings, log: Logger, nodeVault: typeof NodeVaultFactory) {
     this.settings = settings;
     this.log = log;
     this.transport = createTransport({
