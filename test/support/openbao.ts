@@ -10,7 +10,16 @@
 //   where util-linux `setpriv` exists they also get SIGKILL when the test worker dies (parent-death signal).
 import { type ChildProcess, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { closeSync, existsSync, mkdtempSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import {
+  closeSync,
+  existsSync,
+  mkdtempSync,
+  openSync,
+  readFileSync,
+  rmSync,
+  statSync,
+  writeFileSync,
+} from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -66,6 +75,15 @@ export interface OpenBao {
   }): Promise<{ roleId: string; secretId: string }>;
   wrappedSecretId(role: string, mount?: string, ttl?: string): Promise<string>;
   auditEntries(): Promise<AuditEntry[]>;
+  /**
+   * The unseal key of the running dev server (from the "Unseal Key: …" line it prints once started; waits
+   * for that line). A restart() makes a new server, with a new key.
+   */
+  unsealKey(): Promise<string>;
+  /** `PUT sys/seal` (root token): the server answers 503 "Vault is sealed" until unseal(). */
+  seal(): Promise<void>;
+  /** `PUT sys/unseal` with unsealKey(), then waits until the server is ready again (KV v2 at secret/ too). */
+  unseal(): Promise<void>;
   stop(): Promise<void>;
   restart(): Promise<void>;
 }
@@ -145,6 +163,15 @@ async function freePortPair(): Promise<number> {
 }
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+/** The size of a file in bytes (0 when it does not exist yet). */
+function sizeOf(file: string): number {
+  try {
+    return statSync(file).size;
+  } catch {
+    return 0;
+  }
+}
 
 function tail(file: string, chars = 3000): string {
   try {
@@ -271,6 +298,8 @@ export async function startOpenBao(options: OpenBaoOptions = {}): Promise<OpenBa
   let port = 0;
   let tlsPort: number | undefined;
   let run: Running | undefined;
+  // Where the current server's output starts in the log (the log is appended to by every launch).
+  let logStart = 0;
   let lastError: unknown;
   for (let attempt = 0; attempt < 3 && !run; attempt++) {
     port = await freePortPair();
@@ -278,6 +307,7 @@ export async function startOpenBao(options: OpenBaoOptions = {}): Promise<OpenBa
     while (options.tls && (tlsPort === undefined || Math.abs(tlsPort - port) < 2))
       tlsPort = await freePortPair();
     writeConfig(tlsPort);
+    logStart = sizeOf(logFile);
     const candidate = launch(dir, port, rootToken, configFile, logFile);
     try {
       await waitReady(`http://127.0.0.1:${port}`, rootToken, candidate, logFile);
@@ -414,12 +444,36 @@ export async function startOpenBao(options: OpenBaoOptions = {}): Promise<OpenBa
         });
     },
 
+    async unsealKey() {
+      const deadline = Date.now() + 10_000;
+      for (;;) {
+        const output = readFileSync(logFile).subarray(logStart).toString('utf8');
+        const key = /^Unseal Key: (\S+)$/m.exec(output)?.[1];
+        if (key) return key;
+        if (Date.now() > deadline) {
+          throw new Error(`no "Unseal Key:" line in the dev server's output. Log:\n${tail(logFile)}`);
+        }
+        await sleep(50);
+      }
+    },
+
+    async seal() {
+      await api('PUT', 'sys/seal');
+    },
+
+    async unseal() {
+      const res = await api<{ sealed: boolean }>('PUT', 'sys/unseal', { key: await bao.unsealKey() });
+      if (res.sealed) throw new Error('OpenBao is still sealed after sys/unseal with the unseal key');
+      await waitReady(addr, rootToken, current, logFile);
+    },
+
     async stop() {
       await stopRunning(current);
     },
 
     async restart() {
       await stopRunning(current);
+      logStart = sizeOf(logFile);
       const next = launch(dir, port, rootToken, configFile, logFile);
       try {
         await waitReady(addr, rootToken, next, logFile);

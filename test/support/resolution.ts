@@ -2,12 +2,13 @@
 // its environment to a file, $PROBE_OUT, so that stdout+stderr hold only what vaultrun itself printed), and
 // check every run's output against the sensitive values the test knows (secrets, tokens, role_id, secret_id,
 // wrapping tokens).
+import type { ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, expect } from 'vitest';
-import { baseEnv, type RunResult, runVaultrun } from './cli.js';
+import { baseEnv, type RunResult, spawnVaultrun } from './cli.js';
 import { type AuditEntry, type OpenBao, REPO_ROOT } from './openbao.js';
 
 export const PROBE = join(REPO_ROOT, 'test/fixtures/probe.mjs');
@@ -79,33 +80,59 @@ export interface RunOptions {
   probeArgs?: string[];
   /** Default true: VAULTRUN_LOG_LEVEL=debug (unless env sets it). */
   debug?: boolean;
+  /** Default 60 s (see spawnVaultrun). */
+  timeoutMs?: number;
+}
+
+export interface SpawnedProbe {
+  child: ChildProcess;
+  /** What vaultrun printed on stderr so far (to wait for a log line while it runs). */
+  stderr(): string;
+  /** Settles as runProbe's result does, when vaultrun has exited. */
+  result: Promise<ProbeRun>;
 }
 
 /**
  * Runs `vaultrun [args] -- node probe.mjs [probeArgs]` with baseEnv() + env (env wins, so it may set HOME),
  * at debug log level, and checks the output for leaks of any sensitive value.
  */
-export async function runProbe(
+export function runProbe(
   sensitive: Sensitive,
   env: Record<string, string>,
   opts: RunOptions = {},
 ): Promise<ProbeRun> {
+  return spawnProbe(sensitive, env, opts).result;
+}
+
+/** runProbe, in the background: the test can act while vaultrun runs (e.g. unseal Vault once it retries). */
+export function spawnProbe(
+  sensitive: Sensitive,
+  env: Record<string, string>,
+  opts: RunOptions = {},
+): SpawnedProbe {
   const out = join(tempDir('vaultrun-probe-'), 'report.json');
   const fullEnv = baseEnv({
     ...(opts.debug === false ? {} : { VAULTRUN_LOG_LEVEL: 'debug' }),
     ...env,
     PROBE_OUT: out,
   });
-  const result = await runVaultrun(
+  const { child, result } = spawnVaultrun(
     [...(opts.args ?? []), '--', process.execPath, PROBE, ...(opts.probeArgs ?? [])],
-    {
-      env: fullEnv,
-    },
+    { env: fullEnv, ...(opts.timeoutMs === undefined ? {} : { timeoutMs: opts.timeoutMs }) },
   );
-  const probe = existsSync(out) ? (JSON.parse(readFileSync(out, 'utf8')) as ProbeReport) : undefined;
-  const run: ProbeRun = { ...result, probe, output: `${result.stdout}${result.stderr}` };
-  expectNoLeaks(run.output, sensitive);
-  return run;
+  let stderr = '';
+  child.stderr?.on('data', (d: string) => {
+    stderr += d;
+  });
+  const run = result.then((res) => {
+    const probe = existsSync(out) ? (JSON.parse(readFileSync(out, 'utf8')) as ProbeReport) : undefined;
+    const done: ProbeRun = { ...res, probe, output: `${res.stdout}${res.stderr}` };
+    expectNoLeaks(done.output, sensitive);
+    return done;
+  });
+  // Avoid an unhandled rejection if the caller fails before awaiting the result.
+  run.catch(() => {});
+  return { child, stderr: () => stderr, result: run };
 }
 
 /** The run succeeded and the probe ran; returns its environment. */
