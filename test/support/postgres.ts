@@ -22,13 +22,12 @@ import {
   openSync,
   readdirSync,
   readFileSync,
-  rmSync,
   writeFileSync,
 } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
-import { afterAll } from 'vitest';
+import { leftovers } from './leftovers.js';
 import { freePort } from './openbao.js';
 
 const run = promisify(execFile);
@@ -47,23 +46,7 @@ export interface Postgres {
   stop(): Promise<void>;
 }
 
-const children = new Set<ChildProcess>();
-const dirs = new Set<string>();
-
-function cleanup(): void {
-  for (const child of children) {
-    try {
-      child.kill('SIGKILL');
-    } catch {
-      // already gone
-    }
-  }
-  children.clear();
-  if (!process.env.KEEP_POSTGRES_DIRS) for (const dir of dirs) rmSync(dir, { recursive: true, force: true });
-  dirs.clear();
-}
-process.on('exit', cleanup);
-if (process.env.VITEST) afterAll(cleanup);
+const { children, dirs } = leftovers('KEEP_POSTGRES_DIRS');
 
 /** The directory of the newest installed PostgreSQL server binaries. */
 export function postgresBin(): string {
