@@ -16,7 +16,8 @@ import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { leftovers } from './leftovers.js';
+// .ts, not .js: scripts/demo.mjs loads this file with Node's own type stripping, which does not map .js to .ts.
+import { leftovers } from './leftovers.ts';
 
 export const REPO_ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
 export const OPENBAO_VERSION = '2.7.2';
