@@ -1,17 +1,16 @@
-import { Command, CommanderError } from 'commander';
+import { Command } from 'commander';
 import { runSubcommand, subcommandOf } from './commands/index.js';
-import { addSettingOptions, settingFlagValues } from './commands/options.js';
+import { addSettingOptions, parseArgv, settingFlagValues } from './commands/options.js';
 import { type Config, loadConfig } from './config.js';
 import { EXIT_TABLE, exitCodeOf, VaultrunError } from './errors.js';
 import { createLogger, type LogFormat, type Logger } from './log.js';
 import { writeStdout } from './output.js';
-import { resolveEnvironment } from './resolve.js';
+import { resolveEnvironment, revokeUnusedLogin, summaryLine } from './resolve.js';
 import { execReplace, findExecutable } from './run/exec.js';
 import { Rotation } from './run/rotate.js';
 import { supervise } from './run/supervise.js';
 import { becomeUser, resolveUser } from './run/user.js';
 import { SETTINGS, type Setting } from './settings.js';
-import { revokeSelf } from './vault/lease.js';
 import { versionLine } from './version.js';
 
 /**
@@ -79,12 +78,9 @@ async function runCommand(command: string[], config: Config, io: CliIo): Promise
     keepVault: true,
     ...(owner ? { owner } : {}),
   });
-  const { stats, session, vault } = resolution;
+  const { stats, vault } = resolution;
   if (stats.references > 0) {
-    log.info(
-      `resolved ${stats.references} reference${stats.references === 1 ? '' : 's'} from ${stats.paths} path${stats.paths === 1 ? '' : 's'} in ${stats.ms} ms via ${session?.method ?? 'none'}`,
-      { requests: stats.requests },
-    );
+    log.info(summaryLine(resolution), { requests: stats.requests });
   } else {
     log.debug('no references in the environment: running the command without contacting Vault');
   }
@@ -126,11 +122,8 @@ async function runCommand(command: string[], config: Config, io: CliIo): Promise
     log.warn('dynamic secrets with leases were read, and --no-watch: nothing will renew them', {
       leases: resolution.leases.length,
     });
-  } else if (vault?.session.created && config.revoke) {
-    // Nothing will use the token we logged in with: revoke it rather than leave it valid until its TTL.
-    await revokeSelf(vault.client, vault.session.token, 2_000).catch(() => {
-      log.debug('could not revoke the login token before exec');
-    });
+  } else {
+    await revokeUnusedLogin(vault, config, log);
   }
   vault?.client.close();
   if (user) becomeUser(user);
@@ -143,25 +136,7 @@ export async function main(argv: readonly string[], io: CliIo): Promise<number> 
   const sub = subcommandOf(argv);
   if (sub) return runSubcommand(sub, argv, io);
   const program = buildProgram();
-  program.exitOverride();
-  program.configureOutput({
-    writeOut: (s) => io.stdout(s),
-    writeErr: () => {},
-    outputError: () => {},
-    getOutHelpWidth: () => 100,
-    getErrHelpWidth: () => 100,
-  });
-  try {
-    program.parse([...argv], { from: 'user' });
-  } catch (error) {
-    if (error instanceof CommanderError) {
-      if (error.code === 'commander.helpDisplayed' || error.code === 'commander.help') return 0;
-      throw new VaultrunError('USAGE', error.message.replace(/^error: /, ''), {
-        hint: 'run vaultrun --help for the options',
-      });
-    }
-    throw error;
-  }
+  if (!parseArgv(program, argv, io.stdout)) return 0;
   if (program.opts().version) {
     io.stdout(`${versionLine()}\n`);
     return 0;

@@ -16,6 +16,7 @@ import { isOwnSetting } from './settings.js';
 import { login, type Session } from './vault/auth.js';
 import { VaultClient } from './vault/client.js';
 import { MountResolver, readSecret, type SecretRead } from './vault/kv.js';
+import { revokeSelf } from './vault/lease.js';
 import { loadTls } from './vault/tls.js';
 
 /**
@@ -289,4 +290,26 @@ export async function resolveEnvironment(
     vault?.client.close();
     throw error;
   }
+}
+
+/** The one summary line of a start: "resolved 12 references from 5 paths in 84 ms via approle". */
+export function summaryLine(resolution: Pick<Resolution, 'stats' | 'session'>): string {
+  const { references, paths, ms } = resolution.stats;
+  const plural = (n: number, word: string) => `${n} ${word}${n === 1 ? '' : 's'}`;
+  return `resolved ${plural(references, 'reference')} from ${plural(paths, 'path')} in ${ms} ms via ${resolution.session?.method ?? 'none'}`;
+}
+
+/**
+ * A token vaultrun logged in for and that nothing will use any more (no lease depends on it): revoked rather
+ * than left valid until its TTL. Best effort (2 s): the values are already out.
+ */
+export async function revokeUnusedLogin(
+  vault: VaultContext | undefined,
+  config: Config,
+  log: Logger,
+): Promise<void> {
+  if (!vault?.session.created || !config.revoke) return;
+  await revokeSelf(vault.client, vault.session.token, 2_000).catch(() => {
+    log.debug('could not revoke the login token');
+  });
 }

@@ -15,8 +15,7 @@ import {
   nameProblem,
   type Vars,
 } from '../output/formats.js';
-import { resolveEnvironment } from '../resolve.js';
-import { revokeSelf } from '../vault/lease.js';
+import { resolveEnvironment, revokeUnusedLogin, summaryLine } from '../resolve.js';
 import { addSettingOptions, envOnlyHelp } from './options.js';
 
 /**
@@ -92,13 +91,10 @@ export async function runResolve(config: Config, options: ResolveOptions, io: Cl
   if (options.output === '') throw new VaultrunError('USAGE', '--output: empty file name');
 
   const resolution = await resolveEnvironment({ config, env: io.env, log, keepVault: true });
-  const { stats, session, vault } = resolution;
+  const { stats, vault } = resolution;
   try {
     if (stats.references > 0) {
-      log.info(
-        `resolved ${stats.references} reference${stats.references === 1 ? '' : 's'} from ${stats.paths} path${stats.paths === 1 ? '' : 's'} in ${stats.ms} ms via ${session?.method ?? 'none'}`,
-        { requests: stats.requests },
-      );
+      log.info(summaryLine(resolution), { requests: stats.requests });
     } else {
       log.info('no references in the environment: nothing was read from Vault');
     }
@@ -106,11 +102,8 @@ export async function runResolve(config: Config, options: ResolveOptions, io: Cl
       log.warn('dynamic secrets with leases were read; nothing will renew them: they expire with their TTL', {
         leases: resolution.leases.length,
       });
-    } else if (vault?.session.created && config.revoke) {
-      // The values are printed; the token we logged in with is of no further use.
-      await revokeSelf(vault.client, vault.session.token, 2_000).catch(() => {
-        log.debug('could not revoke the login token');
-      });
+    } else {
+      await revokeUnusedLogin(vault, config, log);
     }
   } finally {
     vault?.client.close();
