@@ -205,8 +205,9 @@ export async function supervise(options: SuperviseOptions): Promise<number> {
   };
 
   const forward = (signal: NodeJS.Signals) => {
-    if (interactive && TERMINAL_SIGNALS.has(signal)) return;
+    // A stop request ends restarts even when the terminal delivered it to the command itself (Ctrl-C).
     if (signal === 'SIGTERM' || signal === 'SIGINT' || signal === 'SIGQUIT') stopping = true;
+    if (interactive && TERMINAL_SIGNALS.has(signal)) return;
     sendTo(current, signal, false);
     log.debug('forwarded signal', { signal, pid: current.pid });
   };

@@ -32,6 +32,11 @@ export interface RunOptions {
   input?: string;
   /** Default 60 s; then the process group is SIGKILLed and the result rejects. */
   timeoutMs?: number;
+  /**
+   * The command line of the CLI instead of VAULTRUN_BIN, e.g. `setpriv --reuid=… -- <VAULTRUN_BIN>` (a command
+   * that execs the CLI: `pid` and the group kill still apply to it).
+   */
+  bin?: string[];
 }
 
 const running = new Set<ChildProcess>();
@@ -72,8 +77,9 @@ export function spawnVaultrun(
   args: string[],
   opts: RunOptions = {},
 ): { child: ChildProcess; result: Promise<RunResult> } {
-  const [cmd, ...pre] = VAULTRUN_BIN;
-  if (cmd === undefined) throw new Error('VAULTRUN_BIN is empty');
+  const bin = opts.bin ?? VAULTRUN_BIN;
+  const [cmd, ...pre] = bin;
+  if (cmd === undefined) throw new Error('the CLI command line is empty');
   const timeoutMs = opts.timeoutMs ?? 60_000;
   const child = spawn(cmd, [...pre, ...args], {
     env: opts.env ?? baseEnv(),
@@ -108,7 +114,7 @@ export function spawnVaultrun(
     child.once('error', (err) => {
       clearTimeout(timer);
       running.delete(child);
-      rej(new Error(`could not start ${VAULTRUN_BIN.join(' ')}: ${err.message}`));
+      rej(new Error(`could not start ${bin.join(' ')}: ${err.message}`));
     });
     // 'close': the process exited AND its stdout/stderr are closed (the app it ran holds them too).
     child.once('close', (code, signal) => {
