@@ -37,6 +37,11 @@ export interface RunOptions {
    * that execs the CLI: `pid` and the group kill still apply to it).
    */
   bin?: string[];
+  /**
+   * 'ignore': stdin is /dev/null instead of a pipe. Node's pipes are socketpairs, and bash started with a
+   * socket on stdin reads ~/.bashrc (its "remote shell" rule): scripts run through bash want /dev/null.
+   */
+  stdin?: 'pipe' | 'ignore';
 }
 
 const running = new Set<ChildProcess>();
@@ -84,7 +89,7 @@ export function spawnVaultrun(
   const child = spawn(cmd, [...pre, ...args], {
     env: opts.env ?? baseEnv(),
     cwd: opts.cwd ?? REPO_ROOT,
-    stdio: ['pipe', 'pipe', 'pipe'],
+    stdio: [opts.stdin ?? 'pipe', 'pipe', 'pipe'],
     detached: true,
   });
   running.add(child);

@@ -8,12 +8,10 @@
 // Processes are observed from the host: a process in the namespace has a host pid (what /proc here shows) and
 // a namespace pid (the last field of NSpid in /proc/PID/status). Signals are sent from the host to host pids,
 // as `docker stop` / `docker kill` do (from the parent namespace).
-import { type ChildProcess, spawn } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { delimiter, join } from 'node:path';
-import { afterAll } from 'vitest';
-import type { RunResult } from './cli.js';
-import { REPO_ROOT } from './openbao.js';
+import { type RunResult, spawnVaultrun } from './cli.js';
 
 const SYSTEM_PATH = '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin';
 const PACKAGE_OF: Record<string, string> = {
@@ -52,22 +50,6 @@ export interface Spawned {
   result: Promise<RunResult>;
 }
 
-const running = new Set<ChildProcess>();
-function killGroup(child: ChildProcess): void {
-  if (child.pid === undefined) return;
-  try {
-    process.kill(-child.pid, 'SIGKILL');
-  } catch {
-    // already gone
-  }
-}
-function cleanup(): void {
-  for (const child of running) killGroup(child);
-  running.clear();
-}
-process.on('exit', cleanup);
-if (process.env.VITEST) afterAll(cleanup);
-
 /**
  * Spawns a command (no shell) in its own process group, capturing stdout and stderr; after timeoutMs (a guard
  * against hangs, default 60 s) the group is SIGKILLed and the result rejects.
@@ -76,46 +58,9 @@ export function spawnCaptured(
   argv: string[],
   opts: { env: Record<string, string>; cwd?: string; timeoutMs?: number },
 ): Spawned {
-  const [cmd, ...args] = argv;
-  if (cmd === undefined) throw new Error('empty command');
-  const timeoutMs = opts.timeoutMs ?? 60_000;
-  const child = spawn(cmd, args, {
-    env: opts.env,
-    cwd: opts.cwd ?? REPO_ROOT,
-    stdio: ['ignore', 'pipe', 'pipe'],
-    detached: true,
-  });
-  running.add(child);
-  let stdout = '';
-  let stderr = '';
-  child.stdout?.setEncoding('utf8').on('data', (d: string) => {
-    stdout += d;
-  });
-  child.stderr?.setEncoding('utf8').on('data', (d: string) => {
-    stderr += d;
-  });
-  const result = new Promise<RunResult>((res, rej) => {
-    const timer = setTimeout(() => {
-      killGroup(child);
-      rej(
-        new Error(
-          `${argv.join(' ')} timed out after ${timeoutMs} ms (killed).\nstdout:\n${stdout.slice(-4000)}\nstderr:\n${stderr.slice(-4000)}`,
-        ),
-      );
-    }, timeoutMs);
-    child.once('error', (err) => {
-      clearTimeout(timer);
-      running.delete(child);
-      rej(new Error(`could not start ${cmd}: ${err.message}`));
-    });
-    child.once('close', (code, signal) => {
-      clearTimeout(timer);
-      running.delete(child);
-      res({ exitCode: code, signal, stdout, stderr, pid: child.pid ?? -1 });
-    });
-  });
-  result.catch(() => {});
-  return { child, result };
+  if (argv.length === 0) throw new Error('empty command');
+  // The CLI runner, with this command line instead of vaultrun's (same capture, group kill and clean-up).
+  return spawnVaultrun([], { ...opts, bin: argv, stdin: 'ignore' });
 }
 
 /**
