@@ -15,6 +15,7 @@ import {
   running,
   startResident,
   starts,
+  WATCH_FAST,
   waitForEvents,
   waitForStart,
   waitUntil,
@@ -74,20 +75,7 @@ describe('rotation of KV v2 secrets', () => {
     const v2 = unique('kv-one-v2');
     await bao.kvPut(path, { password: v1 });
     const { appLog, env } = setup({ DB_PASSWORD: `vault:secret/${path}#password` });
-    const run = startResident(
-      [
-        '--watch',
-        '--poll-interval',
-        '1s',
-        '--debounce',
-        '100ms',
-        '--log-level',
-        'debug',
-        'node',
-        ROTATION_APP,
-      ],
-      { env },
-    );
+    const run = startResident([...WATCH_FAST, 'node', ROTATION_APP], { env });
     const first = await waitForStart(appLog, 1);
     expect(first.vars?.DB_PASSWORD).toBe(v1);
     expect(first.ppid).toBe(run.pid); // resident: the app is vaultrun's child

@@ -10,18 +10,17 @@ import { type OpenBao, startOpenBao } from '../support/openbao.js';
 import { workDir } from '../support/processes.js';
 import { unique } from '../support/resolution.js';
 import {
-  appEvents,
+  eventsOf,
   type Resident,
   ROTATION_APP,
   running,
   startResident,
   starts,
+  WATCH_FAST,
   waitForEvents,
   waitForStart,
   waitGone,
 } from '../support/rotation.js';
-
-const WATCH = ['--watch', '--poll-interval', '1s', '--debounce', '100ms', '--log-level', 'debug'];
 
 /** The direct children of a process, from /proc. */
 function childrenOf(pid: number): number[] {
@@ -84,7 +83,9 @@ describe('rotation: the command’s processes', () => {
     const path = 'rot/sh';
     await bao.kvPut(path, { password: unique('sh-v1') });
     const { appLog, env } = setup(path);
-    const run = startResident([...WATCH, 'sh', '-c', `node ${ROTATION_APP}; echo "app exited: $?"`], { env });
+    const run = startResident([...WATCH_FAST, 'sh', '-c', `node ${ROTATION_APP}; echo "app exited: $?"`], {
+      env,
+    });
     const first = await waitForStart(appLog, 1);
     const shell = first.ppid as number;
     expect(shell).not.toBe(run.pid); // the app is a grandchild: vaultrun → sh → node
@@ -94,11 +95,7 @@ describe('rotation: the command’s processes', () => {
     const second = await waitForStart(appLog, 2);
     expect(second.vars?.DB_PASSWORD).toBe(v2);
     // The real app got the stop signal itself (sent to the group), and neither it nor its shell survives.
-    expect(
-      appEvents(appLog)
-        .filter((e) => e.pid === first.pid)
-        .map((e) => e.event),
-    ).toEqual(['start', 'SIGTERM']);
+    expect(eventsOf(appLog, first.pid)).toEqual(['start', 'SIGTERM']);
     expect(running(first.pid)).toBe(false);
     expect(running(shell)).toBe(false);
     expect(childrenOf(run.pid)).toEqual([second.ppid]);
@@ -107,11 +104,7 @@ describe('rotation: the command’s processes', () => {
     process.kill(run.pid, 'SIGTERM');
     const res = await run.result;
     expect(res.exitCode, res.stderr).toBe(143);
-    expect(
-      appEvents(appLog)
-        .filter((e) => e.pid === second.pid)
-        .map((e) => e.event),
-    ).toEqual(['start', 'SIGTERM']);
+    expect(eventsOf(appLog, second.pid)).toEqual(['start', 'SIGTERM']);
     expect(running(second.pid)).toBe(false);
   });
 
@@ -119,19 +112,18 @@ describe('rotation: the command’s processes', () => {
     const path = 'rot/kill';
     await bao.kvPut(path, { password: unique('kill-v1') });
     const { appLog, env } = setup(path);
-    const run = startResident([...WATCH, '--stop-timeout', '1s', 'node', ROTATION_APP, '--ignore-term'], {
-      env,
-    });
+    const run = startResident(
+      [...WATCH_FAST, '--stop-timeout', '1s', 'node', ROTATION_APP, '--ignore-term'],
+      {
+        env,
+      },
+    );
     const first = await waitForStart(appLog, 1);
     const v2 = unique('kill-v2');
     await bao.kvPut(path, { password: v2 });
     const second = await waitForStart(appLog, 2);
     expect(second.vars?.DB_PASSWORD).toBe(v2);
-    expect(
-      appEvents(appLog)
-        .filter((e) => e.pid === first.pid)
-        .map((e) => e.event),
-    ).toEqual(['start', 'SIGTERM-ignored']);
+    expect(eventsOf(appLog, first.pid)).toEqual(['start', 'SIGTERM-ignored']);
     expect(running(first.pid)).toBe(false);
     const killed = run
       .logs()
@@ -150,7 +142,7 @@ describe('rotation: the command’s processes', () => {
     const { appLog, env } = setup(path);
     const run = startResident(
       [
-        ...WATCH,
+        ...WATCH_FAST,
         '--stop-timeout',
         '1s',
         'sh',
@@ -164,11 +156,7 @@ describe('rotation: the command’s processes', () => {
     const second = await waitForStart(appLog, 2);
     expect(running(first.pid)).toBe(false);
     expect(running(first.ppid as number)).toBe(false);
-    expect(
-      appEvents(appLog)
-        .filter((e) => e.pid === first.pid)
-        .map((e) => e.event),
-    ).toEqual(['start', 'SIGTERM-ignored']);
+    expect(eventsOf(appLog, first.pid)).toEqual(['start', 'SIGTERM-ignored']);
     process.kill(second.pid, 'SIGKILL');
     await run.result;
   });
@@ -179,7 +167,17 @@ describe('rotation: the command’s processes', () => {
     const runtime = join(workDir('vaultrun-rotp-'), 'rt');
     const { appLog, env } = setup(path, { SECRET_FILE: `vault:secret/${path}#password` });
     const run = startResident(
-      [...WATCH, '--runtime-dir', runtime, 'node', ROTATION_APP, '--exit-after', '1500', '--exit-code', '7'],
+      [
+        ...WATCH_FAST,
+        '--runtime-dir',
+        runtime,
+        'node',
+        ROTATION_APP,
+        '--exit-after',
+        '1500',
+        '--exit-code',
+        '7',
+      ],
       { env },
     );
     const res = await run.result;
@@ -193,7 +191,7 @@ describe('rotation: the command’s processes', () => {
     const path = 'rot/forward';
     await bao.kvPut(path, { password: unique('fwd-v1') });
     const { appLog, env } = setup(path);
-    const run = startResident([...WATCH, 'node', ROTATION_APP], { env });
+    const run = startResident([...WATCH_FAST, 'node', ROTATION_APP], { env });
     const first = await waitForStart(appLog, 1);
     process.kill(run.pid, 'SIGUSR1');
     await waitForEvents(
@@ -212,11 +210,7 @@ describe('rotation: the command’s processes', () => {
     process.kill(run.pid, 'SIGTERM');
     const res = await run.result;
     expect(res.exitCode, res.stderr).toBe(0);
-    expect(
-      appEvents(appLog)
-        .filter((e) => e.pid === second.pid)
-        .map((e) => e.event),
-    ).toEqual(['start', 'SIGUSR2', 'SIGTERM']);
+    expect(eventsOf(appLog, second.pid)).toEqual(['start', 'SIGUSR2', 'SIGTERM']);
     await waitGone(second.pid);
   });
 
@@ -247,7 +241,7 @@ describe('rotation: the command’s processes', () => {
         HOME: '/root',
       });
       const run = startResident(
-        [...WATCH, '--user', 'nobody', '--runtime-dir', runtime, 'node', ROTATION_APP],
+        [...WATCH_FAST, '--user', 'nobody', '--runtime-dir', runtime, 'node', ROTATION_APP],
         {
           env,
         },

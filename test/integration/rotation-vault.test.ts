@@ -9,12 +9,13 @@ import { type OpenBao, OpenBaoApiError, startOpenBao } from '../support/openbao.
 import { workDir } from '../support/processes.js';
 import { unique } from '../support/resolution.js';
 import {
-  appEvents,
+  eventsOf,
   type Resident,
   ROTATION_APP,
   running,
   startResident,
   starts,
+  WATCH_FAST,
   waitForStart,
 } from '../support/rotation.js';
 
@@ -100,22 +101,9 @@ describe('rotation: the token and Vault', () => {
     const creds = await approle('short', '3s', '6s');
     const { appLog, env } = setup(path, creds);
     const loginsBefore = await count('auth/approle/login');
-    const run = startResident(
-      [
-        '--watch',
-        '--poll-interval',
-        '1s',
-        '--debounce',
-        '100ms',
-        '--log-level',
-        'debug',
-        'node',
-        ROTATION_APP,
-      ],
-      {
-        env,
-      },
-    );
+    const run = startResident([...WATCH_FAST, 'node', ROTATION_APP], {
+      env,
+    });
     const first = await waitForStart(appLog, 1);
     expect(first.vars?.DB_PASSWORD).toBe(v1);
     await run.waitForLog((l) => l.msg === 'renewed the token', 'a token renewal');
@@ -201,28 +189,15 @@ describe('rotation: the token and Vault', () => {
       const v1 = unique('outage-v1');
       await own.kvPut(path, { password: v1 });
       const appLog = join(workDir('vaultrun-rotv-'), 'app.log');
-      const run = startResident(
-        [
-          '--watch',
-          '--poll-interval',
-          '1s',
-          '--debounce',
-          '100ms',
-          '--log-level',
-          'debug',
-          'node',
-          ROTATION_APP,
-        ],
-        {
-          env: baseEnv({
-            VAULT_ADDR: own.addr,
-            VAULT_TOKEN: own.rootToken,
-            APP_LOG: appLog,
-            APP_VARS: 'DB_PASSWORD',
-            DB_PASSWORD: `vault:secret/${path}#password`,
-          }),
-        },
-      );
+      const run = startResident([...WATCH_FAST, 'node', ROTATION_APP], {
+        env: baseEnv({
+          VAULT_ADDR: own.addr,
+          VAULT_TOKEN: own.rootToken,
+          APP_LOG: appLog,
+          APP_VARS: 'DB_PASSWORD',
+          DB_PASSWORD: `vault:secret/${path}#password`,
+        }),
+      });
       const first = await waitForStart(appLog, 1);
       expect(first.vars?.DB_PASSWORD).toBe(v1);
       await run.waitForLog((l) => l.msg === 'watching for changes', 'the watch set-up');
@@ -242,11 +217,7 @@ describe('rotation: the token and Vault', () => {
       const second = await waitForStart(appLog, 2);
       expect(second.vars?.DB_PASSWORD).toBe(v2);
       // Until the change, the first app ran undisturbed: its only events are its start and the restart's stop.
-      expect(
-        appEvents(appLog)
-          .filter((e) => e.pid === first.pid)
-          .map((e) => e.event),
-      ).toEqual(['start', 'SIGTERM']);
+      expect(eventsOf(appLog, first.pid)).toEqual(['start', 'SIGTERM']);
       expect(run.count('Vault unreachable: watched paths are checked again')).toBe(1); // once per outage
       await stop(run);
     } finally {

@@ -148,6 +148,16 @@ export function appEvents(file: string): AppEvent[] {
     .map((l) => JSON.parse(l) as AppEvent);
 }
 
+/** The event names one process of the app logged, in order. */
+export function eventsOf(file: string, pid: number | undefined): string[] {
+  return appEvents(file)
+    .filter((e) => e.pid === pid)
+    .map((e) => e.event);
+}
+
+/** A resident vaultrun that notices changes fast: polling every second, 100 ms debounce, debug log. */
+export const WATCH_FAST = ['--watch', '--poll-interval', '1s', '--debounce', '100ms', '--log-level', 'debug'];
+
 export function starts(file: string): AppEvent[] {
   return appEvents(file).filter((e) => e.event === 'start');
 }
