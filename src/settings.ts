@@ -98,7 +98,7 @@ export const SETTINGS = [
     env: ['VAULTRUN_AUTH_METHOD'],
     kind: 'string',
     choices: ['token', 'approle', 'jwt', 'kubernetes', 'cert'],
-    help: 'login method (default: inferred, see README)',
+    help: 'login method (default: inferred, see docs/login.md)',
   },
   {
     key: 'token',
