@@ -1,6 +1,6 @@
 #!/usr/bin/env node
 // Idle memory of the resident supervisor: runs `vaultrun --watch -- sleep 600` and, after a few seconds of
-// supervising, prints vaultrun's VmRSS (and peak VmHWM) from /proc. Not a test: a number for the README.
+// supervising, prints vaultrun's VmRSS (and peak VmHWM) from /proc. Not a test: a number for docs/performance.md.
 //
 //   node scripts/bench-rss.mjs [SECONDS]        (default 5; build first: npm run build)
 //   VAULTRUN_BIN=dist/vaultrun node scripts/bench-rss.mjs   measures the single executable instead

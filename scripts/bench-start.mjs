@@ -1,4 +1,4 @@
-// Size and cold start of vaultrun, for the README (reported, never asserted):
+// Size and cold start of vaultrun, for docs/performance.md (reported, never asserted):
 //
 //   node scripts/bench-start.mjs [--runs 30] [--warmup 3] [--json FILE]
 //

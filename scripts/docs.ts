@@ -2,9 +2,9 @@
 // src/errors.ts), so that the manual cannot drift from the code. Each table sits between two markers in its page,
 // `<!-- generated:NAME:start -->` and `<!-- generated:NAME:end -->`; the prose around them is written by hand.
 // `npm run docs` (scripts/docs.mjs) rewrites the tables; test/docs.test.ts fails when a committed page differs.
-// Plain TypeScript that Node runs directly (type stripping): imports only src files that import nothing.
-import { EXIT_CODES, EXIT_TABLE } from '../src/errors.ts';
-import { SETTINGS, type Setting } from '../src/settings.ts';
+// scripts/docs.mjs bundles this file with esbuild before running it, so it imports src/ as src/ does.
+import { EXIT_CODES, EXIT_TABLE } from '../src/errors.js';
+import { SETTINGS, type Setting } from '../src/settings.js';
 
 /** Text for a Markdown table cell: no `|`, no HTML, no emphasis by accident. */
 function cell(text: string): string {

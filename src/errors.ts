@@ -1,7 +1,7 @@
 /**
  * One error type for everything vaultrun reports. Codes are strings; the table below is the only place that
- * maps them to exit statuses (documented in the README). Messages never contain secret values, tokens,
- * secret_ids or wrapping tokens: they name variables, paths, keys and what to do.
+ * maps them to exit statuses (docs/exit-statuses.md is generated from it). Messages never contain secret values,
+ * tokens, secret_ids or wrapping tokens: they name variables, paths, keys and what to do.
  */
 export const EXIT_CODES = {
   /** Bad flag, bad setting, bad reference syntax, conflicting inputs. */
@@ -28,7 +28,7 @@ export const EXIT_CODES = {
 
 export type ErrorCode = keyof typeof EXIT_CODES;
 
-/** Every exit status with what it means: `--help` prints it, the README's table says the same. */
+/** Every exit status with what it means: `--help` prints it, docs/exit-statuses.md is generated from it. */
 export const EXIT_TABLE = [
   [0, "success (in exec mode the command's own status, in supervise mode the command's status or 128+n)"],
   [

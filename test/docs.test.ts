@@ -1,7 +1,7 @@
 import { existsSync, statSync } from 'node:fs';
 import { dirname, join, normalize } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { GENERATED, regenerate } from '../scripts/docs.ts';
+import { GENERATED, regenerate } from '../scripts/docs.js';
 import { EXIT_CODES } from '../src/errors.js';
 import { SETTINGS, type Setting } from '../src/settings.js';
 import { anchors, manualPages, REPO_ROOT, readPage, relativeLinks } from './support/markdown.js';

@@ -6,7 +6,7 @@ import { VaultrunError } from '../errors.js';
  * Where variables come from: the process environment and `--env-file`s (dotenv syntax; values may hold
  * references, e.g. a file a Vault Agent sidecar renders).
  *
- * Precedence (documented in the README): by default the process environment wins over env files — as in
+ * Precedence (documented in docs/files.md): by default the process environment wins over env files — as in
  * docker compose, where `environment:` beats `env_file:` — and a later env file wins over an earlier one.
  * With `--env-file-override` the files win over the process environment.
  */

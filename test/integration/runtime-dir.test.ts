@@ -1,4 +1,4 @@
-// Where the secret files of NAME_FILE=vault:… go when no directory is set (README "Files (NAME_FILE)"):
+// Where the secret files of NAME_FILE=vault:… go when no directory is set (docs/files.md):
 // /run/vaultrun, else $XDG_RUNTIME_DIR/vaultrun, /dev/shm/vaultrun-UID, then $TMPDIR/vaultrun-UID; an explicitly
 // set directory has no fallback (exit 74). Run for real as an unprivileged user (nobody, through util-linux
 // `setpriv`), for whom /run/vaultrun cannot be created, against a real OpenBao.

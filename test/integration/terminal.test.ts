@@ -1,4 +1,4 @@
-// Supervise mode in a terminal (README "Running the command"): when vaultrun's stdin is a TTY the command
+// Supervise mode in a terminal (docs/running.md): when vaultrun's stdin is a TTY the command
 // stays in vaultrun's process group — the terminal's foreground group — and the signals the terminal sends to
 // that whole group (Ctrl-C SIGINT, Ctrl-\ SIGQUIT, Ctrl-Z SIGTSTP, a resize SIGWINCH) are not sent a second
 // time; every other signal is still forwarded. The opposite of the pipe case in supervise.test.ts.

@@ -1,7 +1,7 @@
 // The output formats of `vaultrun resolve`: every value read back by its real consumer is the value written —
 // dotenv by the dotenv package (the one --env-file uses), shell by bash and sh, JSON by JSON.parse, $GITHUB_ENV
 // by a parser of GitHub's documented multi-line syntax — or the formatter refuses, for exactly the values the
-// README says it refuses.
+// manual says it refuses (docs/ci.md).
 import { execFileSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { parse as parseDotenv } from 'dotenv';
