@@ -1,4 +1,4 @@
-import { existsSync, statSync } from 'node:fs';
+import { existsSync, readdirSync, statSync } from 'node:fs';
 import { dirname, join, normalize } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { GENERATED, regenerate } from '../scripts/docs.js';
@@ -47,5 +47,14 @@ describe('docs/', () => {
       }
     }
     expect(broken).toEqual([]);
+  });
+
+  it('docs/architecture.md has a paragraph for every folder of src/', () => {
+    const folders = readdirSync(join(REPO_ROOT, 'src'), { recursive: true, withFileTypes: true })
+      .filter((entry) => entry.isDirectory())
+      .map((entry) => `src/${join(entry.parentPath, entry.name).slice(join(REPO_ROOT, 'src').length + 1)}/`);
+    expect(folders.length).toBeGreaterThan(3);
+    const architecture = readPage('docs/architecture.md');
+    for (const folder of folders) expect(architecture).toContain(`**\`${folder}\``);
   });
 });
