@@ -6,7 +6,9 @@ import { EXIT_TABLE, exitCodeOf, VaultrunError } from './errors.js';
 import { createLogger, type LogFormat, type Logger } from './log.js';
 import { writeStdout } from './output.js';
 import { resolveEnvironment, revokeUnusedLogin, summaryLine } from './resolve.js';
+import { concealCredentials } from './run/conceal.js';
 import { execReplace, findExecutable } from './run/exec.js';
+import { restoredNodeVariables } from './run/node-env.js';
 import { Rotation } from './run/rotate.js';
 import { supervise } from './run/supervise.js';
 import { becomeUser, resolveUser } from './run/user.js';
@@ -153,8 +155,16 @@ function earlyLogFormat(env: Readonly<Record<string, string | undefined>>): LogF
 
 /** The one place that prints errors and exits. */
 export async function runMain(argv: readonly string[]): Promise<never> {
-  const env = process.env;
+  // A copy for the configuration and the command (with the Node variables set aside at start, run/node-env.ts);
+  // then the credentials leave process.env and our /proc/<pid>/environ before anything else runs.
+  const env: Record<string, string | undefined> = { ...process.env, ...restoredNodeVariables() };
+  const concealed = concealCredentials();
   const log = createLogger({ format: earlyLogFormat(env), level: 'info' });
+  if (concealed.blockError !== undefined && concealed.removed.length > 0 && !concealed.nonDumpable) {
+    log.warn('could not remove the credentials from /proc/self/environ: the same user can read them there', {
+      error: concealed.blockError,
+    });
+  }
   let status: number;
   try {
     status = await main(argv, { env, stdout: writeStdout, log });
