@@ -11,7 +11,7 @@ import { execReplace, findExecutable } from './run/exec.js';
 import { restoredNodeVariables } from './run/node-env.js';
 import { Rotation } from './run/rotate.js';
 import { supervise } from './run/supervise.js';
-import { becomeUser, resolveUser } from './run/user.js';
+import { becomeUser, resolveUser, userEnvironment } from './run/user.js';
 import { SETTINGS, type Setting } from './settings.js';
 import { versionLine } from './version.js';
 
@@ -71,8 +71,8 @@ async function runCommand(command: string[], config: Config, io: CliIo): Promise
   }
   const user = config.user ? await resolveUser(config.user) : undefined;
   const owner = user ? { uid: user.uid, gid: user.gid } : undefined;
-  // --user: the command's HOME is that user's (as gosu and Docker's USER do), also after a restart.
-  const processEnv = user?.home ? { ...io.env, HOME: user.home } : io.env;
+  // --user: the command's HOME, USER and LOGNAME are that user's (as login and gosu do), also after a restart.
+  const processEnv = user ? userEnvironment(io.env, user) : io.env;
   const resolution = await resolveEnvironment({
     config,
     env: processEnv,

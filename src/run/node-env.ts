@@ -1,3 +1,4 @@
+import { accessSync, constants, statSync } from 'node:fs';
 import { isSea } from 'node:sea';
 
 /**
@@ -145,8 +146,31 @@ export function parseStash(text: string | undefined): Record<string, string> {
 let restored: Record<string, string> = {};
 
 /**
- * At the very start: re-execute without the neutralised variables if one is set (does not return then), or
- * take the stashed values back after such a re-exec. A second re-exec never happens.
+ * An executable its user cannot read (installed execute-only, mode 0711) should run non-dumpable, so that the
+ * same uid cannot read our memory or environ under /proc. The kernel does so for an exec from an ordinary
+ * process, but not for the first exec right after a switch of user (setpriv, su-exec, a container runtime's
+ * USER): then vaultrun is dumpable, and one re-exec of itself makes it non-dumpable.
+ */
+export function dumpableExecuteOnly(): boolean {
+  if (process.platform !== 'linux' || process.getuid?.() === 0) return false;
+  try {
+    accessSync(process.execPath, constants.R_OK);
+    return false; // readable: a re-exec would not change anything
+  } catch {
+    // not readable by us: execute-only
+  }
+  try {
+    // /proc/<pid>/ of a dumpable process belongs to its uid; of a non-dumpable one, to root.
+    return statSync('/proc/self/mem').uid === process.getuid?.();
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * At the very start: re-execute without the neutralised variables if one is set, or when an execute-only
+ * executable runs dumpable (does not return then); or take the stashed values back after such a re-exec. A
+ * second re-exec never happens.
  */
 export function neutraliseNodeVariables(): void {
   const env = process.env;
@@ -158,7 +182,7 @@ export function neutraliseNodeVariables(): void {
   }
   const sea = isSea();
   const names = neutralisedIn(env, sea);
-  if (names.length === 0) return;
+  if (names.length === 0 && !dumpableExecuteOnly()) return;
   const plan = reexecPlan(env, names, {
     argv0: process.argv0,
     argv: process.argv,
@@ -178,7 +202,7 @@ export function neutraliseNodeVariables(): void {
     execve.call(process, process.execPath, plan.argv, plan.env);
   } catch (error) {
     process.stderr.write(
-      `vaultrun: cannot re-execute without ${names.join(', ')}: ${(error as NodeJS.ErrnoException).code ?? 'error'}\n`,
+      `vaultrun: cannot re-execute itself${names.length ? ` without ${names.join(', ')}` : ''}: ${(error as NodeJS.ErrnoException).code ?? 'error'}\n`,
     );
     process.exit(70);
   }

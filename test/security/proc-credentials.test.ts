@@ -151,7 +151,12 @@ describe('the command cannot recover our credentials from /proc (resident mode)'
   it('same uid (non-root), node vaultrun.cjs: environ, cmdline and fds hold no credential', async () => {
     // A readable program (node) runs dumpable: without Yama (ptrace_scope >= 1) the same uid can still read
     // vaultrun's memory — the documented residual of this form. What vaultrun can close, it closes.
-    for (const credentials of [await approle(), { VAULT_TOKEN: token }, { BAO_TOKEN: token }]) {
+    const runs: Array<Record<string, string>> = [
+      await approle(),
+      { VAULT_TOKEN: token },
+      { BAO_TOKEN: token },
+    ];
+    for (const credentials of runs) {
       const report = await spy({ vaultrun: [...AS_NOBODY, process.execPath, BUNDLE], credentials });
       expect(report.uid).toBe(NOBODY.uid);
       expect(report.environ.open, 'the same uid reads environ').toBe(true);
