@@ -6,10 +6,12 @@ import { EXIT_TABLE, exitCodeOf, VaultrunError } from './errors.js';
 import { createLogger, type LogFormat, type Logger } from './log.js';
 import { writeStdout } from './output.js';
 import { resolveEnvironment, revokeUnusedLogin, summaryLine } from './resolve.js';
+import { concealCredentials } from './run/conceal.js';
 import { execReplace, findExecutable } from './run/exec.js';
+import { restoredNodeVariables } from './run/node-env.js';
 import { Rotation } from './run/rotate.js';
 import { supervise } from './run/supervise.js';
-import { becomeUser, resolveUser } from './run/user.js';
+import { becomeUser, resolveUser, userEnvironment } from './run/user.js';
 import { SETTINGS, type Setting } from './settings.js';
 import { versionLine } from './version.js';
 
@@ -69,8 +71,8 @@ async function runCommand(command: string[], config: Config, io: CliIo): Promise
   }
   const user = config.user ? await resolveUser(config.user) : undefined;
   const owner = user ? { uid: user.uid, gid: user.gid } : undefined;
-  // --user: the command's HOME is that user's (as gosu and Docker's USER do), also after a restart.
-  const processEnv = user?.home ? { ...io.env, HOME: user.home } : io.env;
+  // --user: the command's HOME, USER and LOGNAME are that user's (as login and gosu do), also after a restart.
+  const processEnv = user ? userEnvironment(io.env, user) : io.env;
   const resolution = await resolveEnvironment({
     config,
     env: processEnv,
@@ -153,8 +155,16 @@ function earlyLogFormat(env: Readonly<Record<string, string | undefined>>): LogF
 
 /** The one place that prints errors and exits. */
 export async function runMain(argv: readonly string[]): Promise<never> {
-  const env = process.env;
+  // A copy for the configuration and the command (with the Node variables set aside at start, run/node-env.ts);
+  // then the credentials leave process.env and our /proc/<pid>/environ before anything else runs.
+  const env: Record<string, string | undefined> = { ...process.env, ...restoredNodeVariables() };
+  const concealed = concealCredentials();
   const log = createLogger({ format: earlyLogFormat(env), level: 'info' });
+  if (concealed.blockError !== undefined && concealed.removed.length > 0 && !concealed.nonDumpable) {
+    log.warn('could not remove the credentials from /proc/self/environ: the same user can read them there', {
+      error: concealed.blockError,
+    });
+  }
   let status: number;
   try {
     status = await main(argv, { env, stdout: writeStdout, log });

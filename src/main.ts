@@ -1,4 +1,8 @@
 import { runMain } from './cli.js';
+import { neutraliseNodeVariables } from './run/node-env.js';
+
+// First of all: Node's own switches (NODE_DEBUG, NODE_OPTIONS, …) are for the command, not for vaultrun.
+neutraliseNodeVariables();
 
 // Node opens an inspector on SIGUSR1 (even in the single executable): a listener turns that off at once.
 // In exec mode the listener is reset by execve; in supervise mode SIGUSR1 is forwarded to the command.

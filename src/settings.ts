@@ -67,6 +67,7 @@ export const SETTINGS = [
     flag: 'client-key',
     env: ['VAULT_CLIENT_KEY', 'BAO_CLIENT_KEY'],
     kind: 'path',
+    secret: true,
     help: 'PEM private key of the client certificate',
   },
   {

@@ -13,7 +13,8 @@ describe('SETTINGS', () => {
 
   it('gives credentials no flag (a command line is visible in ps), but their _FILE forms one', () => {
     for (const s of all.filter((s) => s.secret)) {
-      if (s.key.endsWith('File')) expect(s.flag, s.key).toBeDefined();
+      // A path to a credential (the _FILE forms, the client key) may be a flag; the credential itself never.
+      if (s.key.endsWith('File') || s.kind === 'path') expect(s.flag, s.key).toBeDefined();
       else expect(s.flag, s.key).toBeUndefined();
     }
     expect(all.filter((s) => !s.flag).every((s) => s.secret)).toBe(true);
@@ -56,7 +57,9 @@ describe('isCredential', () => {
     ['VAULT_SECRET_ID', true],
     ['BAO_SECRET_ID_FILE', true],
     ['VAULT_ADDR', false],
-    ['VAULT_CLIENT_KEY', false],
+    ['VAULT_CLIENT_KEY', true],
+    ['BAO_CLIENT_KEY', true],
+    ['VAULT_CLIENT_CERT', false],
     ['VAULTRUN_SECRET_ID_WRAPPED', false],
     ['DB_TOKEN', false],
   ])('%s → %s', (name, expected) => {

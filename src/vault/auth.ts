@@ -4,7 +4,15 @@ import { join } from 'node:path';
 import { VaultrunError } from '../errors.js';
 import type { Logger } from '../log.js';
 import { certLogin } from './auth-cert.js';
-import { type AuthBody, loginRefused, readCredentialFile } from './auth-common.js';
+import {
+  type AuthBody,
+  booleanField,
+  dataOf,
+  loginAnswer,
+  loginRefused,
+  numberField,
+  readCredentialFile,
+} from './auth-common.js';
 import { jwtLogin } from './auth-jwt.js';
 import { kubernetesLogin } from './auth-kubernetes.js';
 import type { VaultClient } from './client.js';
@@ -119,12 +127,14 @@ async function tokenLogin(client: VaultClient, s: AuthSettings, log: Logger): Pr
       what: 'checking the token (auth/token/lookup-self)',
     })
     .catch((e: unknown) => loginRefused(e, `token from ${source}`));
+  const what = 'auth/token/lookup-self';
+  const data = dataOf(body, what);
   return {
     token,
     method: 'token',
     source,
-    ttl: body.data?.ttl ?? 0,
-    renewable: body.data?.renewable ?? false,
+    ttl: numberField(data.ttl, 0, 'data.ttl', what),
+    renewable: booleanField(data.renewable, false, 'data.renewable', what),
     created: false,
     ...(source === 'VAULT_TOKEN' ? {} : { relogin: { ...s, method: 'token' as const } }),
   };
@@ -167,8 +177,8 @@ async function approleLogin(client: VaultClient, s: AuthSettings, log: Logger): 
           'wrapping token: it is single-use and expires (was it already unwrapped, or too old?)',
         ),
       );
-    const inner = unwrapped.data?.secret_id;
-    if (!inner) {
+    const inner = dataOf(unwrapped, 'sys/wrapping/unwrap').secret_id;
+    if (typeof inner !== 'string' || inner === '') {
       throw new VaultrunError('LOGIN_FAILED', 'the wrapped response holds no secret_id', {
         hint: 'wrap the output of auth/<mount>/role/<role>/secret-id (vault write -wrap-ttl=…)',
       });
@@ -183,15 +193,14 @@ async function approleLogin(client: VaultClient, s: AuthSettings, log: Logger): 
       what: `logging in with AppRole (auth/${mount}/login)`,
     })
     .catch((e: unknown) => loginRefused(e, 'role_id and secret_id (and the AppRole mount path)'));
-  const token = body.auth?.client_token;
-  if (!token) throw new VaultrunError('VAULT_ERROR', `AppRole login at auth/${mount} returned no token`);
+  const { token, ttl, renewable } = loginAnswer(body, `the AppRole login at auth/${mount}/login`);
   log.masker.add(token);
   return {
     token,
     method: 'approle',
     source: `auth/${mount}`,
-    ttl: body.auth?.lease_duration ?? 0,
-    renewable: body.auth?.renewable ?? false,
+    ttl,
+    renewable,
     created: true,
     relogin: {
       method: 'approle',

@@ -1,5 +1,6 @@
 import { readdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
+import { rootCertificates } from 'node:tls';
 import type { Config } from '../config.js';
 import { VaultrunError } from '../errors.js';
 import type { TlsSettings } from './transport.js';
@@ -35,7 +36,9 @@ export async function loadTls(config: Config): Promise<TlsSettings> {
   }
   return {
     rejectUnauthorized: !config.skipVerify,
-    ...(ca.length ? { ca } : {}),
+    // Always explicit: Node's bundled Mozilla list unless VAULT_CACERT / VAULT_CAPATH say otherwise, so that
+    // nothing in the environment (NODE_EXTRA_CA_CERTS, NODE_USE_SYSTEM_CA, OPENSSL_CONF) adds a CA silently.
+    ca: ca.length ? ca : rootCertificates.map((pem) => Buffer.from(pem)),
     ...(config.clientCert ? { cert: await load(config.clientCert, 'VAULT_CLIENT_CERT') } : {}),
     ...(config.clientKey ? { key: await load(config.clientKey, 'VAULT_CLIENT_KEY') } : {}),
     ...(config.tlsServerName ? { servername: config.tlsServerName } : {}),

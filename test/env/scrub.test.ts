@@ -14,6 +14,9 @@ const CREDENTIALS = [
   'BAO_ROLE_ID_FILE',
   'BAO_SECRET_ID',
   'BAO_SECRET_ID_FILE',
+  // The TLS client key (a path, but to a private key that logs us in with cert auth).
+  'VAULT_CLIENT_KEY',
+  'BAO_CLIENT_KEY',
 ];
 
 describe('scrubEnvironment', () => {
