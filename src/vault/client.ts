@@ -1,6 +1,6 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import { VaultrunError } from '../errors.js';
-import type { Logger } from '../log.js';
+import { type Logger, MASK, type Masker, sanitizeServerText } from '../log.js';
 import {
   createTransport,
   isTlsFailure,
@@ -93,13 +93,34 @@ const RETRY_STATUSES = new Set([412, 429, 472, 473, 500, 502, 503, 504]);
 const BASE_DELAY_MS = 200;
 const MAX_DELAY_MS = 5_000;
 
-function vaultMessages(body: unknown): string {
+/** How much of each server message we show, and of how many. */
+const MESSAGE_CHARS = 200;
+const MESSAGES = 3;
+
+/**
+ * The `errors` of a failed answer, safe to print: a server (or a proxy) may echo our request — the token
+ * header, a login body with role_id and secret_id — in its message. Each message is cleaned of escape
+ * sequences and control characters, then every word holding a piece of a value the masker knows (6
+ * characters or more of a credential) is masked, and only then cut to length: cutting first would leave a
+ * prefix of a credential that no longer matches it whole.
+ */
+export function vaultMessages(body: unknown, masker: Masker): string {
   const errors = (body as { errors?: unknown } | undefined)?.errors;
   if (!Array.isArray(errors) || errors.length === 0) return '';
   return errors
-    .slice(0, 3)
-    .map((e) => String(e).replace(/\s+/g, ' ').trim().slice(0, 200))
+    .slice(0, MESSAGES)
+    .map((e) => truncate(masker.maskUntrusted(sanitizeServerText(String(e).slice(0, 64 * 1024)))))
+    .filter((e) => e !== '')
     .join('; ');
+}
+
+/** Cuts at MESSAGE_CHARS, never inside the mask marker (a cut marker would look like text of the server). */
+function truncate(text: string): string {
+  if (text.length <= MESSAGE_CHARS) return text;
+  let cut = MESSAGE_CHARS;
+  const marker = text.lastIndexOf(MASK, cut);
+  if (marker >= 0 && marker + MASK.length > cut) cut = marker;
+  return `${text.slice(0, cut)}…`;
 }
 
 /** Parses Retry-After (seconds or an HTTP date) into milliseconds. */
@@ -222,7 +243,7 @@ export class VaultClient {
       throw new VaultrunError('INTERNAL', `unexpected failure while ${what}`);
     }
     const body = (error as { response?: { body?: unknown } }).response?.body;
-    const detail = vaultMessages(body);
+    const detail = vaultMessages(body, this.log.masker);
     if (RETRY_STATUSES.has(status)) {
       return { reason: `HTTP ${status}${detail ? ` (${detail})` : ''}`, status };
     }
