@@ -104,6 +104,12 @@ describe('checkMount: the mount Vault reports decides, namespaces included', () 
     expect(error.message).toMatch(/is not readable by a reference/);
   });
 
+  it('a reserved name after the first segment whose look-up was denied: denied (77), not missing', () => {
+    const error = thrown(() => checkMount('secret/other/sys/health', undefined, true));
+    expect(error.code).toBe('PERMISSION_DENIED');
+    expect(error.exitCode).toBe(77);
+  });
+
   it.each<[string, MountInfo | undefined]>([
     ['secret/app/auth', KV2],
     ['secret/sys/health', KV2],
