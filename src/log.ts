@@ -24,8 +24,68 @@ export class Masker {
       if (v.length >= 4 && !this.values.has(v)) {
         this.values.add(v);
         this.sorted = [...this.values].sort((a, b) => b.length - a.length);
+        this.fragments = undefined;
       }
     }
+  }
+
+  private fragments: Set<string> | undefined;
+
+  /** Every piece of FRAGMENT_LENGTH characters of every value, built when first needed after a change. */
+  private fragmentSet(): Set<string> {
+    if (this.fragments) return this.fragments;
+    const set = new Set<string>();
+    for (const v of this.sorted) {
+      for (let i = 0; i + FRAGMENT_LENGTH <= v.length; i++) set.add(v.slice(i, i + FRAGMENT_LENGTH));
+    }
+    this.fragments = set;
+    return set;
+  }
+
+  /**
+   * For text we do not control (a server's error message, which may echo our request): masks every value as
+   * mask() does, and also every word (run of non-space characters) that contains any FRAGMENT_LENGTH
+   * characters of a value. So no piece of FRAGMENT_LENGTH characters or more of a credential survives — a
+   * prefix, a suffix, a middle, a value cut by truncation — and the rest of the word it was in goes with it.
+   * Call it before truncating such text.
+   */
+  maskUntrusted(text: string): string {
+    const covered = new Uint8Array(text.length);
+    let any = false;
+    for (const v of this.sorted) {
+      for (let at = text.indexOf(v); at >= 0; at = text.indexOf(v, at + 1)) {
+        covered.fill(1, at, at + v.length);
+        any = true;
+      }
+    }
+    const fragments = this.fragmentSet();
+    if (fragments.size > 0) {
+      for (let i = 0; i + FRAGMENT_LENGTH <= text.length; i++) {
+        if (fragments.has(text.slice(i, i + FRAGMENT_LENGTH))) {
+          covered.fill(1, i, i + FRAGMENT_LENGTH);
+          any = true;
+        }
+      }
+    }
+    if (!any) return text;
+    // Widen each masked run to the word around it.
+    for (let i = 0; i < text.length; i++) {
+      if (covered[i] !== 1) continue;
+      let a = i;
+      while (a > 0 && !/\s/.test(text[a - 1] as string)) a--;
+      let b = i;
+      while (b < text.length && !/\s/.test(text[b] as string)) b++;
+      covered.fill(2, a, b);
+      i = b;
+    }
+    let out = '';
+    for (let i = 0; i < text.length; ) {
+      const start = i;
+      const marked = covered[i] !== 0;
+      while (i < text.length && (covered[i] !== 0) === marked) i++;
+      out += marked ? MASK : text.slice(start, i);
+    }
+    return out;
   }
 
   /** The masked values, longest first: a new array after each addition (so callers can tell it changed). */
@@ -55,6 +115,34 @@ export class Masker {
     return out;
   }
 }
+
+/**
+ * Characters that must never reach a terminal or a log line raw: C0 controls (newlines included), DEL, C1
+ * controls, the Unicode line/paragraph separators, and the invisible direction and zero-width marks (a bidi
+ * override can make a line read differently from what it says).
+ */
+// biome-ignore lint/suspicious/noControlCharactersInRegex: matching control characters is the point
+const CONTROL = /[\u0000-\u001f\u007f-\u009f\u200b-\u200f\u2028-\u202e\u2060-\u206f\ufeff]/g;
+/** Terminal escape sequences: CSI (ESC [ … final), OSC (ESC ] … BEL or ST), and any other ESC + one char. */
+const ESCAPE_SEQUENCE =
+  // biome-ignore lint/suspicious/noControlCharactersInRegex: matching escape sequences is the point
+  /\u001b\[[0-?]*[ -/]*[@-~]|\u001b\][^\u0007\u001b]*(?:\u0007|\u001b\\)?|\u001b[\s\S]?|\u009b[0-?]*[ -/]*[@-~]/g;
+
+/**
+ * Text that came from a server (an `errors` entry), made safe to print: escape sequences dropped, every other
+ * control character, line break and invisible mark turned into a space, runs of spaces collapsed.
+ */
+export function sanitizeServerText(text: string): string {
+  return text.replace(ESCAPE_SEQUENCE, ' ').replace(CONTROL, ' ').replace(/\s+/g, ' ').trim();
+}
+
+/** Our own text, shown raw: controls as visible \uXXXX escapes (newlines are handled by the caller). */
+function escapeControls(text: string): string {
+  return text.replace(CONTROL, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`);
+}
+
+/** Length of the shortest piece of a credential that untrusted text may not show (see maskUntrusted). */
+export const FRAGMENT_LENGTH = 6;
 
 export type Fields = Record<string, string | number | boolean | undefined>;
 
@@ -101,12 +189,18 @@ export function createLogger(options: LoggerOptions = {}): Logger {
       .filter((e): e is [string, string | number | boolean] => e[1] !== undefined)
       .map(([k, v]): [string, string | number | boolean] => [k, typeof v === 'string' ? masker.mask(v) : v]);
     const msg = masker.mask(message);
+    // One record, one line per line of our message, each starting with "vaultrun LEVEL:" (text) or one JSON
+    // object per record (json): no text inside a message or field can start a line of its own, and control
+    // characters are escaped, never written raw (JSON.stringify leaves DEL, C1 and U+2028 raw: escaped here).
     let line: string;
     if (logger.format === 'json') {
-      line = JSON.stringify({ time: new Date().toISOString(), level, msg, ...Object.fromEntries(entries) });
+      line = escapeControls(
+        JSON.stringify({ time: new Date().toISOString(), level, msg, ...Object.fromEntries(entries) }),
+      );
     } else {
-      const rest = entries.map(([k, v]) => `${k}=${quoteField(String(v))}`).join(' ');
-      line = `vaultrun ${level}: ${msg}${rest ? ` ${rest}` : ''}`;
+      const rest = entries.map(([k, v]) => `${k}=${escapeControls(quoteField(String(v)))}`).join(' ');
+      const body = msg.split('\n').map(escapeControls).join(`\nvaultrun ${level}: `);
+      line = `vaultrun ${level}: ${body}${rest ? ` ${rest}` : ''}`;
     }
     try {
       write(`${masker.mask(line)}\n`);

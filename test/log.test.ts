@@ -1,7 +1,16 @@
 import { writeSync } from 'node:fs';
 import fc from 'fast-check';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
-import { createLogger, type LogFormat, type Logger, type LogLevel, MASK, Masker } from '../src/log.js';
+import {
+  createLogger,
+  FRAGMENT_LENGTH,
+  type LogFormat,
+  type Logger,
+  type LogLevel,
+  MASK,
+  Masker,
+  sanitizeServerText,
+} from '../src/log.js';
 
 // The default writer is a synchronous write to fd 2: replace it, to prove it is the only other way out.
 vi.mock('node:fs', async (importOriginal) => {
@@ -275,5 +284,67 @@ describe('createLogger: output', () => {
       },
     });
     expect(() => log.error('lost')).not.toThrow();
+  });
+});
+
+describe('text from a server, and lines that stay lines', () => {
+  it('maskUntrusted masks every word holding 6 characters or more of a value, before any cut', () => {
+    const masker = new Masker();
+    masker.add('hvs.CAESIabcdefghijklmnop');
+    const text = 'bad hvs.CAESI token, prefix=hvs.CAE end ...ijklmnop! mid efghij, short hvs.C ok';
+    expect(masker.maskUntrusted(text)).toBe(
+      `bad ${MASK} token, ${MASK} end ${MASK} mid ${MASK} short hvs.C ok`,
+    );
+    // mask() alone would leave the pieces: this is what truncation used to expose.
+    expect(masker.mask(text)).toContain('hvs.CAE');
+  });
+
+  it('maskUntrusted leaves no piece of FRAGMENT_LENGTH characters of any value (property)', () => {
+    fc.assert(
+      fc.property(
+        fc.stringMatching(/^[A-Za-z0-9.]{8,40}$/),
+        fc.nat(),
+        fc.integer({ min: FRAGMENT_LENGTH, max: 40 }),
+        fc.string({ maxLength: 20 }),
+        fc.string({ maxLength: 20 }),
+        (value, start, length, before, after) => {
+          const masker = new Masker();
+          masker.add(value);
+          const from = start % (value.length - FRAGMENT_LENGTH + 1);
+          const out = masker.maskUntrusted(`${before}${value.slice(from, from + length)}${after}`);
+          for (let i = 0; i + FRAGMENT_LENGTH <= value.length; i++) {
+            expect(out).not.toContain(value.slice(i, i + FRAGMENT_LENGTH));
+          }
+        },
+      ),
+    );
+  });
+
+  it('sanitizeServerText drops escape sequences and turns control characters and breaks into spaces', () => {
+    expect(
+      sanitizeServerText('\u001b[31mred\u001b[0m\r\nnext\u2028x\u202ey\u0085z\u001b]0;t\u0007 ok\t!'),
+    ).toBe('red next x y z ok !');
+  });
+
+  it('text format: every line of a message is its own record line; control characters are escaped', () => {
+    const { log, lines } = capture();
+    log.error('2 failed:\n  A: x\r\u001b[2Jy\u202e', { hint: 'a\u0085b\u2028c' });
+    expect(lines).toHaveLength(1);
+    const out = lines[0] as string;
+    expect(out.split('\n').filter((l) => l !== '')).toEqual([
+      'vaultrun error: 2 failed:',
+      'vaultrun error:   A: x\\u000d\\u001b[2Jy\\u202e hint="a\\u0085b\\u2028c"',
+    ]);
+  });
+
+  it('json format: one line per record, DEL/C1/U+2028/bidi escaped, and it parses back', () => {
+    const { log, lines } = capture({ format: 'json' });
+    log.error('x\ny\u2028z\u0085\u202e\u007f', { hint: 'h\u2029' });
+    const out = lines[0] as string;
+    expect(out.endsWith('\n')).toBe(true);
+    expect(out.slice(0, -1)).not.toMatch(/[\n\u2028\u2029\u0085\u202e\u007f]/);
+    const parsed = JSON.parse(out) as { msg: string; hint: string };
+    expect(parsed.msg).toBe('x\ny\u2028z\u0085\u202e\u007f');
+    expect(parsed.hint).toBe('h\u2029');
   });
 });

@@ -1,4 +1,5 @@
 import { VaultrunError } from '../errors.js';
+import { PATH_CHARACTERS, pathProblem, RESERVED_MOUNTS } from './path.js';
 
 /**
  * Reference grammar (compatible with bank-vaults vault-env for these forms):
@@ -8,6 +9,7 @@ import { VaultrunError } from '../errors.js';
  *
  * PATH is what you would type for `vault kv get` (`secret/dify/db`); KEY is a field of the secret's data;
  * VERSION a positive integer (KV v2 only). PATH and KEY may not contain `#`; inline ones may not contain `}`.
+ * PATH must be in the grammar of path.ts (no dot segments, no escapes, not in sys/, auth/ or identity/).
  * Errors name the variable and the problem, never the value (it might be a secret that merely looks like one).
  */
 export interface Ref {
@@ -27,9 +29,13 @@ const WHOLE_PREFIX = 'vault:';
 const INLINE_OPEN = '${vault:';
 const GRAMMAR = 'expected vault:PATH#KEY or vault:PATH#KEY#VERSION (inline: ${vault:PATH#KEY})';
 
-function syntaxError(variable: string, problem: string): VaultrunError {
+const PATH_HINT =
+  `a reference path is segments separated by single '/', made of ${PATH_CHARACTERS}, ` +
+  `no '.' or '..' segment, not in the ${RESERVED_MOUNTS.map((m) => `${m}/`).join(', ')} mounts`;
+
+function syntaxError(variable: string, problem: string, hint = GRAMMAR): VaultrunError {
   return new VaultrunError('USAGE', `${variable}: invalid Vault reference: ${problem}`, {
-    hint: `${GRAMMAR}; list the variable in VAULTRUN_PASSTHROUGH to pass it through untouched`,
+    hint: `${hint}; list the variable in VAULTRUN_PASSTHROUGH to pass it through untouched`,
   });
 }
 
@@ -41,9 +47,8 @@ export function parseRefBody(variable: string, body: string): Ref {
   const [rawPath = '', key = '', rawVersion] = parts;
   const path = rawPath.replace(/^\/+/, '').replace(/\/+$/, '');
   if (path === '') throw syntaxError(variable, 'empty path');
-  if (path.split('/').some((s) => s === '' || s === '.' || s === '..')) {
-    throw syntaxError(variable, "path has an empty, '.' or '..' segment");
-  }
+  const problem = pathProblem(path);
+  if (problem) throw syntaxError(variable, problem, PATH_HINT);
   if (key === '') throw syntaxError(variable, 'empty key');
   if (rawVersion === undefined) return { path, key };
   if (!/^[1-9][0-9]{0,9}$/.test(rawVersion)) {

@@ -1,7 +1,6 @@
 import { setTimeout as sleep } from 'node:timers/promises';
-import type NodeVaultFactory from 'node-vault';
 import { VaultrunError } from '../errors.js';
-import type { Logger } from '../log.js';
+import { type Logger, MASK, type Masker, sanitizeServerText } from '../log.js';
 import {
   createTransport,
   isTlsFailure,
@@ -11,8 +10,14 @@ import {
 } from './transport.js';
 
 /**
- * The one Vault client: node-vault for the API surface, our transport underneath, and around it retries with
- * backoff and jitter, bounded concurrency, namespaces and errors that never carry a token.
+ * The one Vault client: one generic request over our transport, and around it retries with backoff and
+ * jitter, bounded concurrency, namespaces and errors that never carry a token (nor a piece of one).
+ *
+ * Requests do not go through node-vault: its `request()` treats any failed answer to a path containing
+ * "sys/health" as a success (so a denied read would look like an empty secret, "missing" instead of
+ * "denied"), rewrites `&#x2F;` in paths to '/', and takes a token, namespace and path prefix from the
+ * environment. Here every path gets the same treatment: 200 and 204 are answers, every other status is an
+ * error classified by its status alone, and the URL requested is exactly the path given (see send()).
  */
 export interface ClientSettings {
   addr: string;
@@ -39,23 +44,83 @@ export interface RequestOptions {
   waitMs?: number;
 }
 
-interface NodeVaultLike {
-  request(options: Record<string, unknown>): Promise<unknown>;
-  pathPrefix: string;
-  token?: string;
+/** A non-success answer, as classify() reads it. */
+export class ApiResponseError extends Error {
+  readonly response: { statusCode: number; body: unknown };
+  constructor(statusCode: number, body: unknown) {
+    super(`HTTP ${statusCode}`);
+    this.name = 'ApiResponseError';
+    this.response = { statusCode, body };
+  }
+}
+
+/**
+ * Pure: the URL of an API request. `path` is already encoded (refs/path.ts encodes reference paths); the URL
+ * parser must leave it exactly as it is — no dot segment resolved, no backslash turned into '/', no '?' or '#'
+ * starting a query or fragment we did not write — or the request is refused.
+ */
+export function requestUrl(addr: string, path: string): URL {
+  const base = addr.replace(/\/+$/, '');
+  const [pathPart = '', ...rest] = path.replace(/^\/+/, '').split('?');
+  const query = rest.join('?');
+  const url = new URL(`${base}/v1/${pathPart}${query ? `?${query}` : ''}`);
+  const basePath = new URL(base).pathname.replace(/\/+$/, '');
+  if (
+    url.pathname !== `${basePath}/v1/${pathPart}` ||
+    url.search !== (query ? `?${query}` : '') ||
+    url.hash !== '' ||
+    !/^[A-Za-z0-9=&_]*$/.test(query)
+  ) {
+    throw new VaultrunError('INTERNAL', 'refusing a request whose URL would differ from its path');
+  }
+  return url;
+}
+
+/** One request, one answer: 200 and 204 resolve with the body, any other status rejects. */
+async function send(
+  transport: ReturnType<typeof createTransport>,
+  settings: ClientSettings,
+  req: { path: string } & TransportRequest,
+): Promise<unknown> {
+  req.uri = requestUrl(settings.addr, req.path).href;
+  if (settings.namespace) req.headers = { ...req.headers, 'X-Vault-Namespace': settings.namespace };
+  const response = await transport(req);
+  if (response.statusCode === 200 || response.statusCode === 204) return response.body;
+  throw new ApiResponseError(response.statusCode, response.body);
 }
 
 const RETRY_STATUSES = new Set([412, 429, 472, 473, 500, 502, 503, 504]);
 const BASE_DELAY_MS = 200;
 const MAX_DELAY_MS = 5_000;
 
-function vaultMessages(body: unknown): string {
+/** How much of each server message we show, and of how many. */
+const MESSAGE_CHARS = 200;
+const MESSAGES = 3;
+
+/**
+ * The `errors` of a failed answer, safe to print: a server (or a proxy) may echo our request — the token
+ * header, a login body with role_id and secret_id — in its message. Each message is cleaned of escape
+ * sequences and control characters, then every word holding a piece of a value the masker knows (6
+ * characters or more of a credential) is masked, and only then cut to length: cutting first would leave a
+ * prefix of a credential that no longer matches it whole.
+ */
+export function vaultMessages(body: unknown, masker: Masker): string {
   const errors = (body as { errors?: unknown } | undefined)?.errors;
   if (!Array.isArray(errors) || errors.length === 0) return '';
   return errors
-    .slice(0, 3)
-    .map((e) => String(e).replace(/\s+/g, ' ').trim().slice(0, 200))
+    .slice(0, MESSAGES)
+    .map((e) => truncate(masker.maskUntrusted(sanitizeServerText(String(e).slice(0, 64 * 1024)))))
+    .filter((e) => e !== '')
     .join('; ');
+}
+
+/** Cuts at MESSAGE_CHARS, never inside the mask marker (a cut marker would look like text of the server). */
+function truncate(text: string): string {
+  if (text.length <= MESSAGE_CHARS) return text;
+  let cut = MESSAGE_CHARS;
+  const marker = text.lastIndexOf(MASK, cut);
+  if (marker >= 0 && marker + MASK.length > cut) cut = marker;
+  return `${text.slice(0, cut)}…`;
 }
 
 /** Parses Retry-After (seconds or an HTTP date) into milliseconds. */
@@ -78,23 +143,17 @@ export function backoffMs(attempt: number, random: () => number = Math.random): 
 export class VaultClient {
   readonly settings: ClientSettings;
   private readonly log: Logger;
-  private readonly vault: NodeVaultLike;
   private readonly transport: ReturnType<typeof createTransport>;
   private active = 0;
   private readonly queue: Array<() => void> = [];
   /** Requests sent to Vault (retries included): for the summary and for tests. */
   requests = 0;
 
-  /**
-   * node-vault (with axios) is loaded only when a reference needs Vault: a start without references does not
-   * pay for it.
-   */
   static async create(settings: ClientSettings, log: Logger): Promise<VaultClient> {
-    const { default: nodeVault } = await import('node-vault');
-    return new VaultClient(settings, log, nodeVault);
+    return new VaultClient(settings, log);
   }
 
-  private constructor(settings: ClientSettings, log: Logger, nodeVault: typeof NodeVaultFactory) {
+  private constructor(settings: ClientSettings, log: Logger) {
     this.settings = settings;
     this.log = log;
     this.transport = createTransport({
@@ -102,19 +161,6 @@ export class VaultClient {
       timeoutMs: settings.timeoutMs,
       maxSockets: settings.concurrency,
     });
-    const transport = this.transport;
-    this.vault = nodeVault({
-      endpoint: settings.addr,
-      apiVersion: 'v1',
-      // node-vault would fall back to VAULT_TOKEN / VAULT_NAMESPACE / VAULT_PREFIX from the environment:
-      // everything is passed explicitly instead, per request.
-      token: undefined,
-      namespace: settings.namespace,
-      debug: () => {}, // DEBUG=node-vault would log request bodies, secret_id included
-      'request-promise': { defaults: () => transport },
-    }) as unknown as NodeVaultLike;
-    this.vault.pathPrefix = '';
-    this.vault.token = undefined;
   }
 
   close(): void {
@@ -139,8 +185,9 @@ export class VaultClient {
     const waitMs = options.waitMs ?? this.settings.waitMs;
     const deadline = Date.now() + waitMs;
     for (let attempt = 0; ; attempt++) {
-      const req: Record<string, unknown> & Partial<TransportRequest> = {
-        path: `/${path.replace(/^\/+/, '')}`,
+      const req: { path: string } & TransportRequest = {
+        path,
+        uri: '',
         method,
         headers: { ...options.headers, ...(options.token ? { 'X-Vault-Token': options.token } : {}) },
         ...(options.body === undefined ? {} : { json: options.body }),
@@ -148,7 +195,7 @@ export class VaultClient {
       let retryable: { reason: string; status?: number };
       try {
         this.requests++;
-        return (await this.slot(() => this.vault.request(req))) as T;
+        return (await this.slot(() => send(this.transport, this.settings, req))) as T;
       } catch (error) {
         retryable = this.classify(error, options.what);
       }
@@ -196,7 +243,7 @@ export class VaultClient {
       throw new VaultrunError('INTERNAL', `unexpected failure while ${what}`);
     }
     const body = (error as { response?: { body?: unknown } }).response?.body;
-    const detail = vaultMessages(body);
+    const detail = vaultMessages(body, this.log.masker);
     if (RETRY_STATUSES.has(status)) {
       return { reason: `HTTP ${status}${detail ? ` (${detail})` : ''}`, status };
     }

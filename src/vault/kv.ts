@@ -1,5 +1,11 @@
 import { VaultrunError } from '../errors.js';
 import type { Logger } from '../log.js';
+import {
+  encodeApiPath,
+  hasInnerReservedSegment,
+  isReservedSegment,
+  RESERVED_MOUNT_TYPES,
+} from '../refs/path.js';
 import type { ReadRequest } from '../refs/plan.js';
 import type { VaultClient } from './client.js';
 
@@ -17,7 +23,10 @@ export interface MountInfo {
   kvVersion?: 1 | 2;
 }
 
-/** Pure: the API path and whether it is KV v2, for a user path in a mount. */
+/**
+ * Pure: the API path (each segment percent-encoded, `?version=N` added by us) and whether it is KV v2, for a
+ * user path in a mount. The path must be in the reference grammar (refs/path.ts).
+ */
 export function apiPathFor(
   path: string,
   mount: MountInfo | undefined,
@@ -31,11 +40,47 @@ export function apiPathFor(
         { hint: 'remove the #VERSION part of the reference' },
       );
     }
-    return { apiPath: path, kv2: false };
+    return { apiPath: encodeApiPath(path), kv2: false };
   }
   const rest = path.slice(mount.path.length);
   const dataPath = rest.startsWith('data/') ? `${mount.path}${rest}` : `${mount.path}data/${rest}`;
-  return { apiPath: version === undefined ? dataPath : `${dataPath}?version=${version}`, kv2: true };
+  return { apiPath: encodeApiPath(dataPath, version === undefined ? {} : { version }), kv2: true };
+}
+
+/**
+ * Pure: refuses a read whose mount turned out to be one a reference may not read. A namespace prefix puts
+ * Vault's own mounts under an innocent first segment (`ns1/auth/token/lookup-self` is ns1's token store), so
+ * the parser's check of the first segment is not enough: the mount Vault reports decides. A path with a
+ * reserved name further in (`ns1/sys/…`) whose mount Vault did not report is refused too (fail closed).
+ */
+export function checkMount(path: string, mount: MountInfo | undefined, lookupDenied = false): void {
+  const refuse = (why: string) =>
+    new VaultrunError('USAGE', `path ${path} is not readable by a reference: ${why}`, {
+      hint: 'a reference may read secrets only, never sys/, auth/ (tokens, logins) or identity/, in any namespace',
+    });
+  if (mount === undefined) {
+    if (!hasInnerReservedSegment(path)) return;
+    // The policy denied even the look-up, so it does not grant reading the path either: a denied read is
+    // "denied" (exit 77), whatever the path is called — without sending the read.
+    if (lookupDenied) {
+      throw new VaultrunError(
+        'PERMISSION_DENIED',
+        `permission denied while looking up the mount of ${path}`,
+        {
+          hint: 'the token\'s policies must grant "read" on this path (KV v2: on MOUNT/data/PATH)',
+        },
+      );
+    }
+    throw refuse('it has a sys, auth or identity segment and Vault did not say which mount it is in');
+  }
+  const inside = path === mount.path.replace(/\/$/, '') || path.startsWith(mount.path);
+  if (
+    RESERVED_MOUNT_TYPES.has(mount.type) ||
+    mount.path.split('/').some(isReservedSegment) ||
+    (!inside && hasInnerReservedSegment(path))
+  ) {
+    throw refuse(`it is in the ${mount.type} mount ${mount.path}`);
+  }
 }
 
 function describe(mount: MountInfo): string {
@@ -50,6 +95,8 @@ interface MountBody {
 export class MountResolver {
   private readonly mounts: MountInfo[] = [];
   private readonly inflight = new Map<string, Promise<MountInfo | undefined>>();
+  /** Paths whose look-up the policy denied. */
+  private readonly denied = new Set<string>();
 
   constructor(
     private readonly client: VaultClient,
@@ -62,6 +109,11 @@ export class MountResolver {
     return this.mounts
       .filter((m) => `${path}/`.startsWith(m.path))
       .sort((a, b) => b.path.length - a.path.length)[0];
+  }
+
+  /** Whether the policy denied looking up the mount of this path. */
+  lookupDenied(path: string): boolean {
+    return this.denied.has(path);
   }
 
   async mountFor(path: string): Promise<MountInfo | undefined> {
@@ -83,7 +135,7 @@ export class MountResolver {
   private async lookup(path: string): Promise<MountInfo | undefined> {
     let body: MountBody;
     try {
-      body = await this.client.request<MountBody>('GET', `sys/internal/ui/mounts/${path}`, {
+      body = await this.client.request<MountBody>('GET', `sys/internal/ui/mounts/${encodeApiPath(path)}`, {
         token: this.token,
         what: `looking up the mount of ${path}`,
       });
@@ -93,6 +145,7 @@ export class MountResolver {
         ['PERMISSION_DENIED', 'NOT_FOUND', 'VAULT_ERROR'].includes(error.code)
       ) {
         // As the Vault CLI does: no mount information → read the path as it is (KV v1 / other engine).
+        if (error.code === 'PERMISSION_DENIED') this.denied.add(path);
         this.log.debug('mount look-up failed; reading the path as given', { path, code: error.code });
         return undefined;
       }
@@ -138,6 +191,7 @@ export async function readSecret(
   read: Pick<ReadRequest, 'path' | 'version'>,
 ): Promise<SecretRead> {
   const mount = await mounts.mountFor(read.path);
+  checkMount(read.path, mount, mount === undefined && mounts.lookupDenied(read.path));
   const { apiPath, kv2 } = apiPathFor(read.path, mount, read.version);
   const label = read.version === undefined ? read.path : `${read.path} version ${read.version}`;
   let body: ReadBody;

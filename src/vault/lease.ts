@@ -1,3 +1,4 @@
+import { encodeApiPath } from '../refs/path.js';
 import type { VaultClient } from './client.js';
 import type { MountInfo } from './kv.js';
 
@@ -74,7 +75,7 @@ export async function revokeSelf(client: VaultClient, token: string, waitMs?: nu
 /** Pure: MOUNT/metadata/REST for a KV v2 path (also when the user wrote MOUNT/data/REST). */
 export function metadataPathFor(path: string, mount: MountInfo): string {
   const rest = path.slice(mount.path.length).replace(/^data\//, '');
-  return `${mount.path}metadata/${rest}`;
+  return encodeApiPath(`${mount.path}metadata/${rest}`);
 }
 
 /** The current version of a KV v2 secret, from its metadata. */
