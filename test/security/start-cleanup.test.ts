@@ -7,6 +7,8 @@
 // (root token) lists no token and no lease of that run, and PostgreSQL has no role left of it. Token revocation
 // revokes its leases in the background: lease and role checks poll (bounded), they do not time anything.
 import { chmodSync, existsSync, readdirSync, writeFileSync } from 'node:fs';
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { baseEnv, type RunResult, runVaultrun } from '../support/cli.js';
@@ -231,6 +233,73 @@ describe('a failed start revokes what it obtained', () => {
       74,
       /./,
     );
+  });
+
+  /**
+   * A proxy to the real OpenBao that never answers the read of secret/app/cfg (and forwards everything else):
+   * Vault "goes away" for one read after the login and the database read went through.
+   */
+  async function stallingProxy(): Promise<{ addr: string; close: () => void }> {
+    const target = new URL(bao.addr);
+    const held: http.ServerResponse[] = [];
+    const server = http.createServer((req, res) => {
+      if (req.url?.includes('/secret/data/app/cfg')) {
+        held.push(res);
+        return;
+      }
+      const upstream = http.request(
+        { host: target.hostname, port: target.port, path: req.url, method: req.method, headers: req.headers },
+        (answer) => {
+          res.writeHead(answer.statusCode ?? 502, answer.headers);
+          answer.pipe(res);
+        },
+      );
+      upstream.on('error', () => res.destroy());
+      req.pipe(upstream);
+    });
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    return {
+      addr: `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
+      close: () => {
+        for (const res of held) res.destroy();
+        server.close();
+        server.closeAllConnections();
+      },
+    };
+  }
+
+  it('--wait runs out half-way (69): the token and the lease obtained before are revoked', async () => {
+    const creds = await appRole();
+    const proxy = await stallingProxy();
+    try {
+      await expectCleanFailure(
+        () =>
+          runVaultrun(['--wait', '2s', '--', process.execPath, PROBE], {
+            env: { ...env(creds), VAULT_ADDR: proxy.addr, VAULT_CLIENT_TIMEOUT: '1s' },
+          }),
+        69,
+        /gave up after/,
+      );
+    } finally {
+      proxy.close();
+    }
+  });
+
+  it('`check` when --wait runs out half-way (69): the token and the lease obtained before are revoked', async () => {
+    const creds = await appRole();
+    const proxy = await stallingProxy();
+    try {
+      await expectCleanFailure(
+        () =>
+          runVaultrun(['check', '--wait', '2s'], {
+            env: { ...env(creds), VAULT_ADDR: proxy.addr, VAULT_CLIENT_TIMEOUT: '1s' },
+          }),
+        69,
+        /gave up after/,
+      );
+    } finally {
+      proxy.close();
+    }
   });
 
   it('a token given in VAULT_TOKEN is not revoked; the lease it obtained is', async () => {
