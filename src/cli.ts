@@ -5,7 +5,7 @@ import { type Config, loadConfig } from './config.js';
 import { EXIT_TABLE, exitCodeOf, VaultrunError } from './errors.js';
 import { createLogger, type LogFormat, type Logger } from './log.js';
 import { writeStdout } from './output.js';
-import { resolveEnvironment, revokeUnusedLogin, summaryLine } from './resolve.js';
+import { abandonStart, resolveEnvironment, revokeUnusedLogin, summaryLine } from './resolve.js';
 import { concealCredentials } from './run/conceal.js';
 import { execReplace, findExecutable } from './run/exec.js';
 import { restoredNodeVariables } from './run/node-env.js';
@@ -86,51 +86,53 @@ async function runCommand(command: string[], config: Config, io: CliIo): Promise
   } else {
     log.debug('no references in the environment: running the command without contacting Vault');
   }
-  // Resident when asked to supervise, or to watch — which is the default as soon as a secret has a lease:
-  // exec-ing away would leave the lease to die.
-  const watching = config.watch ?? resolution.leases.length > 0;
-  const resident = config.supervise || watching;
-  let file: string;
+  // Until the command runs (or a supervisor owns the start), a failure revokes what the start obtained.
   try {
-    file = await findExecutable(name, resolution.env.PATH);
+    // Resident when asked to supervise, or to watch — which is the default as soon as a secret has a lease:
+    // exec-ing away would leave the lease to die.
+    const watching = config.watch ?? resolution.leases.length > 0;
+    const resident = config.supervise || watching;
+    const file = await findExecutable(name, resolution.env.PATH);
+    if (resident) {
+      const rotation = new Rotation({
+        config,
+        processEnv,
+        log,
+        resolution,
+        watching,
+        ...(vault ? { vault } : {}),
+        ...(owner ? { owner } : {}),
+      });
+      // From here on the rotation revokes on exit, whatever the command does (126 if it cannot start).
+      return supervise({
+        file,
+        argv: command,
+        env: resolution.env,
+        log,
+        stopSignal: config.stopSignal,
+        stopTimeoutMs: config.stopTimeoutMs,
+        ...(user ? { uid: user.uid, gid: user.gid } : {}),
+        ...(config.mask ? { mask: log.masker } : {}),
+        onStart: (controller) => rotation.attach(controller),
+        onExit: () => rotation.dispose(),
+      });
+    }
+    if (resolution.leases.length > 0) {
+      log.warn('dynamic secrets with leases were read, and --no-watch: nothing will renew them', {
+        leases: resolution.leases.length,
+      });
+    } else {
+      await revokeUnusedLogin(vault, config, log);
+    }
+    vault?.client.close();
+    if (user) becomeUser(user);
+    log.debug('replacing vaultrun with the command', { file });
+    execReplace(file, command, resolution.env);
   } catch (error) {
+    await abandonStart(vault, resolution.leases, config, log, Object.values(resolution.files));
     vault?.client.close();
     throw error;
   }
-  if (resident) {
-    const rotation = new Rotation({
-      config,
-      processEnv,
-      log,
-      resolution,
-      watching,
-      ...(vault ? { vault } : {}),
-      ...(owner ? { owner } : {}),
-    });
-    return supervise({
-      file,
-      argv: command,
-      env: resolution.env,
-      log,
-      stopSignal: config.stopSignal,
-      stopTimeoutMs: config.stopTimeoutMs,
-      ...(user ? { uid: user.uid, gid: user.gid } : {}),
-      ...(config.mask ? { mask: log.masker } : {}),
-      onStart: (controller) => rotation.attach(controller),
-      onExit: () => rotation.dispose(),
-    });
-  }
-  if (resolution.leases.length > 0) {
-    log.warn('dynamic secrets with leases were read, and --no-watch: nothing will renew them', {
-      leases: resolution.leases.length,
-    });
-  } else {
-    await revokeUnusedLogin(vault, config, log);
-  }
-  vault?.client.close();
-  if (user) becomeUser(user);
-  log.debug('replacing vaultrun with the command', { file });
-  execReplace(file, command, resolution.env);
 }
 
 /** Parses argv and runs; returns the exit status. Throws VaultrunError for anything the user must fix. */

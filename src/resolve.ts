@@ -1,3 +1,4 @@
+import { unlink } from 'node:fs/promises';
 import type { Config } from './config.js';
 import { applyFileEnv, planFileEnv, readFileEnvSource } from './env/file-env.js';
 import { scrubEnvironment } from './env/scrub.js';
@@ -15,8 +16,9 @@ import { type Plan, planReferences, type ReadResult, renderPlan, secretToString 
 import { isOwnSetting } from './settings.js';
 import { login, type Session } from './vault/auth.js';
 import { VaultClient } from './vault/client.js';
+import { Deadline } from './vault/deadline.js';
 import { MountResolver, readSecret, type SecretRead } from './vault/kv.js';
-import { revokeSelf } from './vault/lease.js';
+import { revokeLease, revokeSelf } from './vault/lease.js';
 import { loadTls } from './vault/tls.js';
 
 /**
@@ -70,9 +72,15 @@ export interface VaultContext {
   client: VaultClient;
   session: Session;
   mounts: MountResolver;
+  /** The token we created was revoked already (nothing needed it any more). */
+  tokenRevoked?: boolean;
 }
 
-export async function openVault(config: Config, log: Logger): Promise<VaultContext> {
+/**
+ * Creates the client and logs in. `deadline`: the start's --wait deadline, which then bounds every request
+ * (login, mount lookups, reads) until the caller clears `client.deadline`.
+ */
+export async function openVault(config: Config, log: Logger, deadline?: Deadline): Promise<VaultContext> {
   const client = await VaultClient.create(
     {
       addr: config.addr,
@@ -84,6 +92,7 @@ export async function openVault(config: Config, log: Logger): Promise<VaultConte
     },
     log,
   );
+  client.deadline = deadline;
   try {
     const session = await login(client, config.auth, log);
     return { client, session, mounts: new MountResolver(client, session.token, log) };
@@ -105,17 +114,18 @@ export interface Lease {
 /**
  * Reads each unique (path, version) of the plan once, in parallel (the client bounds concurrency). Reads whose
  * id is in `cache` (and not in `refresh`) are reused. Per-read failures become error results, so a message can
- * name every variable; unreachable Vault and refused logins stop everything at once.
+ * name every variable; unreachable Vault and refused logins fail the whole fetch, once every read has ended
+ * (so that `reads`, when given, holds every secret obtained — and its lease — even then).
  */
 export async function fetchReads(
   vault: VaultContext,
   plan: Plan,
   cache: ReadonlyMap<string, SecretRead> = new Map(),
   refresh: ReadonlySet<string> = new Set(),
+  reads: Map<string, SecretRead> = new Map(),
 ): Promise<{ results: Map<string, ReadResult>; reads: Map<string, SecretRead> }> {
   const results = new Map<string, ReadResult>();
-  const reads = new Map<string, SecretRead>();
-  await Promise.all(
+  const settled = await Promise.allSettled(
     plan.reads.map(async (read) => {
       const cached = refresh.has(read.id) ? undefined : cache.get(read.id);
       try {
@@ -129,6 +139,7 @@ export async function fetchReads(
       }
     }),
   );
+  for (const outcome of settled) if (outcome.status === 'rejected') throw outcome.reason;
   return { results, reads };
 }
 
@@ -196,6 +207,8 @@ export async function writeFiles(
   rendered: Rendered,
   log: Logger,
   owner?: { uid: number; gid: number },
+  /** Each file written is added here at once (so that a failure half-way can remove them). */
+  written: string[] = [],
 ): Promise<{ env: Record<string, string>; files: Record<string, string> }> {
   const env = { ...rendered.env };
   const files: Record<string, string> = {};
@@ -210,6 +223,7 @@ export async function writeFiles(
       0o400,
       owner,
     );
+    written.push(files[name]);
     env[name] = files[name];
   }
   return { env, files };
@@ -253,19 +267,17 @@ export async function resolveEnvironment(
   const { plan } = prepared;
   let vault: VaultContext | undefined;
   let results = new Map<string, ReadResult>();
-  let reads = new Map<string, SecretRead>();
-  if (plan.vars.length > 0) {
-    vault = await openVault(config, log);
-    try {
-      ({ results, reads } = await fetchReads(vault, plan));
-    } catch (error) {
-      vault.client.close();
-      throw error;
-    }
-  }
+  const reads = new Map<string, SecretRead>();
+  const written: string[] = [];
   try {
+    if (plan.vars.length > 0) {
+      // One deadline (--wait) for everything this start asks Vault: login, mount lookups, reads.
+      vault = await openVault(config, log, new Deadline(config.waitMs));
+      ({ results } = await fetchReads(vault, plan, new Map(), new Set(), reads));
+      vault.client.deadline = undefined;
+    }
     const rendered = renderEnvironment(config, prepared, results, log);
-    const { env, files } = await writeFiles(config, rendered, log, ctx.owner);
+    const { env, files } = await writeFiles(config, rendered, log, ctx.owner, written);
     const resolution: Resolution & { vault?: VaultContext } = {
       env,
       files,
@@ -287,6 +299,7 @@ export async function resolveEnvironment(
     if (vault && !ctx.keepVault) vault.client.close();
     return resolution;
   } catch (error) {
+    await abandonStart(vault, leasesOf(plan, reads), config, log, written);
     vault?.client.close();
     throw error;
   }
@@ -309,7 +322,76 @@ export async function revokeUnusedLogin(
   log: Logger,
 ): Promise<void> {
   if (!vault?.session.created || !config.revoke) return;
-  await revokeSelf(vault.client, vault.session.token, 2_000).catch(() => {
-    log.debug('could not revoke the login token');
-  });
+  await revokeSelf(vault.client, vault.session.token, 2_000).then(
+    () => {
+      vault.tokenRevoked = true;
+    },
+    () => {
+      log.debug('could not revoke the login token');
+    },
+  );
+}
+
+/** How long revoking what a failed start obtained may take, at most. */
+export const ABANDON_MS = 2_000;
+
+/**
+ * A start that failed after logging in (a missing key, a denied read, a command that cannot run, a secret file
+ * that cannot be written, …) leaves nothing behind that a crash loop would pile up: the leases it obtained and
+ * the token it created by logging in are revoked — a token it was given (VAULT_TOKEN, a token file) never —,
+ * and the secret files it wrote are removed. Best effort, within ABANDON_MS: what a Vault that went away could
+ * not revoke stays valid until its TTL. --no-revoke keeps them, as on any exit.
+ */
+export async function abandonStart(
+  vault: VaultContext | undefined,
+  leases: readonly Lease[],
+  config: Config,
+  log: Logger,
+  files: readonly string[] = [],
+): Promise<void> {
+  const ownToken = Boolean(vault?.session.created && !vault.tokenRevoked);
+  if (vault && !config.revoke) {
+    if (ownToken || leases.length > 0) {
+      log.warn('--no-revoke: the token and the leases of this failed start stay valid until they expire', {
+        leases: leases.length,
+      });
+    }
+  } else if (vault && (ownToken || leases.length > 0)) {
+    const { client, session } = vault;
+    client.deadline = new Deadline(ABANDON_MS);
+    const codeOf = (error: unknown) => (error instanceof VaultrunError ? error.code : 'error');
+    // Revoked one by one first (at once, where the policy allows it); revoking our token revokes them too.
+    await Promise.all(
+      leases.map((lease) =>
+        revokeLease(client, session.token, lease.leaseId, lease.path).then(
+          () => log.debug('revoked a lease of the failed start', { path: lease.path }),
+          (error: unknown) => {
+            const code = codeOf(error);
+            if (ownToken && code === 'PERMISSION_DENIED') return; // revoked with the token below
+            log.warn(
+              'could not revoke a dynamic secret read by the failed start: it expires with its lease',
+              {
+                path: lease.path,
+                code,
+              },
+            );
+          },
+        ),
+      ),
+    );
+    if (ownToken) {
+      await revokeSelf(client, session.token).then(
+        () => {
+          vault.tokenRevoked = true;
+          log.debug('revoked the token of the failed start');
+        },
+        (error: unknown) =>
+          log.warn('could not revoke the token of the failed start: it expires with its TTL', {
+            code: codeOf(error),
+          }),
+      );
+    }
+    client.deadline = undefined;
+  }
+  await Promise.all(files.map((file) => unlink(file).catch(() => {})));
 }

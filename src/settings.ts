@@ -91,7 +91,7 @@ export const SETTINGS = [
     env: ['VAULT_CLIENT_TIMEOUT', 'BAO_CLIENT_TIMEOUT'],
     kind: 'duration',
     default: '60s',
-    help: 'timeout of one HTTP request (a number is seconds)',
+    help: 'time limit of one HTTP request, connecting to last byte (a number is seconds); never past --wait in a start',
   },
   {
     key: 'authMethod',
@@ -414,7 +414,7 @@ export const SETTINGS = [
     env: ['VAULTRUN_WAIT'],
     kind: 'duration',
     default: '30s',
-    help: 'how long to retry an unreachable / sealed / rate-limiting Vault',
+    help: 'deadline of a start for all it asks Vault (login, reads, retries of an unreachable / sealed / rate-limiting Vault)',
   },
   {
     key: 'concurrency',

@@ -5,8 +5,10 @@ import { mergeEnv, readEnvFile } from '../env/sources.js';
 import { EXIT_CODES, VaultrunError } from '../errors.js';
 import { parseValue, type Ref, readId, refsOf } from '../refs/parse.js';
 import type { Plan, ReadResult } from '../refs/plan.js';
-import { fetchReads, leasesOf, openVault, prepare } from '../resolve.js';
+import { abandonStart, fetchReads, leasesOf, openVault, prepare } from '../resolve.js';
 import { isOwnSetting } from '../settings.js';
+import { Deadline } from '../vault/deadline.js';
+import type { SecretRead } from '../vault/kv.js';
 import { revokeLease, revokeSelf } from '../vault/lease.js';
 import { addSettingOptions, envOnlyHelp } from './options.js';
 
@@ -142,9 +144,19 @@ export async function runCheck(config: Config, io: CliIo): Promise<number> {
   const { plan } = prepared;
   let rows: CheckRow[] = [];
   if (plan.vars.length > 0) {
-    const vault = await openVault(config, log);
+    // One deadline (--wait) for the login and every read, as for a start.
+    const vault = await openVault(config, log, new Deadline(config.waitMs));
+    const reads = new Map<string, SecretRead>();
     try {
-      const { results, reads } = await fetchReads(vault, plan);
+      let results: Map<string, ReadResult>;
+      try {
+        ({ results } = await fetchReads(vault, plan, new Map(), new Set(), reads));
+        vault.client.deadline = undefined;
+      } catch (error) {
+        // Vault went away or refused us half-way: nothing of this check stays valid.
+        await abandonStart(vault, leasesOf(plan, reads), config, log);
+        throw error;
+      }
       rows = checkRows(plan, results, config.ignoreMissing);
       // A check leaves nothing behind: the dynamic secrets it had issued, and the token it logged in with.
       const leases = leasesOf(plan, reads);

@@ -15,7 +15,7 @@ import {
   nameProblem,
   type Vars,
 } from '../output/formats.js';
-import { resolveEnvironment, revokeUnusedLogin, summaryLine } from '../resolve.js';
+import { abandonStart, resolveEnvironment, revokeUnusedLogin, summaryLine } from '../resolve.js';
 import { addSettingOptions, envOnlyHelp } from './options.js';
 
 /**
@@ -98,6 +98,8 @@ export async function runResolve(config: Config, options: ResolveOptions, io: Cl
     } else {
       log.info('no references in the environment: nothing was read from Vault');
     }
+    await emit(resolution, options, githubEnv, io);
+    // Delivered: the leases stay (their values are out there); the token nothing needs any more is revoked.
     if (resolution.leases.length > 0) {
       log.warn('dynamic secrets with leases were read; nothing will renew them: they expire with their TTL', {
         leases: resolution.leases.length,
@@ -105,10 +107,24 @@ export async function runResolve(config: Config, options: ResolveOptions, io: Cl
     } else {
       await revokeUnusedLogin(vault, config, log);
     }
+    return 0;
+  } catch (error) {
+    // Nothing was delivered: what this resolution obtained is revoked, as after a failed start.
+    await abandonStart(vault, resolution.leases, config, log, Object.values(resolution.files));
+    throw error;
   } finally {
     vault?.client.close();
   }
+}
 
+/** Prints or writes the variables in the chosen format. */
+async function emit(
+  resolution: Awaited<ReturnType<typeof resolveEnvironment>>,
+  options: ResolveOptions,
+  githubEnv: string | undefined,
+  io: CliIo,
+): Promise<void> {
+  const { log } = io;
   const resolved = new Set(resolution.resolvedNames);
   const vars: Array<[string, string]> = [];
   for (const name of Object.keys(resolution.env).sort()) {
@@ -140,7 +156,7 @@ export async function runResolve(config: Config, options: ResolveOptions, io: Cl
     io.stdout(githubMaskCommands(secrets, log.masker.list()));
     await appendExisting(githubEnv as string, entries, '$GITHUB_ENV');
     log.debug('appended to $GITHUB_ENV', { variables: vars.length });
-    return 0;
+    return;
   }
   const text = render(options.format, vars);
   if (options.output !== undefined) {
@@ -149,5 +165,4 @@ export async function runResolve(config: Config, options: ResolveOptions, io: Cl
   } else {
     io.stdout(text);
   }
-  return 0;
 }

@@ -151,12 +151,6 @@ async function approleLogin(client: VaultClient, s: AuthSettings, log: Logger): 
   let secretId = s.secretId;
   if (!secretId && s.secretIdFile) {
     secretId = await readCredentialFile(s.secretIdFile, 'VAULT_SECRET_ID_FILE');
-    if (s.deleteSecretIdFile) {
-      await unlink(s.secretIdFile).catch((e: NodeJS.ErrnoException) => {
-        log.warn('could not delete the secret_id file', { file: s.secretIdFile, error: e.code });
-      });
-      log.debug('deleted the secret_id file after reading it', { file: s.secretIdFile });
-    }
   }
   if (!secretId) {
     throw new VaultrunError('LOGIN_FAILED', 'AppRole login needs a secret_id', {
@@ -195,6 +189,14 @@ async function approleLogin(client: VaultClient, s: AuthSettings, log: Logger): 
     .catch((e: unknown) => loginRefused(e, 'role_id and secret_id (and the AppRole mount path)'));
   const { token, ttl, renewable } = loginAnswer(body, `the AppRole login at auth/${mount}/login`);
   log.masker.add(token);
+  // Only now: a start that failed before this point (Vault unreachable, sealed) can be retried with the file.
+  if (!s.secretId && s.secretIdFile && s.deleteSecretIdFile) {
+    await unlink(s.secretIdFile).then(
+      () => log.debug('deleted the secret_id file after logging in with it', { file: s.secretIdFile }),
+      (e: NodeJS.ErrnoException) =>
+        log.warn('could not delete the secret_id file', { file: s.secretIdFile, error: e.code }),
+    );
+  }
   return {
     token,
     method: 'approle',

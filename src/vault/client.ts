@@ -1,6 +1,7 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import { VaultrunError } from '../errors.js';
 import { type Logger, MASK, type Masker, sanitizeServerText } from '../log.js';
+import { Deadline, secondsText } from './deadline.js';
 import {
   createTransport,
   isTlsFailure,
@@ -23,7 +24,7 @@ export interface ClientSettings {
   addr: string;
   namespace?: string;
   tls: TlsSettings;
-  /** Per request. */
+  /** One HTTP request at most (connection, headers and body), bounded by what is left of the deadline. */
   timeoutMs: number;
   /** How long to keep retrying an unreachable, sealed, standby or rate-limiting Vault. */
   waitMs: number;
@@ -40,7 +41,7 @@ export interface RequestOptions {
   headers?: Record<string, string>;
   /** What we were doing, for messages: "reading secret/dify/db". */
   what: string;
-  /** How long to retry this request (default: the client's --wait). */
+  /** How long to retry this request (default: the client's --wait); never past the client's `deadline`. */
   waitMs?: number;
 }
 
@@ -148,6 +149,11 @@ export class VaultClient {
   private readonly queue: Array<() => void> = [];
   /** Requests sent to Vault (retries included): for the summary and for tests. */
   requests = 0;
+  /**
+   * While set, no request (retries and waits included) goes on past it: a start sets its --wait deadline here
+   * for the login, the mount lookups and the reads together, and clears it once the start is over.
+   */
+  deadline: Deadline | undefined;
 
   static async create(settings: ClientSettings, log: Logger): Promise<VaultClient> {
     return new VaultClient(settings, log);
@@ -182,9 +188,9 @@ export class VaultClient {
 
   /** One API call with retries. Resolves with the parsed JSON body (undefined for 204). */
   async request<T = unknown>(method: Method, path: string, options: RequestOptions): Promise<T> {
-    const waitMs = options.waitMs ?? this.settings.waitMs;
-    const deadline = Date.now() + waitMs;
-    for (let attempt = 0; ; attempt++) {
+    const budget = Deadline.earliest(new Deadline(options.waitMs ?? this.settings.waitMs), this.deadline);
+    let retryable: { reason: string; status?: number } = { reason: 'no request was sent' };
+    for (let attempt = 0; budget.remainingMs() > 0; attempt++) {
       const req: { path: string } & TransportRequest = {
         path,
         uri: '',
@@ -192,36 +198,43 @@ export class VaultClient {
         headers: { ...options.headers, ...(options.token ? { 'X-Vault-Token': options.token } : {}) },
         ...(options.body === undefined ? {} : { json: options.body }),
       };
-      let retryable: { reason: string; status?: number };
       try {
-        this.requests++;
-        return (await this.slot(() => send(this.transport, this.settings, req))) as T;
+        return (await this.slot(() => {
+          // Measured once a slot is free: waiting for one counts against the deadline too.
+          const timeoutMs = Math.min(this.settings.timeoutMs, budget.remainingMs());
+          if (timeoutMs <= 0) {
+            return Promise.reject(new TransportError('ETIMEDOUT', 'no time left to send the request'));
+          }
+          req.timeoutMs = timeoutMs;
+          this.requests++;
+          return send(this.transport, this.settings, req);
+        })) as T;
       } catch (error) {
         retryable = this.classify(error, options.what);
       }
-      const remaining = deadline - Date.now();
-      // Retry-After is a floor (never a tight loop on "0" or a past date); a long one is capped.
+      // Retry-After is a floor (never a tight loop on "0" or a past date); a long one is capped; and no wait
+      // goes past the deadline: once it is reached, we give up.
       const wait = Math.min(
         Math.max(retryAfterMs(req.retryAfter) ?? 0, backoffMs(attempt)),
         MAX_DELAY_MS * 2,
+        budget.remainingMs(),
       );
-      if (remaining <= 0 || wait > remaining) {
-        throw new VaultrunError(
-          'UNREACHABLE',
-          `Vault at ${this.settings.addr} is unavailable while ${options.what}: ${retryable.reason}; gave up after ${Math.round(waitMs / 1000)} s`,
-          {
-            hint: 'check VAULT_ADDR, the network, and that Vault is unsealed and active; raise --wait to wait longer',
-            ...(retryable.status ? { status: retryable.status } : {}),
-          },
-        );
-      }
+      if (wait <= 0) break;
       this.log.debug('retrying Vault request', {
         what: options.what,
         reason: retryable.reason,
-        delay_ms: wait,
+        delay_ms: Math.round(wait),
       });
       await sleep(wait);
     }
+    throw new VaultrunError(
+      'UNREACHABLE',
+      `Vault at ${this.settings.addr} is unavailable while ${options.what}: ${retryable.reason}; gave up after ${secondsText(budget.elapsedMs())} s`,
+      {
+        hint: 'check VAULT_ADDR, the network, and that Vault is unsealed and active; raise --wait to wait longer',
+        ...(retryable.status ? { status: retryable.status } : {}),
+      },
+    );
   }
 
   /** Throws the final error, or returns why the failure is worth a retry. */

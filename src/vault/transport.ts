@@ -16,6 +16,7 @@ export interface TlsSettings {
 
 export interface TransportOptions {
   tls: TlsSettings;
+  /** Default time limit of one request, from start to the last byte of the body. */
   timeoutMs: number;
   maxSockets: number;
 }
@@ -26,6 +27,8 @@ export interface TransportRequest {
   uri: string;
   headers?: Record<string, string>;
   json?: unknown;
+  /** The whole request at most (connecting, sending, headers, body); default: the transport's timeoutMs. */
+  timeoutMs?: number;
   /** Filled in by the transport: the Retry-After header of the response, if any. */
   retryAfter?: string;
 }
@@ -82,9 +85,10 @@ export function createTransport(options: TransportOptions): Transport {
         (res) => {
           const chunks: Buffer[] = [];
           res.on('data', (c: Buffer) => chunks.push(c));
-          res.on('error', () =>
-            reject(new TransportError('ECONNRESET', 'connection reset while reading the response')),
-          );
+          res.on('error', () => {
+            clearTimeout(timer);
+            reject(new TransportError('ECONNRESET', 'connection reset while reading the response'));
+          });
           res.on('end', () => {
             const retryAfter = res.headers['retry-after'];
             if (typeof retryAfter === 'string') req.retryAfter = retryAfter;
@@ -95,14 +99,20 @@ export function createTransport(options: TransportOptions): Transport {
             } catch {
               body = undefined; // not JSON (a proxy's HTML page, say): the status code is what counts
             }
+            clearTimeout(timer);
             resolve({ statusCode: res.statusCode ?? 0, body, request: { path: url.pathname } });
           });
         },
       );
-      request.setTimeout(options.timeoutMs, () => {
-        request.destroy(new TransportError('ETIMEDOUT', `no answer within ${options.timeoutMs} ms`));
-      });
+      // A limit on the whole exchange, not on idle time: a server that accepts and never answers, or drips the
+      // body a byte at a time, or a connection that is never accepted, all end here.
+      const timeoutMs = req.timeoutMs ?? options.timeoutMs;
+      const timer = setTimeout(() => {
+        reject(new TransportError('ETIMEDOUT', `no complete answer within ${timeoutMs} ms`));
+        request.destroy();
+      }, timeoutMs);
       request.on('error', (err: NodeJS.ErrnoException) => {
+        clearTimeout(timer);
         if (err instanceof TransportError) return reject(err);
         const code = err.code ?? 'EUNKNOWN';
         // Only the errno code and Node's own short message: nothing of the request is in it.

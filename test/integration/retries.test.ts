@@ -69,7 +69,7 @@ describe('retries: a sealed Vault (HTTP 503)', () => {
         run,
         69,
         /retrying Vault request .*HTTP 503 \(Vault is sealed\)/,
-        /unavailable .*HTTP 503 \(Vault is sealed\); gave up after 2 s/,
+        /unavailable .*HTTP 503 \(Vault is sealed\); gave up after 2\.\d s/,
         /unsealed/, // the hint
       );
     } finally {
