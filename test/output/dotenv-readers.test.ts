@@ -229,7 +229,7 @@ describe('dotenv output read by its real readers', () => {
     const files = fc.sample(
       fc.uniqueArray(fc.tuple(name, value), { minLength: 1, maxLength: 4, selector: ([n]) => n }),
       {
-        numRuns: 400,
+        numRuns: 250,
       },
     );
     const written: Array<{ text: string; vars: Record<string, string> }> = [];
