@@ -28,30 +28,44 @@ export async function readEnvFile(path: string): Promise<EnvFile> {
       },
     );
   }
-  return { path, vars: keepHashes(text, parse(text)) };
+  return { path, vars: parseEnvFile(text) };
 }
 
-const DEFINITION = /^\s*(?:export\s+)?([\w.-]+)\s*(?:=|:\s)\s*(.*)$/;
-
 /**
- * dotenv ends an unquoted value at its first `#`, which cuts `DB_PASSWORD=vault:secret/db#password` to
- * `vault:secret/db`. As in docker compose env files, `#` starts a comment in an unquoted value only after
- * whitespace: where a name's last definition is unquoted, its value is taken up to ` #`.
+ * An env file read exactly as `dotenv.parse` (the installed dotenv) reads it — quotes, multi-line quoted values,
+ * `export `, `KEY: value`, CR LF, comments — with one difference, as in docker compose env files: a `#` that
+ * directly follows a character other than whitespace or a quote (`'`, `"`, `` ` ``) does not start a comment,
+ * so `DB_PASSWORD=vault:secret/db#password` keeps its `#password` (dotenv ends an unquoted value at any `#`).
+ *
+ * Done by letting dotenv parse the text with each such `#` swapped for a character the text does not contain,
+ * then swapping it back in the values: which lines belong to which value is decided by dotenv alone, so a line
+ * inside a quoted value never defines or overrides a variable. Such a `#` can only matter in an unquoted value:
+ * inside quotes every character is literal to dotenv's matching, and a `#` after a closing quote or after
+ * whitespace (where a comment may start after a quoted value) is never swapped. Nor is a `#` followed by U+2028
+ * or U+2029 on its line: dotenv ends a comment (but not an unquoted value) there, and a variable may follow.
  */
-function keepHashes(text: string, vars: Record<string, string>): Record<string, string> {
-  const last = new Map<string, string | undefined>();
-  for (const line of text.split(/\r?\n/)) {
-    const m = DEFINITION.exec(line);
-    if (!m?.[1]) continue;
-    const raw = m[2] ?? '';
-    last.set(m[1], /^['"`#]/.test(raw) ? undefined : raw.replace(/\s+#.*$/, '').trim());
-  }
-  const out = { ...vars };
-  for (const [name, value] of last) {
-    // Only where dotenv cut the value at a '#' (not, say, a line inside a quoted multi-line value).
-    if (value?.includes('#') && out[name] === value.slice(0, value.indexOf('#')).trim()) out[name] = value;
-  }
+export function parseEnvFile(text: string): Record<string, string> {
+  const glued = /(?<=[^\s'"`])#(?=[^\n\r\u2028\u2029]*(?:[\n\r]|$))/g;
+  if (!glued.test(text)) return { ...parse(text) };
+  const stand = unusedCharacter(text);
+  const parsed = parse(text.replace(glued, stand));
+  const out: Record<string, string> = {};
+  for (const [name, value] of Object.entries(parsed)) out[name] = value.replaceAll(stand, '#');
   return out;
+}
+
+/** A private-use character that does not occur in `text` (not whitespace, not a word, quote or line character). */
+function unusedCharacter(text: string): string {
+  for (const [from, to] of [
+    [0xe000, 0xf8ff],
+    [0xf0000, 0xffffd],
+  ] as const) {
+    for (let c = from; c <= to; c++) {
+      const ch = String.fromCodePoint(c);
+      if (!text.includes(ch)) return ch;
+    }
+  }
+  throw new VaultrunError('INTERNAL', 'env file: every private-use character occurs in it');
 }
 
 /** Pure merge. */

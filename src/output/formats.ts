@@ -14,60 +14,64 @@ export type Vars = ReadonlyArray<readonly [name: string, value: string]>;
 const SHELL_NAME = /^[A-Za-z_][A-Za-z0-9_]*$/;
 /** What dotenv accepts as a key (and what is safe as a $GITHUB_ENV name: no '=', '<', spaces or newlines). */
 const DOTENV_NAME = /^[\w.-]+$/;
+const SHELL_NAME_PROBLEM = 'not a shell variable name (letters, digits, _; no leading digit)';
 
 /** Why `name` cannot be written in `format`, or undefined if it can. */
 export function nameProblem(format: Format, name: string): string | undefined {
   if (format === 'json') return undefined;
-  if (format === 'shell') {
-    return SHELL_NAME.test(name)
-      ? undefined
-      : 'not a shell variable name (letters, digits, _; no leading digit)';
-  }
+  // dotenv files are also read by `set -a; . file`, where `my.var=x` is not an assignment but a command.
+  if (format === 'shell' || format === 'dotenv')
+    return SHELL_NAME.test(name) ? undefined : SHELL_NAME_PROBLEM;
   return DOTENV_NAME.test(name) ? undefined : 'not a valid name in this format (letters, digits, _ . -)';
 }
 
 function unrepresentable(name: string, format: Format, why: string): VaultrunError {
   return new VaultrunError('USAGE', `${name}: the value cannot be written in ${format} format: ${why}`, {
-    hint: 'use --format json (any value) or --format shell',
+    hint: `use --format json (any value), or reference it as ${name}_FILE=vault:… to get it in a file`,
   });
 }
 
+/** A UTF-16 surrogate without its pair: written as UTF-8 it would become U+FFFD, another value. */
+const LONE_SURROGATE = /[\uD800-\uDFFF]/u;
+
+/** Why `value` has no form in the dotenv format that all its readers read back exactly (see dotenvValue). */
+export function dotenvProblem(value: string): string | undefined {
+  if (value.includes('\0')) return 'it contains a NUL character';
+  if (LONE_SURROGATE.test(value)) return 'it is not valid Unicode (a lone UTF-16 surrogate)';
+  if (value.includes('\r')) return 'it contains a carriage return (dotenv readers turn it into a newline)';
+  if (value.includes('\\\\') || value.endsWith('\\')) {
+    return 'it contains two backslashes in a row or ends with a backslash (python-dotenv or docker compose would change it)';
+  }
+  if (/\$\{[^}]*\}/.test(value)) return 'it contains ${…} (python-dotenv expands it whatever the quoting)';
+  if (value.includes("'") && /["$`\\]/.test(value)) {
+    return 'it contains \' together with ", $, ` or a backslash (no quoting keeps that exact for both shells and dotenv readers)';
+  }
+  return undefined;
+}
+
 /**
- * One dotenv value. dotenv 18 takes single- and backtick-quoted values literally (newlines included) and, in
- * double quotes, turns only `\n` and `\r` into newline and carriage return (no other escapes: `\"` and `\\`
- * stay two characters); it turns every raw CR LF / CR in the file into LF; and a quoted value must not end
- * with a backslash (its parser takes backslash-quote for an escaped quote and runs on into the next lines).
- * Hence the first of these that fits:
- *   '…'   no ', no CR — literal; also safe from `$` expansion by dotenv-expand and compose;
- *   `…`   no `, no CR — literal;
- *   "…"   LF written \n, CR written \r; no ", and no backslash followed by n or r;
- *   bare  one line (no LF, CR, U+2028, U+2029), no #, no space at either end, not starting with a quote;
- * each of the quoted ones only if the value does not end with a backslash. Anything else has no exact form:
- * an error (for example a value with ', ` and " that also holds a newline or a #).
+ * One dotenv value, read back exactly — and nothing else defined, no shell code run — by every reader tested:
+ * the npm `dotenv` package, python-dotenv (`dotenv_values`, which expands `${…}`), docker compose's `env_file`
+ * parser (compose-go), and `set -a; . file` in bash and dash. Two forms:
+ *   '…'  when the value has no ' — literal in all of them (newlines included; no `$` expansion in the shells or
+ *        compose, no escapes in dotenv or compose);
+ *   "…"  when it has a ' but no ", $, ` or backslash — where nothing else is special to any of them.
+ * Refused (see dotenvProblem), since some reader would read another value or run on into the next lines: NUL,
+ * a lone surrogate, CR (dotenv and python-dotenv read any CR as LF), `\\` or a final backslash (python-dotenv
+ * decodes `\\` in single quotes; a final backslash escapes the closing quote), `${…}` (python-dotenv expands
+ * it in any quoting), and ' together with ", $, ` or a backslash.
  */
 export function dotenvValue(name: string, value: string): string {
-  if (value.includes('\0')) throw unrepresentable(name, 'dotenv', 'it contains a NUL character');
-  const cr = value.includes('\r');
-  const quotable = !value.endsWith('\\');
-  if (quotable && !cr && !value.includes("'")) return `'${value}'`;
-  if (quotable && !cr && !value.includes('`')) return `\`${value}\``;
-  if (quotable && !value.includes('"') && !/\\[nr]/.test(value)) {
-    return `"${value.replace(/\n/g, '\\n').replace(/\r/g, '\\r')}"`;
-  }
-  if (value !== '' && value === value.trim() && !/[#\r\n\u2028\u2029]/.test(value) && !/^['"`]/.test(value))
-    return value;
-  throw unrepresentable(
-    name,
-    'dotenv',
-    'no dotenv quoting keeps it exact (it has \', ` and ", or ends with a backslash, with a newline or a #)',
-  );
+  const problem = dotenvProblem(value);
+  if (problem !== undefined) throw unrepresentable(name, 'dotenv', problem);
+  return value.includes("'") ? `"${value}"` : `'${value}'`;
 }
 
 export function formatDotenv(vars: Vars): string {
   return vars.map(([name, value]) => `${name}=${dotenvValue(name, value)}\n`).join('');
 }
 
-/** POSIX shell: `export NAME='…'`, each ' written as '\'' — exact for any value without NUL. */
+/** POSIX shell: `export NAME='…'`, each ' written as '\'' — exact for any value without NUL (or lone surrogate). */
 export function shellQuote(value: string): string {
   return `'${value.replace(/'/g, `'\\''`)}'`;
 }
@@ -76,6 +80,8 @@ export function formatShell(vars: Vars): string {
   return vars
     .map(([name, value]) => {
       if (value.includes('\0')) throw unrepresentable(name, 'shell', 'it contains a NUL character');
+      if (LONE_SURROGATE.test(value))
+        throw unrepresentable(name, 'shell', 'it is not valid Unicode (a lone UTF-16 surrogate)');
       return `export ${name}=${shellQuote(value)}\n`;
     })
     .join('');
@@ -99,6 +105,8 @@ export function formatGithubEnv(vars: Vars, newDelimiter: () => string): string 
   return vars
     .map(([name, value]) => {
       if (value.includes('\0')) throw unrepresentable(name, 'github', 'it contains a NUL character');
+      if (LONE_SURROGATE.test(value))
+        throw unrepresentable(name, 'github', 'it is not valid Unicode (a lone UTF-16 surrogate)');
       let delimiter = newDelimiter();
       for (let tries = 0; value.includes(delimiter); tries++) {
         if (tries >= 100) throw new VaultrunError('INTERNAL', `${name}: no heredoc delimiter found`);

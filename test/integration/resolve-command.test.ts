@@ -15,12 +15,14 @@ describe('vaultrun resolve', () => {
   let token: string;
   const secrets = new Sensitive(); // may appear on stdout (that is the point), never on stderr
   const credentials = new Sensitive(); // never anywhere
-  const password = secrets.add('db password', `${unique('pw')} it's "$HOME" \\n \`x\``);
+  // Hostile to every format, spread over two values so that the dotenv format can write both (it refuses a '
+  // together with ", $, ` or a backslash: no quoting keeps that exact for both shells and dotenv readers).
+  const password = secrets.add('db password', `${unique('pw')} it's # not a comment\nEVIL=1\n`);
   const pem = secrets.add(
     'private key',
     `-----BEGIN PRIVATE KEY-----\n${unique('MIIEv')}\n${unique('QDIk')}\n-----END PRIVATE KEY-----\n`,
   );
-  const redis = secrets.add('redis password', unique('redispass'));
+  const redis = secrets.add('redis password', `${unique('redispass')}"$HOME"\`x\`$(touch PWNED)\\n`);
   const REFS = {
     DB_PASSWORD: 'vault:secret/app/db#password',
     TLS_KEY: 'vault:secret/app/tls#key',
@@ -60,10 +62,32 @@ describe('vaultrun resolve', () => {
     return result.stdout;
   }
 
-  it('dotenv (the default): the referenced variables only, read back exactly by dotenv', async () => {
+  it('dotenv (the default): the referenced variables only, read back exactly by dotenv, python-dotenv and `set -a; .`', async () => {
     const result = await resolve([]);
-    expect(parseDotenv(ok(result))).toEqual(EXPECTED);
+    const text = ok(result);
+    expect(parseDotenv(text)).toEqual(EXPECTED);
     expect(result.stderr).toMatch(/resolved 3 references from 3 paths in \d+ ms via token/);
+    const dir = tempDir();
+    const file = join(dir, 'app.env');
+    writeFileSync(file, text);
+    const python = execFileSync(
+      'python3',
+      [
+        '-c',
+        'import json, sys; from dotenv import dotenv_values; print(json.dumps(dotenv_values(sys.argv[1])))',
+        file,
+      ],
+      { env: { PATH: '/usr/bin:/bin', PYTHONPATH: join(process.cwd(), '.tools/python') } },
+    );
+    expect(JSON.parse(python.toString('utf8'))).toEqual(EXPECTED);
+    const names = Object.keys(EXPECTED);
+    const bash = execFileSync(
+      'bash',
+      ['-c', `set -a; . "$1"; printf '%s\\0'${names.map((n) => ` "$${n}"`).join('')}`, 'bash', file],
+      { cwd: dir, env: { PATH: '/usr/bin:/bin' }, stdio: ['ignore', 'pipe', 'pipe'] },
+    );
+    expect(bash.toString('utf8').split('\0').slice(0, -1)).toEqual(Object.values(EXPECTED));
+    expect(readdirSync(dir), 'no code ran').toEqual(['app.env']);
   });
 
   it('json: read back exactly by JSON.parse', async () => {
@@ -146,7 +170,7 @@ describe('vaultrun resolve', () => {
       expect(masks.every((l) => l.startsWith('::add-mask::'))).toBe(true);
       const masked = masks.map((l) => l.slice('::add-mask::'.length));
       for (const line of pem.split('\n').filter((l) => l !== '')) expect(masked).toContain(line);
-      expect(masked).toContain(password);
+      for (const line of password.split('\n').filter((l) => l !== '')) expect(masked).toContain(line);
       expect(masked).toContain(redis);
       expect(masked).toContain(EXPECTED.CELERY_BROKER_URL);
       const appended = readFileSync(githubEnv, 'utf8');
@@ -197,11 +221,16 @@ describe('vaultrun resolve', () => {
     expect(referenced.exitCode).toBe(64);
     expect(referenced.stderr).toMatch(/db\.password: cannot be written in shell format/);
     expect(referenced.stdout).toBe('');
+    // dotenv too: `set -a; . file` would run `db.password=…` as a command.
+    const dotenv = await resolve([], { 'db.password': 'vault:secret/app/db#password' });
+    expect(dotenv.exitCode).toBe(64);
+    expect(dotenv.stderr).toMatch(
+      /db\.password: cannot be written in dotenv format: not a shell variable name/,
+    );
+    expect(dotenv.stdout).toBe('');
     expect(
-      parseDotenv(ok(await resolve([], { 'db.password': 'vault:secret/app/db#password' }))),
-    ).toMatchObject({
-      'db.password': password,
-    });
+      JSON.parse(ok(await resolve(['--format', 'json'], { 'db.password': 'vault:secret/app/db#password' }))),
+    ).toMatchObject({ 'db.password': password });
   });
 
   it('NAME_FILE=vault:… prints NAME_FILE as the path of its 0400 secret file', async () => {

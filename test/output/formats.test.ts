@@ -3,7 +3,9 @@
 // by a parser of GitHub's documented multi-line syntax — or the formatter refuses, for exactly the values the
 // manual says it refuses (docs/ci.md).
 import { execFileSync } from 'node:child_process';
-import { existsSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { parse as parseDotenv } from 'dotenv';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
@@ -59,16 +61,17 @@ const value = fc.oneof(
 );
 const shellName = fc.stringMatching(/^[A-Za-z_][A-Za-z0-9_]{0,12}$/);
 
-/** The documented dotenv limitation: none of the four forms keeps the value exact. */
+/** The documented dotenv refusals (test/output/dotenv-readers.test.ts shows each is needed by some reader). */
 function dotenvCannot(v: string): boolean {
-  if (v.includes('\0')) return true;
-  const quotable = !v.endsWith('\\');
-  const cr = v.includes('\r');
-  const single = quotable && !cr && !v.includes("'");
-  const backtick = quotable && !cr && !v.includes('`');
-  const double = quotable && !v.includes('"') && !/\\[nr]/.test(v);
-  const bare = v !== '' && v.trim() === v && !/[#\r\n\u2028\u2029]/.test(v) && !/^['"`]/.test(v);
-  return !(single || backtick || double || bare);
+  return (
+    v.includes('\0') ||
+    /[\uD800-\uDFFF]/u.test(v) ||
+    v.includes('\r') ||
+    v.includes('\\\\') ||
+    v.endsWith('\\') ||
+    /\$\{[^}]*\}/.test(v) ||
+    (v.includes("'") && /["$`\\]/.test(v))
+  );
 }
 
 function distinct(names: string[], values: string[]): Array<[string, string]> {
@@ -108,25 +111,25 @@ describe('dotenv', () => {
 
   it.each<[string, string, string]>([
     ['plain', 'p@ss w0rd', "'p@ss w0rd'"],
-    ['dollar and backslash are literal', 'a$b\\c${D}', "'a$b\\c${D}'"],
+    ['dollar and one backslash are literal', 'a$b\\c$D', "'a$b\\c$D'"],
     ['multi-line in single quotes', 'line1\nline2', "'line1\nline2'"],
-    ['a single quote → backticks', "it's", "`it's`"],
-    ['CR → double quotes with \\r', 'a\r\nb', '"a\\r\\nb"'],
-    ["' and ` → double quotes", "'`\n", '"\'`\\n"'],
+    ['a single quote → double quotes', "it's", '"it\'s"'],
+    ["' and a newline → double quotes", "it's\nB=x", '"it\'s\nB=x"'],
     ['empty', '', "''"],
-    ['a final backslash → bare', 'C:\\dir\\', 'C:\\dir\\'],
-    ['\', ` and " on one line → bare', 'a\'b`c"d', 'a\'b`c"d'],
   ])('%s', (_, v, written) => {
     expect(dotenvValue('X', v)).toBe(written);
     expect(parseDotenv(`X=${written}\n`)).toEqual({ X: v });
   });
 
   it.each([
-    ['\' ` and " and a #', '#a\'b`c"d'],
-    ['a CR and "', 'a\r"'],
-    ["' ` and a literal \\n", "'`\\n"],
-    ['a # and a final backslash', '#\\'],
-    ['a newline and a final backslash', 'a\n\\'],
+    ['\' and "', 'a\'b"c'],
+    ["' and `", "'`"],
+    ["' and $", "it's $HOME"],
+    ['a CR', 'a\r\nb'],
+    ['${…}', '${X}'],
+    ['two backslashes', 'a\\\\b'],
+    ['a final backslash', 'C:\\dir\\'],
+    ['a lone surrogate', 'a\uDC00'],
     ['NUL', 'a\0b'],
   ])('refuses a value with %s, naming the variable and never the value', (_, v) => {
     const error = thrown(() => formatDotenv([['DB_PASSWORD', v]]));
@@ -172,8 +175,43 @@ describe('shell', () => {
     expect(shellQuote('')).toBe("''");
   });
 
-  it('refuses NUL', () => {
+  it('refuses NUL and a lone surrogate (written as UTF-8 it would read back as U+FFFD)', () => {
     expect(thrown(() => formatShell([['A', 'x\0y']])).message).toMatch(/^A: .*shell format: .*NUL/);
+    expect(thrown(() => formatShell([['A', 'x\uD800y']])).message).toMatch(/^A: .*shell format: .*surrogate/);
+    expect(thrown(() => formatGithubEnv([['A', 'x\uDFFF']], () => 'D')).message).toMatch(
+      /^A: .*github .*surrogate/,
+    );
+  });
+
+  it('runs no code for hostile values in bash and sh', () => {
+    const cwd = mkdtempSync(join(tmpdir(), 'vaultrun-shell-canary-'));
+    try {
+      const hostile = [
+        '$(touch PWNED)',
+        '`touch PWNED`',
+        "'; touch PWNED; '",
+        '"; touch PWNED; "',
+        '\\',
+        "\\'",
+      ];
+      fc.assert(
+        fc.property(fc.string({ unit: fc.constantFrom(...hostile, ...TRICKY), maxLength: 8 }), (v) => {
+          for (const shell of shells) {
+            const script = `${formatShell([['V', v]])}printf '%s' "$V"`;
+            const out = execFileSync(shell, ['-c', script], {
+              cwd,
+              env: { PATH: '/usr/bin:/bin' },
+              stdio: ['ignore', 'pipe', 'pipe'],
+            });
+            expect(out.toString('utf8')).toBe(v);
+          }
+          expect(readdirSync(cwd)).toEqual([]);
+        }),
+        { numRuns: 60 },
+      );
+    } finally {
+      rmSync(cwd, { recursive: true, force: true });
+    }
   });
 });
 
@@ -298,7 +336,8 @@ describe('names', () => {
     ['shell', '1X', false],
     ['shell', 'my.var', false],
     ['shell', 'BASH_FUNC_f%%', false],
-    ['dotenv', 'my.var-1', true],
+    ['dotenv', 'DB_PASSWORD', true],
+    ['dotenv', 'my.var-1', false],
     ['dotenv', 'A B', false],
     ['dotenv', 'A=B', false],
     ['github', 'A<<B', false],
