@@ -1,9 +1,10 @@
 import { Command } from 'commander';
 import { runSubcommand, subcommandOf } from './commands/index.js';
+import type { CliIo } from './commands/io.js';
 import { addSettingOptions, parseArgv, settingFlagValues } from './commands/options.js';
 import { type Config, loadConfig } from './config.js';
 import { EXIT_TABLE, exitCodeOf, VaultrunError } from './errors.js';
-import { createLogger, type LogFormat, type Logger } from './log.js';
+import { createLogger, type LogFormat } from './log.js';
 import { writeStdout } from './output.js';
 import { resolveEnvironment, revokeUnusedLogin, summaryLine } from './resolve.js';
 import { execReplace, findExecutable } from './run/exec.js';
@@ -51,12 +52,6 @@ export function buildProgram(): Command {
     ].join('\n'),
   );
   return program;
-}
-
-export interface CliIo {
-  env: Readonly<Record<string, string | undefined>>;
-  stdout: (text: string) => void;
-  log: Logger;
 }
 
 async function runCommand(command: string[], config: Config, io: CliIo): Promise<number> {

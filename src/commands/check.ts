@@ -1,5 +1,4 @@
 import { Command } from 'commander';
-import type { CliIo } from '../cli.js';
 import type { Config } from '../config.js';
 import { mergeEnv, readEnvFile } from '../env/sources.js';
 import { EXIT_CODES, VaultrunError } from '../errors.js';
@@ -8,6 +7,7 @@ import type { Plan, ReadResult } from '../refs/plan.js';
 import { fetchReads, leasesOf, openVault, prepare } from '../resolve.js';
 import { isOwnSetting } from '../settings.js';
 import { revokeLease, revokeSelf } from '../vault/lease.js';
+import type { CliIo } from './io.js';
 import { addSettingOptions, envOnlyHelp } from './options.js';
 
 /**
