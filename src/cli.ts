@@ -8,7 +8,7 @@ import { createLogger, type LogFormat } from './log.js';
 import { writeStdout } from './output.js';
 import { resolveEnvironment, revokeUnusedLogin, summaryLine } from './resolve.js';
 import { execReplace, findExecutable } from './run/exec.js';
-import { Rotation } from './run/rotate.js';
+import { Rotation } from './run/rotation/index.js';
 import { supervise } from './run/supervise.js';
 import { becomeUser, resolveUser } from './run/user.js';
 import { SETTINGS, type Setting } from './settings.js';

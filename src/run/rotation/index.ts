@@ -2,10 +2,10 @@ import { createHash } from 'node:crypto';
 import { type FSWatcher, watch as fsWatch } from 'node:fs';
 import { readFile, unlink } from 'node:fs/promises';
 import { basename, dirname } from 'node:path';
-import type { Config } from '../config.js';
-import type { Owner } from '../env/secret-files.js';
-import { EXIT_CODES, VaultrunError } from '../errors.js';
-import type { Logger } from '../log.js';
+import type { Config } from '../../config.js';
+import type { Owner } from '../../env/secret-files.js';
+import { EXIT_CODES, VaultrunError } from '../../errors.js';
+import type { Logger } from '../../log.js';
 import {
   fetchReads,
   type Lease,
@@ -18,11 +18,11 @@ import {
   renderEnvironment,
   type VaultContext,
   writeFiles,
-} from '../resolve.js';
-import { login } from '../vault/auth.js';
-import { readSecret, type SecretRead } from '../vault/kv.js';
-import { currentVersion, renewLease, renewSelf, revokeLease, revokeSelf } from '../vault/lease.js';
-import type { Controller } from './supervise.js';
+} from '../../resolve.js';
+import { login } from '../../vault/auth.js';
+import { readSecret, type SecretRead } from '../../vault/kv.js';
+import { currentVersion, renewLease, renewSelf, revokeLease, revokeSelf } from '../../vault/lease.js';
+import type { Controller } from '../supervise.js';
 
 /**
  * Rotation: what a resident vaultrun does while the command runs.
