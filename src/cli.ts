@@ -1,15 +1,16 @@
 import { Command } from 'commander';
 import { runSubcommand, subcommandOf } from './commands/index.js';
+import type { CliIo } from './commands/io.js';
 import { addSettingOptions, parseArgv, settingFlagValues } from './commands/options.js';
 import { type Config, loadConfig } from './config.js';
 import { EXIT_TABLE, exitCodeOf, VaultrunError } from './errors.js';
-import { createLogger, type LogFormat, type Logger } from './log.js';
+import { createLogger, type LogFormat } from './log.js';
 import { writeStdout } from './output.js';
 import { abandonStart, resolveEnvironment, revokeUnusedLogin, summaryLine } from './resolve.js';
 import { concealCredentials } from './run/conceal.js';
 import { execReplace, findExecutable } from './run/exec.js';
 import { restoredNodeVariables } from './run/node-env.js';
-import { Rotation } from './run/rotate.js';
+import { Rotation } from './run/rotation/index.js';
 import { supervise } from './run/supervise.js';
 import { becomeUser, resolveUser, userEnvironment } from './run/user.js';
 import { SETTINGS, type Setting } from './settings.js';
@@ -53,12 +54,6 @@ export function buildProgram(): Command {
     ].join('\n'),
   );
   return program;
-}
-
-export interface CliIo {
-  env: Readonly<Record<string, string | undefined>>;
-  stdout: (text: string) => void;
-  log: Logger;
 }
 
 async function runCommand(command: string[], config: Config, io: CliIo): Promise<number> {

@@ -2,7 +2,7 @@ import { constants as osConstants } from 'node:os';
 import { VaultrunError } from './errors.js';
 import type { LogFormat, LogLevel } from './log.js';
 import { SETTINGS, type Setting, type SettingKey } from './settings.js';
-import type { AuthMethod, AuthSettings } from './vault/auth.js';
+import type { AuthMethod, AuthSettings } from './vault/auth-types.js';
 
 /**
  * Flags + environment → validated options. Pure (no files are read here), so that bad input fails before

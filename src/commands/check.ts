@@ -1,5 +1,4 @@
 import { Command } from 'commander';
-import type { CliIo } from '../cli.js';
 import type { Config } from '../config.js';
 import { mergeEnv, readEnvFile } from '../env/sources.js';
 import { EXIT_CODES, VaultrunError } from '../errors.js';
@@ -10,6 +9,7 @@ import { isOwnSetting } from '../settings.js';
 import { Deadline } from '../vault/deadline.js';
 import type { SecretRead } from '../vault/kv.js';
 import { revokeLease, revokeSelf } from '../vault/lease.js';
+import type { CliIo } from './io.js';
 import { addSettingOptions, envOnlyHelp } from './options.js';
 
 /**

@@ -1,7 +1,7 @@
-import type { CliIo } from '../cli.js';
 import { loadConfig } from '../config.js';
 import { SETTINGS, type Setting } from '../settings.js';
 import { buildCheckProgram, runCheck } from './check.js';
+import type { CliIo } from './io.js';
 import { parseArgv, settingFlagValues } from './options.js';
 import { buildResolveProgram, resolveOptionsOf, runResolve } from './resolve.js';
 

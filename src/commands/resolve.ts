@@ -1,6 +1,5 @@
 import { randomUUID } from 'node:crypto';
 import { Command, Option } from 'commander';
-import type { CliIo } from '../cli.js';
 import type { Config } from '../config.js';
 import { VaultrunError } from '../errors.js';
 import { appendExisting, writePrivateFile } from '../output/files.js';
@@ -16,6 +15,7 @@ import {
   type Vars,
 } from '../output/formats.js';
 import { abandonStart, resolveEnvironment, revokeUnusedLogin, summaryLine } from '../resolve.js';
+import type { CliIo } from './io.js';
 import { addSettingOptions, envOnlyHelp } from './options.js';
 
 /**

@@ -11,7 +11,7 @@ import { exitStatus, FORWARDED_SIGNALS, TERMINAL_SIGNALS } from './signals.js';
  * restart reaches a whole `sh -c` tree; in a terminal it stays in ours, and the signals the terminal sends to
  * the whole foreground group (Ctrl-C, Ctrl-\, Ctrl-Z, resize) are not sent a second time.
  *
- * A rotation (run/rotate.ts) drives the running supervisor through the Controller: restart with a new
+ * A rotation (run/rotation/) drives the running supervisor through the Controller: restart with a new
  * environment, send a signal, or shut down with a given status.
  */
 export interface SuperviseOptions {

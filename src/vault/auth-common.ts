@@ -1,7 +1,7 @@
 import { readFile } from 'node:fs/promises';
 import { VaultrunError } from '../errors.js';
 import type { Logger } from '../log.js';
-import type { AuthMethod, AuthSettings, Session } from './auth.js';
+import type { AuthMethod, AuthSettings, Session } from './auth-types.js';
 import type { VaultClient } from './client.js';
 
 /**

@@ -1,7 +1,7 @@
 import { VaultrunError } from '../errors.js';
 import type { Logger } from '../log.js';
-import type { AuthSettings, Session } from './auth.js';
 import { loginAtMount, mountPath, readCredentialFile } from './auth-common.js';
+import type { AuthSettings, Session } from './auth-types.js';
 import type { VaultClient } from './client.js';
 
 /**

@@ -15,6 +15,7 @@ import {
 } from './auth-common.js';
 import { jwtLogin } from './auth-jwt.js';
 import { kubernetesLogin } from './auth-kubernetes.js';
+import type { AuthMethod, AuthSettings, Session } from './auth-types.js';
 import type { VaultClient } from './client.js';
 
 /**
@@ -23,53 +24,9 @@ import type { VaultClient } from './client.js';
  * VAULT_TOKEN / VAULT_TOKEN_FILE; JWT if VAULTRUN_JWT / VAULTRUN_JWT_FILE is set; Kubernetes if
  * VAULTRUN_KUBERNETES_ROLE is set; ~/.vault-token. TLS certificate login only when chosen explicitly. Two of
  * them configured without an explicit method is an error (ambiguous). The method is logged, the credential
- * never. JWT, Kubernetes and cert logins live in auth-jwt.ts, auth-kubernetes.ts and auth-cert.ts.
+ * never. JWT, Kubernetes and cert logins live in auth-jwt.ts, auth-kubernetes.ts and auth-cert.ts; the types they
+ * share (settings, session) in auth-types.ts.
  */
-export const AUTH_METHODS = ['token', 'approle', 'jwt', 'kubernetes', 'cert'] as const;
-export type AuthMethod = (typeof AUTH_METHODS)[number];
-
-export interface AuthSettings {
-  method?: AuthMethod;
-  token?: string;
-  tokenFile?: string;
-  roleId?: string;
-  roleIdFile?: string;
-  secretId?: string;
-  secretIdFile?: string;
-  approleMount: string;
-  secretIdWrapped: boolean;
-  deleteSecretIdFile: boolean;
-  /** JWT / OIDC (auth-jwt.ts); mounts default to jwt, kubernetes, cert. */
-  jwt?: string;
-  jwtFile?: string;
-  jwtRole?: string;
-  jwtMount?: string;
-  kubernetesRole?: string;
-  kubernetesMount?: string;
-  /** Default /var/run/secrets/kubernetes.io/serviceaccount/token. */
-  kubernetesTokenFile?: string;
-  certRole?: string;
-  certMount?: string;
-}
-
-export interface Session {
-  token: string;
-  method: AuthMethod;
-  /** Where the credential came from, for the log: "VAULT_TOKEN", "approle at auth/approle". */
-  source: string;
-  /** Seconds; 0 for a token that never expires. */
-  ttl: number;
-  renewable: boolean;
-  /** vaultrun created this token by logging in (so it revokes it on exit); false for a token it was given. */
-  created: boolean;
-  /**
-   * How to log in again when the token reaches its max TTL, held in memory: AppRole keeps the (unwrapped)
-   * secret_id — which fails if the secret_id was single-use —, a token file is read again (an agent may have
-   * renewed it). Undefined when there is no way (a token from VAULT_TOKEN).
-   */
-  relogin?: AuthSettings;
-}
-
 /** Which method applies, from what is set. Pure. */
 export function chooseMethod(s: AuthSettings, homeTokenExists: boolean): AuthMethod {
   if (s.method) return s.method;

@@ -3,7 +3,8 @@
 import { describe, expect, it } from 'vitest';
 import { loadConfig } from '../../src/config.js';
 import { isCredential } from '../../src/settings.js';
-import { type AuthSettings, chooseMethod } from '../../src/vault/auth.js';
+import { chooseMethod } from '../../src/vault/auth.js';
+import type { AuthSettings } from '../../src/vault/auth-types.js';
 import { thrown } from '../support/errors.js';
 
 const base: AuthSettings = { approleMount: 'approle', secretIdWrapped: false, deleteSecretIdFile: false };

@@ -1,0 +1,112 @@
+import type { Logger } from '../../log.js';
+import type { Rendered } from '../../resolve.js';
+import type { Timer, Timers } from './timers.js';
+
+/**
+ * A change: what the token, the leases and the watches notice is collected here, and acted on once, after
+ * --debounce plus a random --splay, together with every change noticed meanwhile — one callback, one
+ * re-resolution at a time, in order. When a lease's end is what makes the change, the action comes at the
+ * latest halfway to that end, whatever the debounce and splay say, so that the command switches while the old
+ * credential still works.
+ */
+
+/** The changes noticed since the last action. */
+export interface Change {
+  reasons: string[];
+  /** Reads (plan read ids) to fetch again; the others are reused. */
+  readIds: Set<string>;
+  /** The env files or NAME_FILE sources changed: the environment is prepared again from them. */
+  reprepare: boolean;
+}
+
+export interface ChangeDelay {
+  debounceMs: number;
+  splayMs: number;
+  /** In [0, 1): where in the splay this action lands. */
+  random: number;
+  now: number;
+  /** A lease's end (ms since the epoch), if that is what changes. */
+  deadline?: number | undefined;
+}
+
+/** How long after noticing a change the action comes: debounce plus splay, at most half the time left. Pure. */
+export function changeDelayMs({ debounceMs, splayMs, random, now, deadline }: ChangeDelay): number {
+  const delay = debounceMs + random * splayMs;
+  return deadline === undefined ? delay : Math.min(delay, Math.max(0, (deadline - now) / 2));
+}
+
+/** Names of the variables whose value differs (never the values). Pure. */
+export function changedVariables(a: Rendered, b: Rendered): string[] {
+  const names = new Set<string>();
+  for (const side of [a.env, b.env])
+    for (const k of Object.keys(side)) if (a.env[k] !== b.env[k]) names.add(k);
+  for (const side of [a.fileValues, b.fileValues]) {
+    for (const k of Object.keys(side)) if (a.fileValues[k] !== b.fileValues[k]) names.add(k);
+  }
+  return [...names].sort();
+}
+
+export interface PendingChangeOptions {
+  timers: Timers;
+  log: Logger;
+  debounceMs: number;
+  splayMs: number;
+  random?: () => number;
+  /** Acts on the changes collected: one call at a time, in order. */
+  apply: (change: Change) => Promise<void>;
+}
+
+export class PendingChange {
+  private pending: Change | undefined;
+  private timer: Timer | undefined;
+  /** When the timer fires (ms since the epoch). */
+  private dueAt = 0;
+  private running: Promise<void> | undefined;
+
+  constructor(private readonly options: PendingChangeOptions) {}
+
+  /** Notes a change; see the top of this file for when the action comes. */
+  notice(reason: string, readIds: readonly string[], reprepare: boolean, deadline?: number): void {
+    const { timers, log } = this.options;
+    if (timers.stopped) return;
+    this.pending ??= { reasons: [], readIds: new Set(), reprepare: false };
+    this.pending.reasons.push(reason);
+    for (const id of readIds) this.pending.readIds.add(id);
+    this.pending.reprepare ||= reprepare;
+    log.debug('change noticed', { reason });
+    const now = timers.now();
+    const delay = changeDelayMs({
+      debounceMs: this.options.debounceMs,
+      splayMs: this.options.splayMs,
+      random: (this.options.random ?? Math.random)(),
+      now,
+      deadline,
+    });
+    if (this.timer) {
+      if (this.dueAt <= now + delay) return;
+      timers.cancel(this.timer); // a lease ends sooner than the pending action would come
+    }
+    this.dueAt = now + delay;
+    this.timer = timers.later(delay, async () => {
+      this.timer = undefined;
+      // One action at a time, in order: a change noticed while one runs waits for it. The action takes every
+      // change noticed until it starts.
+      const run = (this.running ?? Promise.resolve()).then(() => {
+        const change = this.pending;
+        this.pending = undefined;
+        return change ? this.options.apply(change) : undefined;
+      });
+      this.running = run;
+      try {
+        await run;
+      } finally {
+        if (this.running === run) this.running = undefined;
+      }
+    });
+  }
+
+  /** The action under way, if any (to let it finish on exit). */
+  get applying(): Promise<void> | undefined {
+    return this.running;
+  }
+}

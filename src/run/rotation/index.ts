@@ -1,0 +1,297 @@
+import { unlink } from 'node:fs/promises';
+import type { Config } from '../../config.js';
+import type { Owner } from '../../env/secret-files.js';
+import { EXIT_CODES, VaultrunError } from '../../errors.js';
+import type { Logger } from '../../log.js';
+import {
+  fetchReads,
+  leasesOf,
+  openVault,
+  type Prepared,
+  prepare,
+  type Rendered,
+  type Resolution,
+  renderEnvironment,
+  type VaultContext,
+  writeFiles,
+} from '../../resolve.js';
+import { login } from '../../vault/auth.js';
+import type { Session } from '../../vault/auth-types.js';
+import type { SecretRead } from '../../vault/kv.js';
+import { renewLease, renewSelf, revokeLease, revokeSelf } from '../../vault/lease.js';
+import type { Controller } from '../supervise.js';
+import { type Change, changedVariables, PendingChange } from './change.js';
+import { Leases } from './leases.js';
+import { type Clock, systemClock, type Timer, Timers } from './timers.js';
+import { OurToken } from './token.js';
+import { Watch } from './watch.js';
+
+/**
+ * Rotation: what a resident vaultrun does while the command runs. This file is the coordinator: it wires the
+ * concerns below through callbacks, applies a change, and cleans up at exit.
+ *
+ * - Token (token.ts): renewed at 2/3 of its TTL; at its max TTL (or when renewal is refused) vaultrun logs in
+ *   again, has the dynamic secrets read again under the new token, then revokes the old one.
+ * - Leases (leases.ts): renewed at 2/3 of their duration; replaced before their end (`--lease-refresh`) when they
+ *   cannot be extended; revoked once replaced, and at exit.
+ * - Watch (watch.ts): KV paths polled every `--poll-interval` (±10%), env files and NAME_FILE sources watched.
+ * - Change (change.ts): debounced (`--debounce`), delayed by a random `--splay`, then applied here, one at a
+ *   time: re-resolved (only what changed is read again) and compared: identical environment and files →
+ *   nothing happens; otherwise `--on-change`: restart (stop signal to the process group, SIGKILL after
+ *   `--stop-timeout` to whatever of the group is left, start again) or signal:SIG (rewrite the secret files
+ *   atomically, send SIG).
+ * - Timers (timers.ts): every wait goes through one Timers, stopped at exit.
+ * - Vault unreachable: the command keeps running; renewals and polls retry; warnings say when leases expire;
+ *   `--on-lease-expiry=stop` stops the command (exit 69) when a lease expires before Vault is back.
+ * - Exit: leases and the token vaultrun created are revoked (`--no-revoke` keeps them; a refused lease revocation
+ *   is covered by revoking our own token), secret files removed; nothing more is tried when Vault is unreachable.
+ */
+
+export interface RotationOptions {
+  config: Config;
+  processEnv: Readonly<Record<string, string | undefined>>;
+  log: Logger;
+  resolution: Resolution;
+  vault?: VaultContext;
+  owner?: Owner;
+  /** Poll, renew and watch; false for a plain --supervise (only the clean-up on exit). */
+  watching: boolean;
+  /** Time and timeouts; the system's by default. */
+  clock?: Clock;
+}
+
+export class Rotation {
+  private readonly config: Config;
+  private readonly log: Logger;
+  private readonly timers: Timers;
+  private readonly token: OurToken;
+  private readonly leases: Leases;
+  private readonly watch: Watch;
+  private readonly change: PendingChange;
+  private vault: VaultContext | undefined;
+  private controller: Controller | undefined;
+  private prepared: Prepared;
+  private reads: Map<string, SecretRead>;
+  private rendered: Rendered;
+  private files: Record<string, string>;
+  /** Number of actions taken (restarts or signals): for tests through the debug log, and for the summary. */
+  actions = 0;
+
+  constructor(private readonly options: RotationOptions) {
+    const { config, log } = options;
+    this.config = config;
+    this.log = log;
+    this.vault = options.vault;
+    this.prepared = options.resolution.prepared;
+    this.reads = options.resolution.reads;
+    this.rendered = options.resolution.rendered;
+    this.files = options.resolution.files;
+    this.timers = new Timers((error) => this.reportBackground(error), options.clock ?? systemClock);
+    const timers = this.timers;
+    // The Vault calls below run only while vaultrun has a connection (the modules check first).
+    const client = () => {
+      if (!this.vault) throw new Error('no connection to Vault');
+      return this.vault.client;
+    };
+    const token = () => this.vault?.session.token ?? '';
+    this.change = new PendingChange({
+      timers,
+      log,
+      debounceMs: config.debounceMs,
+      splayMs: config.splayMs,
+      apply: (change) => this.apply(change),
+    });
+    this.leases = new Leases({
+      timers,
+      log,
+      settings: config,
+      watching: options.watching,
+      connected: () => this.vault !== undefined,
+      calls: {
+        renew: (lease, incrementS, waitMs) =>
+          renewLease(client(), token(), lease.leaseId, incrementS, lease.path, waitMs),
+        revoke: (lease, waitMs) => revokeLease(client(), token(), lease.leaseId, lease.path, waitMs),
+      },
+      readAgain: (reason, readIds, deadline) => this.change.notice(reason, readIds, false, deadline),
+      stopCommand: async (reason) => this.controller?.shutdown(EXIT_CODES.UNREACHABLE, reason),
+      variablesOf: (readId) =>
+        this.prepared.plan.reads.find((r) => r.id === readId)?.variables.join(',') ?? '',
+    });
+    this.token = new OurToken({
+      timers,
+      log,
+      revoke: config.revoke,
+      session: () => this.vault?.session,
+      calls: {
+        renew: (tokenToRenew, waitMs) => renewSelf(client(), tokenToRenew, waitMs),
+        login: (settings) => login(client(), settings, log),
+        revoke: (tokenToRevoke, waitMs) => revokeSelf(client(), tokenToRevoke, waitMs),
+      },
+      replaceSession: (session) => this.replaceSession(session),
+      leasedReads: () => this.leases.readIds(),
+      readAgain: (reason, readIds, deadline) => this.change.notice(reason, readIds, false, deadline),
+    });
+    this.watch = new Watch({
+      timers,
+      log,
+      pollIntervalMs: config.pollIntervalMs,
+      waitMs: config.waitMs,
+      vault: () => this.vault,
+      current: () => ({ prepared: this.prepared, reads: this.reads }),
+      changed: (reason, readIds, reprepare) => this.change.notice(reason, readIds, reprepare),
+    });
+  }
+
+  /** Starts renewing, polling and watching once the command runs. */
+  attach(controller: Controller): void {
+    this.controller = controller;
+    for (const lease of leasesOf(this.prepared.plan, this.reads)) this.leases.track(lease);
+    if (!this.options.watching) return;
+    this.token.start();
+    this.watch.start();
+    this.log.debug('watching for changes', {
+      paths: this.watch.pollable().length,
+      files: this.prepared.sourceFiles.length,
+      leases: this.leases.size,
+      poll_interval_ms: this.config.pollIntervalMs,
+    });
+  }
+
+  private get stopped(): boolean {
+    return this.timers.stopped;
+  }
+
+  private replaceSession(session: Session): void {
+    const vault = this.vault;
+    if (!vault) return;
+    this.vault = { ...vault, session };
+    vault.mounts.token = session.token;
+  }
+
+  private reportBackground(error: unknown): void {
+    if (error instanceof VaultrunError) {
+      this.log.warn(error.message, { code: error.code, hint: error.hint });
+    } else {
+      this.log.error(
+        `internal error in the supervisor (${error instanceof Error ? error.name : typeof error})`,
+      );
+    }
+  }
+
+  /** Acts on a change: re-resolves what changed and, if the command's environment or files differ, restarts or signals it. */
+  private async apply(pending: Change): Promise<void> {
+    if (this.stopped || !this.controller) return;
+    const reason = pending.reasons.join('; ');
+    let prepared = this.prepared;
+    let reads = this.reads;
+    let rendered: Rendered;
+    try {
+      if (pending.reprepare) prepared = await prepare(this.config, this.options.processEnv, this.log);
+      let results = new Map();
+      if (prepared.plan.vars.length > 0) {
+        this.vault ??= await openVault(this.config, this.log);
+        ({ results, reads } = await fetchReads(this.vault, prepared.plan, this.reads, pending.readIds));
+      }
+      rendered = renderEnvironment(this.config, prepared, results, this.log);
+    } catch (error) {
+      const code = error instanceof VaultrunError ? error.code : 'error';
+      this.log.error('could not resolve the changed secrets: the command keeps running with the old values', {
+        reason,
+        code,
+        error: error instanceof VaultrunError ? error.message : undefined,
+      });
+      if (code === 'UNREACHABLE') {
+        // Try again later with the same work.
+        this.timers.later(Math.min(this.config.pollIntervalMs, 15_000), () =>
+          this.change.notice(reason, [...pending.readIds], pending.reprepare),
+        );
+      }
+      return;
+    }
+    if (this.stopped) return this.adoptForRevocation(prepared, reads);
+    const changed = changedVariables(this.rendered, rendered);
+    const oldLeases = leasesOf(this.prepared.plan, this.reads);
+    if (changed.length === 0) {
+      this.log.debug('re-resolved: nothing changed for the command', { reason });
+    } else {
+      const { env, files } = await writeFiles(this.config, rendered, this.log, this.options.owner);
+      this.files = files;
+      // vaultrun began to exit meanwhile (the command ended by itself): no action, only the clean-up.
+      if (this.stopped) return this.adoptForRevocation(prepared, reads);
+      this.actions++;
+      const variables = changed.join(',');
+      if (this.config.onChange.action === 'restart') {
+        this.log.info('secrets changed: restarting the command', { reason, variables });
+        await this.controller.restart(env, `${variables} changed`);
+      } else {
+        const envOnly = changed.filter((name) => !(name in rendered.fileValues));
+        if (envOnly.length > 0) {
+          this.log.warn('changed environment variables reach the command only by a restart', {
+            variables: envOnly.join(','),
+            hint: 'use NAME_FILE=vault:… for values an app re-reads on a signal, or --on-change=restart',
+          });
+        }
+        this.log.info(`secrets changed: sending ${this.config.onChange.signal} to the command`, {
+          reason,
+          variables,
+        });
+        this.controller.signal(this.config.onChange.signal);
+      }
+    }
+    // Adopt the new state; leases that were replaced are revoked once the command no longer uses them.
+    this.prepared = prepared;
+    this.reads = reads;
+    this.rendered = rendered;
+    const replaced = this.leases.replace(oldLeases, leasesOf(prepared.plan, reads));
+    if (pending.reprepare) await this.watch.rewatch();
+    this.leases.retire(replaced);
+    const retire = async () => {
+      await this.leases.revokeRetired(replaced);
+      await this.token.revokeRetired();
+    };
+    if (this.config.onChange.action === 'signal' && changed.length > 0) {
+      // The app switches on its own after the signal: give it the stop timeout before the old lease goes.
+      this.timers.later(this.config.stopTimeoutMs, retire);
+    } else {
+      await retire();
+    }
+  }
+
+  /** While exiting: leases just read are not acted on, but revoked with the others by dispose(). */
+  private adoptForRevocation(prepared: Prepared, reads: Map<string, SecretRead>): void {
+    for (const lease of leasesOf(prepared.plan, reads)) this.leases.adopt(lease);
+  }
+
+  /** On exit: stop everything, revoke what we created (unless --no-revoke), remove secret files. */
+  async dispose(): Promise<void> {
+    this.timers.stop();
+    this.watch.close();
+    // A re-resolution under way finishes first (it acts on nothing now), so that the leases it read are
+    // revoked too — but not for long: it may be retrying an unreachable Vault.
+    const applying = this.change.applying;
+    if (applying) {
+      const clock = this.timers.clock;
+      let timer: Timer | undefined;
+      await Promise.race([
+        applying.catch(() => {}),
+        new Promise((resolve) => {
+          timer = clock.setTimeout(() => resolve(undefined), 5_000);
+        }),
+      ]);
+      if (timer) clock.clearTimeout(timer);
+    }
+    const vault = this.vault;
+    if (vault && this.config.revoke) {
+      // Leases die with the token that read them: when that token is ours, its revocation covers them.
+      const unreachable = await this.leases.revokeAll(vault.session.created);
+      if (!unreachable) {
+        await this.token.revokeAll();
+      } else {
+        this.log.warn('Vault unreachable on exit: leases and the token stay valid until they expire');
+      }
+    }
+    this.leases.clear();
+    vault?.client.close();
+    await Promise.all(Object.values(this.files).map((file) => unlink(file).catch(() => {})));
+  }
+}

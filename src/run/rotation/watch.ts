@@ -1,0 +1,241 @@
+import { createHash } from 'node:crypto';
+import { type FSWatcher, watch as fsWatch } from 'node:fs';
+import { readFile } from 'node:fs/promises';
+import { basename, dirname } from 'node:path';
+import { VaultrunError } from '../../errors.js';
+import type { Logger } from '../../log.js';
+import type { ReadRequest } from '../../refs/plan.js';
+import type { Prepared, VaultContext } from '../../resolve.js';
+import { readSecret, type SecretRead } from '../../vault/kv.js';
+import { currentVersion } from '../../vault/lease.js';
+import type { Timers } from './timers.js';
+
+/**
+ * What can change, watched:
+ * - KV: every `--poll-interval` (±10%, so that many replicas do not ask at once), one request per watched
+ *   path: KV v2 asks the metadata for the current version (not the secret); KV v1 and other engines without a
+ *   lease are read and compared by hash. Pinned versions (`#KEY#3`) never change and are not polled; secrets
+ *   with a lease have their own clock (leases.ts).
+ * - Files: the env files and NAME_FILE sources are watched (inotify on their directory, so renames by a
+ *   sidecar and Kubernetes' symlink swaps are seen) and hashed again on every poll.
+ * - Vault unreachable or a path denied: warned once, the command keeps running, the next poll tries again.
+ * What changed is handed to a callback (change.ts acts on it).
+ */
+
+export function sha256(text: string): string {
+  return createHash('sha256').update(text).digest('hex');
+}
+
+/** When the next poll comes: the interval ±10% (`random` in [0, 1)). Pure. */
+export function pollDelayMs(pollIntervalMs: number, random: number): number {
+  return pollIntervalMs * (0.9 + random * 0.2);
+}
+
+/** How long one poll request may wait for Vault: --wait, at most half the interval, at least 1 s. Pure. */
+export function pollWaitMs(waitMs: number, pollIntervalMs: number): number {
+  return Math.max(1000, Math.min(waitMs, pollIntervalMs / 2));
+}
+
+/** Reads worth polling: read, no lease (leases have their own clock) and no pinned version. Pure. */
+export function pollableReads(
+  reads: readonly ReadRequest[],
+  secrets: ReadonlyMap<string, SecretRead>,
+): ReadRequest[] {
+  return reads.filter((r) => r.version === undefined && !secrets.get(r.id)?.leaseId && secrets.has(r.id));
+}
+
+export interface WatchOptions {
+  timers: Timers;
+  log: Logger;
+  pollIntervalMs: number;
+  /** --wait: how long a request may wait for Vault. */
+  waitMs: number;
+  random?: () => number;
+  /** The connection to Vault, if any. */
+  vault(): VaultContext | undefined;
+  /** What the command runs with now: the prepared environment (its source files, its reads) and the secrets. */
+  current(): { prepared: Prepared; reads: ReadonlyMap<string, SecretRead> };
+  /** Something changed: these reads are to be fetched again, or (`reprepare`) the source files re-read. */
+  changed(reason: string, readIds: string[], reprepare: boolean): void;
+}
+
+export class Watch {
+  private watchers: FSWatcher[] = [];
+  private fileHashes = new Map<string, string>();
+  /** Reads whose KV v2 metadata is denied: polled by reading the secret. */
+  private readonly metadataDenied = new Set<string>();
+  /** Watched paths whose last check failed (not unreachable), with the error code: warned once. */
+  private readonly pollFailures = new Map<string, string>();
+  private pollWarned = false;
+
+  constructor(private readonly options: WatchOptions) {}
+
+  /** Watches the source files and starts polling. */
+  start(): void {
+    void this.hashFiles().then(() => this.watchFiles());
+    this.schedulePoll();
+  }
+
+  /** The source files changed (after a re-prepare): watch the new set from its current content. */
+  async rewatch(): Promise<void> {
+    this.fileHashes = new Map();
+    await this.hashFiles();
+    this.watchFiles();
+  }
+
+  close(): void {
+    for (const w of this.watchers) w.close();
+  }
+
+  /** The reads polled now. */
+  pollable(): ReadRequest[] {
+    const { prepared, reads } = this.options.current();
+    return pollableReads(prepared.plan.reads, reads);
+  }
+
+  // ---- KV --------------------------------------------------------------------------------------------------
+
+  private schedulePoll(): void {
+    const random = (this.options.random ?? Math.random)();
+    this.options.timers.later(pollDelayMs(this.options.pollIntervalMs, random), async () => {
+      await this.pollOnce();
+      this.schedulePoll();
+    });
+  }
+
+  private async pollOnce(): Promise<void> {
+    const { log } = this.options;
+    await this.checkFiles();
+    const vault = this.options.vault();
+    if (!vault) return;
+    const waitMs = pollWaitMs(this.options.waitMs, this.options.pollIntervalMs);
+    const { reads } = this.options.current();
+    const changed: string[] = [];
+    const reasons: string[] = [];
+    let unreachable = false;
+    await Promise.all(
+      this.pollable().map(async (read) => {
+        const before = reads.get(read.id);
+        if (!before) return;
+        try {
+          const change = await this.checkRead(vault, read, before, waitMs);
+          if (this.pollFailures.delete(read.id)) {
+            log.info('a watched path can be checked again', { path: read.path });
+          }
+          if (change) {
+            changed.push(read.id);
+            reasons.push(change);
+          }
+        } catch (error) {
+          if (!(error instanceof VaultrunError)) throw error;
+          if (error.code === 'UNREACHABLE') {
+            unreachable = true;
+            return;
+          }
+          // Once per path and kind of failure, not at every interval.
+          if (this.pollFailures.get(read.id) === error.code) return;
+          this.pollFailures.set(read.id, error.code);
+          log.warn('a watched path could not be checked; the command keeps running', {
+            path: read.path,
+            code: error.code,
+          });
+        }
+      }),
+    );
+    if (unreachable && !this.pollWarned) {
+      log.warn(
+        'Vault unreachable: watched paths are checked again at the next interval; the command keeps running',
+      );
+    } else if (!unreachable && this.pollWarned) {
+      log.info('Vault reachable again: watched paths were checked', { paths: this.pollable().length });
+    }
+    this.pollWarned = unreachable;
+    if (changed.length > 0) this.options.changed(reasons.join('; '), changed, false);
+  }
+
+  /** One request for a watched path (its KV v2 metadata, or the secret itself); the reason when it changed. */
+  private async checkRead(
+    vault: VaultContext,
+    read: { id: string; path: string },
+    before: SecretRead,
+    waitMs: number,
+  ): Promise<string | undefined> {
+    const differs = (now: SecretRead) =>
+      sha256(JSON.stringify(now.data)) !== sha256(JSON.stringify(before.data))
+        ? `${read.path} changed`
+        : undefined;
+    const mount = await vault.mounts.mountFor(read.path);
+    if (mount?.kvVersion === 2 && !this.metadataDenied.has(read.id)) {
+      try {
+        const version = await currentVersion(vault.client, vault.session.token, read.path, mount, waitMs);
+        return version !== undefined && version !== before.version
+          ? `${read.path} changed (version ${before.version ?? '?'} → ${version})`
+          : undefined;
+      } catch (error) {
+        if (!(error instanceof VaultrunError) || error.code !== 'PERMISSION_DENIED') throw error;
+        // Denied: the metadata only (policy without read on MOUNT/metadata/…), or everything (the token
+        // expired or was revoked, Vault lost its data)? Only the first makes polling read the secret.
+        const now = await readSecret(vault.client, vault.mounts, vault.session.token, read);
+        this.metadataDenied.add(read.id);
+        this.options.log.warn(
+          'no read permission on the metadata of a watched path: polling reads the secret instead',
+          {
+            path: read.path,
+            hint: 'grant read on MOUNT/metadata/PATH to save a full read per interval',
+          },
+        );
+        return differs(now);
+      }
+    }
+    return differs(await readSecret(vault.client, vault.mounts, vault.session.token, read));
+  }
+
+  // ---- files -----------------------------------------------------------------------------------------------
+
+  private async hashFiles(): Promise<Map<string, string>> {
+    const hashes = new Map<string, string>();
+    for (const file of this.options.current().prepared.sourceFiles) {
+      hashes.set(file, await readFile(file, 'utf8').then(sha256, () => 'missing'));
+    }
+    if (this.fileHashes.size === 0) this.fileHashes = hashes;
+    return hashes;
+  }
+
+  private watchFiles(): void {
+    for (const w of this.watchers) w.close();
+    this.watchers = [];
+    const dirs = new Map<string, Set<string>>();
+    for (const file of this.options.current().prepared.sourceFiles) {
+      const names = dirs.get(dirname(file)) ?? new Set<string>();
+      names.add(basename(file));
+      dirs.set(dirname(file), names);
+    }
+    for (const [dir, names] of dirs) {
+      try {
+        const watcher = fsWatch(dir, { persistent: false }, (_event, name) => {
+          // Kubernetes swaps a ..data symlink; sidecars rename temporary files: any event may concern us.
+          if (name === null || names.has(name.toString()) || name.toString().startsWith('..')) {
+            void this.checkFiles();
+          }
+        });
+        watcher.on('error', () => {});
+        this.watchers.push(watcher);
+      } catch (error) {
+        this.options.log.warn('cannot watch a directory; changes are seen at the next poll', {
+          dir,
+          code: (error as NodeJS.ErrnoException).code,
+        });
+      }
+    }
+  }
+
+  private async checkFiles(): Promise<void> {
+    if (this.options.current().prepared.sourceFiles.length === 0) return;
+    const before = this.fileHashes;
+    const now = await this.hashFiles();
+    const changed = [...now].filter(([file, hash]) => before.get(file) !== hash).map(([file]) => file);
+    if (changed.length === 0) return;
+    this.fileHashes = now;
+    this.options.changed(`${changed.join(', ')} changed`, [], true);
+  }
+}

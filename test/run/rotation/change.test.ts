@@ -1,0 +1,187 @@
+import { describe, expect, it } from 'vitest';
+import {
+  type Change,
+  type ChangeDelay,
+  changeDelayMs,
+  changedVariables,
+  PendingChange,
+} from '../../../src/run/rotation/change.js';
+import { Timers } from '../../../src/run/rotation/timers.js';
+import { FakeClock, randomSequence, recordingLogger } from '../../support/fake-clock.js';
+
+describe('changeDelayMs', () => {
+  const now = 1_000_000;
+  it.each<[string, Omit<ChangeDelay, 'now'>, number]>([
+    ['debounce only', { debounceMs: 1_000, splayMs: 0, random: 0.7 }, 1_000],
+    ['no splay drawn', { debounceMs: 1_000, splayMs: 4_000, random: 0 }, 1_000],
+    ['half the splay', { debounceMs: 1_000, splayMs: 4_000, random: 0.5 }, 3_000],
+    ['nearly all the splay', { debounceMs: 0, splayMs: 10_000, random: 0.99 }, 9_900],
+    [
+      'a far lease end does not cap',
+      { debounceMs: 1_000, splayMs: 4_000, random: 0.5, deadline: now + 60_000 },
+      3_000,
+    ],
+    [
+      'a near lease end caps at half the time left',
+      { debounceMs: 1_000, splayMs: 4_000, random: 0.5, deadline: now + 2_000 },
+      1_000,
+    ],
+    [
+      'the cap applies to debounce too',
+      { debounceMs: 30_000, splayMs: 0, random: 0, deadline: now + 10_000 },
+      5_000,
+    ],
+    [
+      'a lease already ended: at once',
+      { debounceMs: 1_000, splayMs: 4_000, random: 0.5, deadline: now - 5_000 },
+      0,
+    ],
+  ])('%s', (_name, delay, expected) => {
+    expect(changeDelayMs({ ...delay, now })).toBe(expected);
+  });
+});
+
+describe('changedVariables', () => {
+  it.each<
+    [
+      string,
+      [Record<string, string>, Record<string, string>],
+      [Record<string, string>, Record<string, string>],
+      string[],
+    ]
+  >([
+    ['nothing', [{ A: '1' }, {}], [{ A: '1' }, {}], []],
+    ['a value', [{ A: '1', B: '2' }, {}], [{ A: '1', B: '3' }, {}], ['B']],
+    ['added and removed', [{ A: '1' }, {}], [{ C: '1' }, {}], ['A', 'C']],
+    ['a secret file content', [{}, { F_FILE: 'x' }], [{}, { F_FILE: 'y' }], ['F_FILE']],
+    ['sorted', [{ Z: '1', A: '1' }, {}], [{ Z: '2', A: '2' }, {}], ['A', 'Z']],
+  ])('%s', (_name, [envA, filesA], [envB, filesB], expected) => {
+    expect(changedVariables({ env: envA, fileValues: filesA }, { env: envB, fileValues: filesB })).toEqual(
+      expected,
+    );
+  });
+});
+
+function pending(options: { debounceMs?: number; splayMs?: number; random?: () => number } = {}) {
+  const clock = new FakeClock();
+  const timers = new Timers(() => {}, clock);
+  const applied: Array<Change & { at: number }> = [];
+  let apply = async (change: Change) => {
+    applied.push({ ...change, at: clock.now() });
+  };
+  const change = new PendingChange({
+    timers,
+    log: recordingLogger().log,
+    debounceMs: options.debounceMs ?? 1_000,
+    splayMs: options.splayMs ?? 0,
+    random: options.random ?? (() => 0),
+    apply: (c) => apply(c),
+  });
+  const start = clock.now();
+  return {
+    clock,
+    timers,
+    change,
+    applied,
+    start,
+    setApply: (fn: typeof apply) => {
+      apply = fn;
+    },
+  };
+}
+
+describe('PendingChange', () => {
+  it('acts once after the debounce plus the drawn splay, with every change noticed meanwhile', async () => {
+    const { clock, change, applied, start } = pending({
+      debounceMs: 1_000,
+      splayMs: 4_000,
+      random: () => 0.5,
+    });
+    change.notice('a changed', ['a'], false);
+    await clock.advance(500);
+    change.notice('b changed', ['b', 'a'], true);
+    await clock.advance(2_499);
+    expect(applied).toEqual([]);
+    await clock.advance(1);
+    expect(applied).toEqual([
+      {
+        reasons: ['a changed', 'b changed'],
+        readIds: new Set(['a', 'b']),
+        reprepare: true,
+        at: start + 3_000,
+      },
+    ]);
+    await clock.advance(60_000);
+    expect(applied).toHaveLength(1);
+  });
+
+  it('a later change does not postpone the pending action', async () => {
+    const { clock, change, applied, start } = pending({ debounceMs: 1_000 });
+    change.notice('a', [], false);
+    await clock.advance(900);
+    change.notice('b', [], false);
+    await clock.advance(100);
+    expect(applied.map((c) => c.at)).toEqual([start + 1_000]);
+  });
+
+  it('a lease ending sooner brings the pending action forward, to halfway to its end', async () => {
+    const { clock, change, applied, start } = pending({ debounceMs: 30_000 });
+    change.notice('a path changed', ['kv'], false);
+    await clock.advance(1_000);
+    change.notice('the lease ends', ['db'], false, start + 1_000 + 8_000);
+    await clock.advance(4_000);
+    expect(applied).toEqual([
+      {
+        reasons: ['a path changed', 'the lease ends'],
+        readIds: new Set(['kv', 'db']),
+        reprepare: false,
+        at: start + 5_000,
+      },
+    ]);
+  });
+
+  it('acts one change at a time: a change noticed during an action waits for it', async () => {
+    const { clock, change, applied, setApply } = pending({ debounceMs: 100 });
+    let finish: () => void = () => {};
+    const events: string[] = [];
+    setApply(async (c) => {
+      events.push(`start ${c.reasons.join(',')}`);
+      if (c.reasons[0] === 'first') await new Promise<void>((resolve) => (finish = resolve));
+      events.push(`end ${c.reasons.join(',')}`);
+      applied.push({ ...c, at: clock.now() });
+    });
+    change.notice('first', [], false);
+    await clock.advance(100);
+    expect(change.applying).toBeDefined();
+    change.notice('second', [], false);
+    await clock.advance(1_000);
+    expect(events).toEqual(['start first']);
+    finish();
+    await clock.advance(0);
+    expect(events).toEqual(['start first', 'end first', 'start second', 'end second']);
+    expect(change.applying).toBeUndefined();
+  });
+
+  it('notices nothing once the timers are stopped (vaultrun exits)', async () => {
+    const { clock, change, applied, timers } = pending({ debounceMs: 100 });
+    change.notice('before', [], false);
+    timers.stop();
+    change.notice('after', [], false);
+    await clock.advance(10_000);
+    expect(applied).toEqual([]);
+    expect(clock.delays()).toEqual([]);
+  });
+
+  it('draws a new splay for each action', async () => {
+    const { clock, change, applied, start } = pending({
+      debounceMs: 0,
+      splayMs: 10_000,
+      random: randomSequence(0.1, 0.9),
+    });
+    change.notice('a', [], false);
+    await clock.advance(1_000);
+    change.notice('b', [], false);
+    await clock.advance(9_000);
+    expect(applied.map((c) => c.at - start)).toEqual([1_000, 10_000]);
+  });
+});
