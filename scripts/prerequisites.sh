@@ -26,12 +26,12 @@ if ! python3 -m pip --version >/dev/null 2>&1; then packages+=(python3-pip); fi
 read -r -a extra <<<"${VAULTRUN_PREREQUISITES_EXTRA:-}"
 packages+=("${extra[@]}")
 
-# Installed means dpkg's status "install ok installed" (`dpkg -s` also succeeds for a package removed with
-# its configuration files left behind).
+# Installed means dpkg's package state "installed" (`dpkg -s` also succeeds for a package removed with its
+# configuration files left behind; the selection, e.g. "deinstall" after a refused `dpkg -r`, does not matter).
+installed() { [[ $(dpkg-query -W -f='${db:Status-Status}' "$1" 2>/dev/null || true) == installed ]]; }
 missing=()
 for p in "${packages[@]}"; do
-  status=$(dpkg-query -W -f='${Status}' "$p" 2>/dev/null || true)
-  [[ $status == 'install ok installed' ]] || missing+=("$p")
+  installed "$p" || missing+=("$p")
 done
 
 root=0
@@ -49,8 +49,7 @@ if ((${#missing[@]})); then
   apt-get update -qq >&2
   apt-get install -y -qq --no-install-recommends "${missing[@]}" >&2
   for p in "${missing[@]}"; do
-    status=$(dpkg-query -W -f='${Status}' "$p" 2>/dev/null || true)
-    [[ $status == 'install ok installed' ]] || {
+    installed "$p" || {
       log "error: $p is still not installed after apt-get install"
       exit 1
     }
