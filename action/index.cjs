@@ -30,9 +30,9 @@ var __toESM = (mod, isNodeMode, target) => (target = mod != null ? __create(__ge
   mod
 ));
 
-// ../../main/node_modules/dotenv/dist/index.cjs
+// node_modules/dotenv/dist/index.cjs
 var require_dist = __commonJS({
-  "../../main/node_modules/dotenv/dist/index.cjs"(exports2, module2) {
+  "node_modules/dotenv/dist/index.cjs"(exports2, module2) {
     var j = (e, n) => () => {
       try {
         return n || e((n = { exports: {} }).exports, n), n.exports;
@@ -231,9 +231,9 @@ var require_dist = __commonJS({
   }
 });
 
-// ../../main/node_modules/ms/index.js
+// node_modules/ms/index.js
 var require_ms = __commonJS({
-  "../../main/node_modules/ms/index.js"(exports2, module2) {
+  "node_modules/ms/index.js"(exports2, module2) {
     var s = 1e3;
     var m = s * 60;
     var h = m * 60;
@@ -347,9 +347,9 @@ var require_ms = __commonJS({
   }
 });
 
-// ../../main/node_modules/debug/src/common.js
+// node_modules/debug/src/common.js
 var require_common = __commonJS({
-  "../../main/node_modules/debug/src/common.js"(exports2, module2) {
+  "node_modules/debug/src/common.js"(exports2, module2) {
     function setup(env) {
       createDebug.debug = createDebug;
       createDebug.default = createDebug;
@@ -524,9 +524,9 @@ var require_common = __commonJS({
   }
 });
 
-// ../../main/node_modules/debug/src/browser.js
+// node_modules/debug/src/browser.js
 var require_browser = __commonJS({
-  "../../main/node_modules/debug/src/browser.js"(exports2, module2) {
+  "node_modules/debug/src/browser.js"(exports2, module2) {
     exports2.formatArgs = formatArgs;
     exports2.save = save;
     exports2.load = load2;
@@ -694,9 +694,9 @@ var require_browser = __commonJS({
   }
 });
 
-// ../../main/node_modules/debug/src/node.js
+// node_modules/debug/src/node.js
 var require_node = __commonJS({
-  "../../main/node_modules/debug/src/node.js"(exports2, module2) {
+  "node_modules/debug/src/node.js"(exports2, module2) {
     var tty = require("tty");
     var util = require("util");
     exports2.init = init;
@@ -868,9 +868,9 @@ var require_node = __commonJS({
   }
 });
 
-// ../../main/node_modules/debug/src/index.js
+// node_modules/debug/src/index.js
 var require_src = __commonJS({
-  "../../main/node_modules/debug/src/index.js"(exports2, module2) {
+  "node_modules/debug/src/index.js"(exports2, module2) {
     if (typeof process === "undefined" || process.type === "renderer" || process.browser === true || process.__nwjs) {
       module2.exports = require_browser();
     } else {
@@ -879,9 +879,9 @@ var require_src = __commonJS({
   }
 });
 
-// ../../main/node_modules/tv4/tv4.js
+// node_modules/tv4/tv4.js
 var require_tv4 = __commonJS({
-  "../../main/node_modules/tv4/tv4.js"(exports2, module2) {
+  "node_modules/tv4/tv4.js"(exports2, module2) {
     (function(global, factory) {
       if (typeof define === "function" && define.amd) {
         define([], factory);
@@ -2420,9 +2420,9 @@ var require_tv4 = __commonJS({
   }
 });
 
-// ../../main/node_modules/node-vault/src/commands.js
+// node_modules/node-vault/src/commands.js
 var require_commands = __commonJS({
-  "../../main/node_modules/node-vault/src/commands.js"(exports2, module2) {
+  "node_modules/node-vault/src/commands.js"(exports2, module2) {
     var sealStatusResponse = {
       type: "object",
       properties: {
@@ -3811,9 +3811,9 @@ var require_commands = __commonJS({
   }
 });
 
-// ../../main/node_modules/mustache/mustache.js
+// node_modules/mustache/mustache.js
 var require_mustache = __commonJS({
-  "../../main/node_modules/mustache/mustache.js"(exports2, module2) {
+  "node_modules/mustache/mustache.js"(exports2, module2) {
     (function(global, factory) {
       typeof exports2 === "object" && typeof module2 !== "undefined" ? module2.exports = factory() : typeof define === "function" && define.amd ? define(factory) : (global = global || self, global.Mustache = factory());
     })(exports2, (function() {
@@ -4283,9 +4283,9 @@ var require_axios = __commonJS({
   }
 });
 
-// ../../main/node_modules/node-vault/src/index.js
+// node_modules/node-vault/src/index.js
 var require_src2 = __commonJS({
-  "../../main/node_modules/node-vault/src/index.js"(exports2, module2) {
+  "node_modules/node-vault/src/index.js"(exports2, module2) {
     "use strict";
     var originalDebug = require_src()("node-vault");
     var originalTv4 = require_tv4();

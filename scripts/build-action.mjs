@@ -16,6 +16,8 @@ await build({
   ...common,
   entryPoints: ['src/action/index.ts'],
   outfile,
+  // Paths in the bundle's comments as in a plain checkout, also where node_modules is a symlink.
+  preserveSymlinks: true,
   // The runner's Node (action.yml: runs.using node24).
   target: 'node24',
   banner: {
