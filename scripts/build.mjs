@@ -1,10 +1,11 @@
 // Bundles src/cli.ts into one CommonJS file, dist/vaultrun.cjs, runnable as `node dist/vaultrun.cjs`
-// and the input of the single executable (scripts/build-exe.mjs).
+// and the input of the single executable (scripts/build-exe.mjs). The esbuild options are shared with
+// scripts/build-action.mjs (the GitHub Action's committed bundle).
 import { execFileSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { build } from 'esbuild';
 
-const pkg = JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8'));
+export const pkg = JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8'));
 
 function commit() {
   if (process.env.VAULTRUN_BUILD_COMMIT) return process.env.VAULTRUN_BUILD_COMMIT;
@@ -30,7 +31,7 @@ function commit() {
  * gives it its own (src/vault/transport.ts). So axios (and form-data, mime-db…) stays out of the bundle: a
  * smaller, faster start, and no HTTP client whose errors would carry the X-Vault-Token header.
  */
-const withoutAxios = {
+export const withoutAxios = {
   name: 'without-axios',
   setup(b) {
     b.onResolve({ filter: /^axios$/ }, () => ({ path: 'axios', namespace: 'without-axios' }));
@@ -42,10 +43,9 @@ const withoutAxios = {
   },
 };
 
-await build({
+/** The options both bundles share. */
+export const common = {
   plugins: [withoutAxios],
-  entryPoints: ['src/main.ts'],
-  outfile: 'dist/vaultrun.cjs',
   bundle: true,
   platform: 'node',
   format: 'cjs',
@@ -53,10 +53,18 @@ await build({
   minify: false,
   sourcemap: false,
   legalComments: 'none',
-  banner: { js: '#!/usr/bin/env node' },
-  define: {
-    __VAULTRUN_VERSION__: JSON.stringify(pkg.version),
-    __VAULTRUN_COMMIT__: JSON.stringify(commit()),
-  },
   logLevel: 'warning',
-});
+};
+
+if (import.meta.url === `file://${process.argv[1]}`) {
+  await build({
+    ...common,
+    entryPoints: ['src/main.ts'],
+    outfile: 'dist/vaultrun.cjs',
+    banner: { js: '#!/usr/bin/env node' },
+    define: {
+      __VAULTRUN_VERSION__: JSON.stringify(pkg.version),
+      __VAULTRUN_COMMIT__: JSON.stringify(commit()),
+    },
+  });
+}
