@@ -231,4467 +231,10 @@ var require_dist = __commonJS({
   }
 });
 
-// node_modules/ms/index.js
-var require_ms = __commonJS({
-  "node_modules/ms/index.js"(exports2, module2) {
-    var s = 1e3;
-    var m = s * 60;
-    var h = m * 60;
-    var d = h * 24;
-    var w = d * 7;
-    var y = d * 365.25;
-    module2.exports = function(val, options) {
-      options = options || {};
-      var type = typeof val;
-      if (type === "string" && val.length > 0) {
-        return parse2(val);
-      } else if (type === "number" && isFinite(val)) {
-        return options.long ? fmtLong(val) : fmtShort(val);
-      }
-      throw new Error(
-        "val is not a non-empty string or a valid number. val=" + JSON.stringify(val)
-      );
-    };
-    function parse2(str) {
-      str = String(str);
-      if (str.length > 100) {
-        return;
-      }
-      var match = /^(-?(?:\d+)?\.?\d+) *(milliseconds?|msecs?|ms|seconds?|secs?|s|minutes?|mins?|m|hours?|hrs?|h|days?|d|weeks?|w|years?|yrs?|y)?$/i.exec(
-        str
-      );
-      if (!match) {
-        return;
-      }
-      var n = parseFloat(match[1]);
-      var type = (match[2] || "ms").toLowerCase();
-      switch (type) {
-        case "years":
-        case "year":
-        case "yrs":
-        case "yr":
-        case "y":
-          return n * y;
-        case "weeks":
-        case "week":
-        case "w":
-          return n * w;
-        case "days":
-        case "day":
-        case "d":
-          return n * d;
-        case "hours":
-        case "hour":
-        case "hrs":
-        case "hr":
-        case "h":
-          return n * h;
-        case "minutes":
-        case "minute":
-        case "mins":
-        case "min":
-        case "m":
-          return n * m;
-        case "seconds":
-        case "second":
-        case "secs":
-        case "sec":
-        case "s":
-          return n * s;
-        case "milliseconds":
-        case "millisecond":
-        case "msecs":
-        case "msec":
-        case "ms":
-          return n;
-        default:
-          return void 0;
-      }
-    }
-    function fmtShort(ms) {
-      var msAbs = Math.abs(ms);
-      if (msAbs >= d) {
-        return Math.round(ms / d) + "d";
-      }
-      if (msAbs >= h) {
-        return Math.round(ms / h) + "h";
-      }
-      if (msAbs >= m) {
-        return Math.round(ms / m) + "m";
-      }
-      if (msAbs >= s) {
-        return Math.round(ms / s) + "s";
-      }
-      return ms + "ms";
-    }
-    function fmtLong(ms) {
-      var msAbs = Math.abs(ms);
-      if (msAbs >= d) {
-        return plural(ms, msAbs, d, "day");
-      }
-      if (msAbs >= h) {
-        return plural(ms, msAbs, h, "hour");
-      }
-      if (msAbs >= m) {
-        return plural(ms, msAbs, m, "minute");
-      }
-      if (msAbs >= s) {
-        return plural(ms, msAbs, s, "second");
-      }
-      return ms + " ms";
-    }
-    function plural(ms, msAbs, n, name) {
-      var isPlural = msAbs >= n * 1.5;
-      return Math.round(ms / n) + " " + name + (isPlural ? "s" : "");
-    }
-  }
-});
-
-// node_modules/debug/src/common.js
-var require_common = __commonJS({
-  "node_modules/debug/src/common.js"(exports2, module2) {
-    function setup(env) {
-      createDebug.debug = createDebug;
-      createDebug.default = createDebug;
-      createDebug.coerce = coerce;
-      createDebug.disable = disable;
-      createDebug.enable = enable;
-      createDebug.enabled = enabled;
-      createDebug.humanize = require_ms();
-      createDebug.destroy = destroy;
-      Object.keys(env).forEach((key) => {
-        createDebug[key] = env[key];
-      });
-      createDebug.names = [];
-      createDebug.skips = [];
-      createDebug.formatters = {};
-      function selectColor(namespace) {
-        let hash = 0;
-        for (let i = 0; i < namespace.length; i++) {
-          hash = (hash << 5) - hash + namespace.charCodeAt(i);
-          hash |= 0;
-        }
-        return createDebug.colors[Math.abs(hash) % createDebug.colors.length];
-      }
-      createDebug.selectColor = selectColor;
-      function createDebug(namespace) {
-        let prevTime;
-        let enableOverride = null;
-        let namespacesCache;
-        let enabledCache;
-        function debug(...args) {
-          if (!debug.enabled) {
-            return;
-          }
-          const self2 = debug;
-          const curr = Number(/* @__PURE__ */ new Date());
-          const ms = curr - (prevTime || curr);
-          self2.diff = ms;
-          self2.prev = prevTime;
-          self2.curr = curr;
-          prevTime = curr;
-          args[0] = createDebug.coerce(args[0]);
-          if (typeof args[0] !== "string") {
-            args.unshift("%O");
-          }
-          let index = 0;
-          args[0] = args[0].replace(/%([a-zA-Z%])/g, (match, format) => {
-            if (match === "%%") {
-              return "%";
-            }
-            index++;
-            const formatter = createDebug.formatters[format];
-            if (typeof formatter === "function") {
-              const val = args[index];
-              match = formatter.call(self2, val);
-              args.splice(index, 1);
-              index--;
-            }
-            return match;
-          });
-          createDebug.formatArgs.call(self2, args);
-          const logFn = self2.log || createDebug.log;
-          logFn.apply(self2, args);
-        }
-        debug.namespace = namespace;
-        debug.useColors = createDebug.useColors();
-        debug.color = createDebug.selectColor(namespace);
-        debug.extend = extend;
-        debug.destroy = createDebug.destroy;
-        Object.defineProperty(debug, "enabled", {
-          enumerable: true,
-          configurable: false,
-          get: () => {
-            if (enableOverride !== null) {
-              return enableOverride;
-            }
-            if (namespacesCache !== createDebug.namespaces) {
-              namespacesCache = createDebug.namespaces;
-              enabledCache = createDebug.enabled(namespace);
-            }
-            return enabledCache;
-          },
-          set: (v) => {
-            enableOverride = v;
-          }
-        });
-        if (typeof createDebug.init === "function") {
-          createDebug.init(debug);
-        }
-        return debug;
-      }
-      function extend(namespace, delimiter) {
-        const newDebug = createDebug(this.namespace + (typeof delimiter === "undefined" ? ":" : delimiter) + namespace);
-        newDebug.log = this.log;
-        return newDebug;
-      }
-      function enable(namespaces) {
-        createDebug.save(namespaces);
-        createDebug.namespaces = namespaces;
-        createDebug.names = [];
-        createDebug.skips = [];
-        const split = (typeof namespaces === "string" ? namespaces : "").trim().replace(/\s+/g, ",").split(",").filter(Boolean);
-        for (const ns of split) {
-          if (ns[0] === "-") {
-            createDebug.skips.push(ns.slice(1));
-          } else {
-            createDebug.names.push(ns);
-          }
-        }
-      }
-      function matchesTemplate(search, template) {
-        let searchIndex = 0;
-        let templateIndex = 0;
-        let starIndex = -1;
-        let matchIndex = 0;
-        while (searchIndex < search.length) {
-          if (templateIndex < template.length && (template[templateIndex] === search[searchIndex] || template[templateIndex] === "*")) {
-            if (template[templateIndex] === "*") {
-              starIndex = templateIndex;
-              matchIndex = searchIndex;
-              templateIndex++;
-            } else {
-              searchIndex++;
-              templateIndex++;
-            }
-          } else if (starIndex !== -1) {
-            templateIndex = starIndex + 1;
-            matchIndex++;
-            searchIndex = matchIndex;
-          } else {
-            return false;
-          }
-        }
-        while (templateIndex < template.length && template[templateIndex] === "*") {
-          templateIndex++;
-        }
-        return templateIndex === template.length;
-      }
-      function disable() {
-        const namespaces = [
-          ...createDebug.names,
-          ...createDebug.skips.map((namespace) => "-" + namespace)
-        ].join(",");
-        createDebug.enable("");
-        return namespaces;
-      }
-      function enabled(name) {
-        for (const skip2 of createDebug.skips) {
-          if (matchesTemplate(name, skip2)) {
-            return false;
-          }
-        }
-        for (const ns of createDebug.names) {
-          if (matchesTemplate(name, ns)) {
-            return true;
-          }
-        }
-        return false;
-      }
-      function coerce(val) {
-        if (val instanceof Error) {
-          return val.stack || val.message;
-        }
-        return val;
-      }
-      function destroy() {
-        console.warn("Instance method `debug.destroy()` is deprecated and no longer does anything. It will be removed in the next major version of `debug`.");
-      }
-      createDebug.enable(createDebug.load());
-      return createDebug;
-    }
-    module2.exports = setup;
-  }
-});
-
-// node_modules/debug/src/browser.js
-var require_browser = __commonJS({
-  "node_modules/debug/src/browser.js"(exports2, module2) {
-    exports2.formatArgs = formatArgs;
-    exports2.save = save;
-    exports2.load = load2;
-    exports2.useColors = useColors;
-    exports2.storage = localstorage();
-    exports2.destroy = /* @__PURE__ */ (() => {
-      let warned = false;
-      return () => {
-        if (!warned) {
-          warned = true;
-          console.warn("Instance method `debug.destroy()` is deprecated and no longer does anything. It will be removed in the next major version of `debug`.");
-        }
-      };
-    })();
-    exports2.colors = [
-      "#0000CC",
-      "#0000FF",
-      "#0033CC",
-      "#0033FF",
-      "#0066CC",
-      "#0066FF",
-      "#0099CC",
-      "#0099FF",
-      "#00CC00",
-      "#00CC33",
-      "#00CC66",
-      "#00CC99",
-      "#00CCCC",
-      "#00CCFF",
-      "#3300CC",
-      "#3300FF",
-      "#3333CC",
-      "#3333FF",
-      "#3366CC",
-      "#3366FF",
-      "#3399CC",
-      "#3399FF",
-      "#33CC00",
-      "#33CC33",
-      "#33CC66",
-      "#33CC99",
-      "#33CCCC",
-      "#33CCFF",
-      "#6600CC",
-      "#6600FF",
-      "#6633CC",
-      "#6633FF",
-      "#66CC00",
-      "#66CC33",
-      "#9900CC",
-      "#9900FF",
-      "#9933CC",
-      "#9933FF",
-      "#99CC00",
-      "#99CC33",
-      "#CC0000",
-      "#CC0033",
-      "#CC0066",
-      "#CC0099",
-      "#CC00CC",
-      "#CC00FF",
-      "#CC3300",
-      "#CC3333",
-      "#CC3366",
-      "#CC3399",
-      "#CC33CC",
-      "#CC33FF",
-      "#CC6600",
-      "#CC6633",
-      "#CC9900",
-      "#CC9933",
-      "#CCCC00",
-      "#CCCC33",
-      "#FF0000",
-      "#FF0033",
-      "#FF0066",
-      "#FF0099",
-      "#FF00CC",
-      "#FF00FF",
-      "#FF3300",
-      "#FF3333",
-      "#FF3366",
-      "#FF3399",
-      "#FF33CC",
-      "#FF33FF",
-      "#FF6600",
-      "#FF6633",
-      "#FF9900",
-      "#FF9933",
-      "#FFCC00",
-      "#FFCC33"
-    ];
-    function useColors() {
-      if (typeof window !== "undefined" && window.process && (window.process.type === "renderer" || window.process.__nwjs)) {
-        return true;
-      }
-      if (typeof navigator !== "undefined" && navigator.userAgent && navigator.userAgent.toLowerCase().match(/(edge|trident)\/(\d+)/)) {
-        return false;
-      }
-      let m;
-      return typeof document !== "undefined" && document.documentElement && document.documentElement.style && document.documentElement.style.WebkitAppearance || // Is firebug? http://stackoverflow.com/a/398120/376773
-      typeof window !== "undefined" && window.console && (window.console.firebug || window.console.exception && window.console.table) || // Is firefox >= v31?
-      // https://developer.mozilla.org/en-US/docs/Tools/Web_Console#Styling_messages
-      typeof navigator !== "undefined" && navigator.userAgent && (m = navigator.userAgent.toLowerCase().match(/firefox\/(\d+)/)) && parseInt(m[1], 10) >= 31 || // Double check webkit in userAgent just in case we are in a worker
-      typeof navigator !== "undefined" && navigator.userAgent && navigator.userAgent.toLowerCase().match(/applewebkit\/(\d+)/);
-    }
-    function formatArgs(args) {
-      args[0] = (this.useColors ? "%c" : "") + this.namespace + (this.useColors ? " %c" : " ") + args[0] + (this.useColors ? "%c " : " ") + "+" + module2.exports.humanize(this.diff);
-      if (!this.useColors) {
-        return;
-      }
-      const c = "color: " + this.color;
-      args.splice(1, 0, c, "color: inherit");
-      let index = 0;
-      let lastC = 0;
-      args[0].replace(/%[a-zA-Z%]/g, (match) => {
-        if (match === "%%") {
-          return;
-        }
-        index++;
-        if (match === "%c") {
-          lastC = index;
-        }
-      });
-      args.splice(lastC, 0, c);
-    }
-    exports2.log = console.debug || console.log || (() => {
-    });
-    function save(namespaces) {
-      try {
-        if (namespaces) {
-          exports2.storage.setItem("debug", namespaces);
-        } else {
-          exports2.storage.removeItem("debug");
-        }
-      } catch (error) {
-      }
-    }
-    function load2() {
-      let r;
-      try {
-        r = exports2.storage.getItem("debug") || exports2.storage.getItem("DEBUG");
-      } catch (error) {
-      }
-      if (!r && typeof process !== "undefined" && "env" in process) {
-        r = process.env.DEBUG;
-      }
-      return r;
-    }
-    function localstorage() {
-      try {
-        return localStorage;
-      } catch (error) {
-      }
-    }
-    module2.exports = require_common()(exports2);
-    var { formatters } = module2.exports;
-    formatters.j = function(v) {
-      try {
-        return JSON.stringify(v);
-      } catch (error) {
-        return "[UnexpectedJSONParseError]: " + error.message;
-      }
-    };
-  }
-});
-
-// node_modules/debug/src/node.js
-var require_node = __commonJS({
-  "node_modules/debug/src/node.js"(exports2, module2) {
-    var tty = require("tty");
-    var util = require("util");
-    exports2.init = init;
-    exports2.log = log;
-    exports2.formatArgs = formatArgs;
-    exports2.save = save;
-    exports2.load = load2;
-    exports2.useColors = useColors;
-    exports2.destroy = util.deprecate(
-      () => {
-      },
-      "Instance method `debug.destroy()` is deprecated and no longer does anything. It will be removed in the next major version of `debug`."
-    );
-    exports2.colors = [6, 2, 3, 4, 5, 1];
-    try {
-      const supportsColor = require("supports-color");
-      if (supportsColor && (supportsColor.stderr || supportsColor).level >= 2) {
-        exports2.colors = [
-          20,
-          21,
-          26,
-          27,
-          32,
-          33,
-          38,
-          39,
-          40,
-          41,
-          42,
-          43,
-          44,
-          45,
-          56,
-          57,
-          62,
-          63,
-          68,
-          69,
-          74,
-          75,
-          76,
-          77,
-          78,
-          79,
-          80,
-          81,
-          92,
-          93,
-          98,
-          99,
-          112,
-          113,
-          128,
-          129,
-          134,
-          135,
-          148,
-          149,
-          160,
-          161,
-          162,
-          163,
-          164,
-          165,
-          166,
-          167,
-          168,
-          169,
-          170,
-          171,
-          172,
-          173,
-          178,
-          179,
-          184,
-          185,
-          196,
-          197,
-          198,
-          199,
-          200,
-          201,
-          202,
-          203,
-          204,
-          205,
-          206,
-          207,
-          208,
-          209,
-          214,
-          215,
-          220,
-          221
-        ];
-      }
-    } catch (error) {
-    }
-    exports2.inspectOpts = Object.keys(process.env).filter((key) => {
-      return /^debug_/i.test(key);
-    }).reduce((obj, key) => {
-      const prop = key.substring(6).toLowerCase().replace(/_([a-z])/g, (_, k) => {
-        return k.toUpperCase();
-      });
-      let val = process.env[key];
-      if (/^(yes|on|true|enabled)$/i.test(val)) {
-        val = true;
-      } else if (/^(no|off|false|disabled)$/i.test(val)) {
-        val = false;
-      } else if (val === "null") {
-        val = null;
-      } else {
-        val = Number(val);
-      }
-      obj[prop] = val;
-      return obj;
-    }, {});
-    function useColors() {
-      return "colors" in exports2.inspectOpts ? Boolean(exports2.inspectOpts.colors) : tty.isatty(process.stderr.fd);
-    }
-    function formatArgs(args) {
-      const { namespace: name, useColors: useColors2 } = this;
-      if (useColors2) {
-        const c = this.color;
-        const colorCode = "\x1B[3" + (c < 8 ? c : "8;5;" + c);
-        const prefix = `  ${colorCode};1m${name} \x1B[0m`;
-        args[0] = prefix + args[0].split("\n").join("\n" + prefix);
-        args.push(colorCode + "m+" + module2.exports.humanize(this.diff) + "\x1B[0m");
-      } else {
-        args[0] = getDate() + name + " " + args[0];
-      }
-    }
-    function getDate() {
-      if (exports2.inspectOpts.hideDate) {
-        return "";
-      }
-      return (/* @__PURE__ */ new Date()).toISOString() + " ";
-    }
-    function log(...args) {
-      return process.stderr.write(util.formatWithOptions(exports2.inspectOpts, ...args) + "\n");
-    }
-    function save(namespaces) {
-      if (namespaces) {
-        process.env.DEBUG = namespaces;
-      } else {
-        delete process.env.DEBUG;
-      }
-    }
-    function load2() {
-      return process.env.DEBUG;
-    }
-    function init(debug) {
-      debug.inspectOpts = {};
-      const keys = Object.keys(exports2.inspectOpts);
-      for (let i = 0; i < keys.length; i++) {
-        debug.inspectOpts[keys[i]] = exports2.inspectOpts[keys[i]];
-      }
-    }
-    module2.exports = require_common()(exports2);
-    var { formatters } = module2.exports;
-    formatters.o = function(v) {
-      this.inspectOpts.colors = this.useColors;
-      return util.inspect(v, this.inspectOpts).split("\n").map((str) => str.trim()).join(" ");
-    };
-    formatters.O = function(v) {
-      this.inspectOpts.colors = this.useColors;
-      return util.inspect(v, this.inspectOpts);
-    };
-  }
-});
-
-// node_modules/debug/src/index.js
-var require_src = __commonJS({
-  "node_modules/debug/src/index.js"(exports2, module2) {
-    if (typeof process === "undefined" || process.type === "renderer" || process.browser === true || process.__nwjs) {
-      module2.exports = require_browser();
-    } else {
-      module2.exports = require_node();
-    }
-  }
-});
-
-// node_modules/tv4/tv4.js
-var require_tv4 = __commonJS({
-  "node_modules/tv4/tv4.js"(exports2, module2) {
-    (function(global, factory) {
-      if (typeof define === "function" && define.amd) {
-        define([], factory);
-      } else if (typeof module2 !== "undefined" && module2.exports) {
-        module2.exports = factory();
-      } else {
-        global.tv4 = factory();
-      }
-    })(exports2, function() {
-      if (!Object.keys) {
-        Object.keys = (function() {
-          var hasOwnProperty = Object.prototype.hasOwnProperty, hasDontEnumBug = !{ toString: null }.propertyIsEnumerable("toString"), dontEnums = [
-            "toString",
-            "toLocaleString",
-            "valueOf",
-            "hasOwnProperty",
-            "isPrototypeOf",
-            "propertyIsEnumerable",
-            "constructor"
-          ], dontEnumsLength = dontEnums.length;
-          return function(obj) {
-            if (typeof obj !== "object" && typeof obj !== "function" || obj === null) {
-              throw new TypeError("Object.keys called on non-object");
-            }
-            var result = [];
-            for (var prop in obj) {
-              if (hasOwnProperty.call(obj, prop)) {
-                result.push(prop);
-              }
-            }
-            if (hasDontEnumBug) {
-              for (var i = 0; i < dontEnumsLength; i++) {
-                if (hasOwnProperty.call(obj, dontEnums[i])) {
-                  result.push(dontEnums[i]);
-                }
-              }
-            }
-            return result;
-          };
-        })();
-      }
-      if (!Object.create) {
-        Object.create = /* @__PURE__ */ (function() {
-          function F() {
-          }
-          return function(o) {
-            if (arguments.length !== 1) {
-              throw new Error("Object.create implementation only accepts one parameter.");
-            }
-            F.prototype = o;
-            return new F();
-          };
-        })();
-      }
-      if (!Array.isArray) {
-        Array.isArray = function(vArg) {
-          return Object.prototype.toString.call(vArg) === "[object Array]";
-        };
-      }
-      if (!Array.prototype.indexOf) {
-        Array.prototype.indexOf = function(searchElement) {
-          if (this === null) {
-            throw new TypeError();
-          }
-          var t = Object(this);
-          var len = t.length >>> 0;
-          if (len === 0) {
-            return -1;
-          }
-          var n = 0;
-          if (arguments.length > 1) {
-            n = Number(arguments[1]);
-            if (n !== n) {
-              n = 0;
-            } else if (n !== 0 && n !== Infinity && n !== -Infinity) {
-              n = (n > 0 || -1) * Math.floor(Math.abs(n));
-            }
-          }
-          if (n >= len) {
-            return -1;
-          }
-          var k = n >= 0 ? n : Math.max(len - Math.abs(n), 0);
-          for (; k < len; k++) {
-            if (k in t && t[k] === searchElement) {
-              return k;
-            }
-          }
-          return -1;
-        };
-      }
-      if (!Object.isFrozen) {
-        Object.isFrozen = function(obj) {
-          var key2 = "tv4_test_frozen_key";
-          while (obj.hasOwnProperty(key2)) {
-            key2 += Math.random();
-          }
-          try {
-            obj[key2] = true;
-            delete obj[key2];
-            return false;
-          } catch (e) {
-            return true;
-          }
-        };
-      }
-      var uriTemplateGlobalModifiers = {
-        "+": true,
-        "#": true,
-        ".": true,
-        "/": true,
-        ";": true,
-        "?": true,
-        "&": true
-      };
-      var uriTemplateSuffices = {
-        "*": true
-      };
-      function notReallyPercentEncode(string) {
-        return encodeURI(string).replace(/%25[0-9][0-9]/g, function(doubleEncoded) {
-          return "%" + doubleEncoded.substring(3);
-        });
-      }
-      function uriTemplateSubstitution(spec) {
-        var modifier = "";
-        if (uriTemplateGlobalModifiers[spec.charAt(0)]) {
-          modifier = spec.charAt(0);
-          spec = spec.substring(1);
-        }
-        var separator = "";
-        var prefix = "";
-        var shouldEscape = true;
-        var showVariables = false;
-        var trimEmptyString = false;
-        if (modifier === "+") {
-          shouldEscape = false;
-        } else if (modifier === ".") {
-          prefix = ".";
-          separator = ".";
-        } else if (modifier === "/") {
-          prefix = "/";
-          separator = "/";
-        } else if (modifier === "#") {
-          prefix = "#";
-          shouldEscape = false;
-        } else if (modifier === ";") {
-          prefix = ";";
-          separator = ";";
-          showVariables = true;
-          trimEmptyString = true;
-        } else if (modifier === "?") {
-          prefix = "?";
-          separator = "&";
-          showVariables = true;
-        } else if (modifier === "&") {
-          prefix = "&";
-          separator = "&";
-          showVariables = true;
-        }
-        var varNames = [];
-        var varList = spec.split(",");
-        var varSpecs = [];
-        var varSpecMap = {};
-        for (var i = 0; i < varList.length; i++) {
-          var varName = varList[i];
-          var truncate = null;
-          if (varName.indexOf(":") !== -1) {
-            var parts = varName.split(":");
-            varName = parts[0];
-            truncate = parseInt(parts[1], 10);
-          }
-          var suffices = {};
-          while (uriTemplateSuffices[varName.charAt(varName.length - 1)]) {
-            suffices[varName.charAt(varName.length - 1)] = true;
-            varName = varName.substring(0, varName.length - 1);
-          }
-          var varSpec = {
-            truncate,
-            name: varName,
-            suffices
-          };
-          varSpecs.push(varSpec);
-          varSpecMap[varName] = varSpec;
-          varNames.push(varName);
-        }
-        var subFunction = function(valueFunction) {
-          var result = "";
-          var startIndex = 0;
-          for (var i2 = 0; i2 < varSpecs.length; i2++) {
-            var varSpec2 = varSpecs[i2];
-            var value = valueFunction(varSpec2.name);
-            if (value === null || value === void 0 || Array.isArray(value) && value.length === 0 || typeof value === "object" && Object.keys(value).length === 0) {
-              startIndex++;
-              continue;
-            }
-            if (i2 === startIndex) {
-              result += prefix;
-            } else {
-              result += separator || ",";
-            }
-            if (Array.isArray(value)) {
-              if (showVariables) {
-                result += varSpec2.name + "=";
-              }
-              for (var j = 0; j < value.length; j++) {
-                if (j > 0) {
-                  result += varSpec2.suffices["*"] ? separator || "," : ",";
-                  if (varSpec2.suffices["*"] && showVariables) {
-                    result += varSpec2.name + "=";
-                  }
-                }
-                result += shouldEscape ? encodeURIComponent(value[j]).replace(/!/g, "%21") : notReallyPercentEncode(value[j]);
-              }
-            } else if (typeof value === "object") {
-              if (showVariables && !varSpec2.suffices["*"]) {
-                result += varSpec2.name + "=";
-              }
-              var first = true;
-              for (var key2 in value) {
-                if (!first) {
-                  result += varSpec2.suffices["*"] ? separator || "," : ",";
-                }
-                first = false;
-                result += shouldEscape ? encodeURIComponent(key2).replace(/!/g, "%21") : notReallyPercentEncode(key2);
-                result += varSpec2.suffices["*"] ? "=" : ",";
-                result += shouldEscape ? encodeURIComponent(value[key2]).replace(/!/g, "%21") : notReallyPercentEncode(value[key2]);
-              }
-            } else {
-              if (showVariables) {
-                result += varSpec2.name;
-                if (!trimEmptyString || value !== "") {
-                  result += "=";
-                }
-              }
-              if (varSpec2.truncate != null) {
-                value = value.substring(0, varSpec2.truncate);
-              }
-              result += shouldEscape ? encodeURIComponent(value).replace(/!/g, "%21") : notReallyPercentEncode(value);
-            }
-          }
-          return result;
-        };
-        subFunction.varNames = varNames;
-        return {
-          prefix,
-          substitution: subFunction
-        };
-      }
-      function UriTemplate(template) {
-        if (!(this instanceof UriTemplate)) {
-          return new UriTemplate(template);
-        }
-        var parts = template.split("{");
-        var textParts = [parts.shift()];
-        var prefixes = [];
-        var substitutions = [];
-        var varNames = [];
-        while (parts.length > 0) {
-          var part = parts.shift();
-          var spec = part.split("}")[0];
-          var remainder = part.substring(spec.length + 1);
-          var funcs = uriTemplateSubstitution(spec);
-          substitutions.push(funcs.substitution);
-          prefixes.push(funcs.prefix);
-          textParts.push(remainder);
-          varNames = varNames.concat(funcs.substitution.varNames);
-        }
-        this.fill = function(valueFunction) {
-          var result = textParts[0];
-          for (var i = 0; i < substitutions.length; i++) {
-            var substitution = substitutions[i];
-            result += substitution(valueFunction);
-            result += textParts[i + 1];
-          }
-          return result;
-        };
-        this.varNames = varNames;
-        this.template = template;
-      }
-      UriTemplate.prototype = {
-        toString: function() {
-          return this.template;
-        },
-        fillFromObject: function(obj) {
-          return this.fill(function(varName) {
-            return obj[varName];
-          });
-        }
-      };
-      var ValidatorContext = function ValidatorContext2(parent, collectMultiple, errorReporter, checkRecursive, trackUnknownProperties) {
-        this.missing = [];
-        this.missingMap = {};
-        this.formatValidators = parent ? Object.create(parent.formatValidators) : {};
-        this.schemas = parent ? Object.create(parent.schemas) : {};
-        this.collectMultiple = collectMultiple;
-        this.errors = [];
-        this.handleError = collectMultiple ? this.collectError : this.returnError;
-        if (checkRecursive) {
-          this.checkRecursive = true;
-          this.scanned = [];
-          this.scannedFrozen = [];
-          this.scannedFrozenSchemas = [];
-          this.scannedFrozenValidationErrors = [];
-          this.validatedSchemasKey = "tv4_validation_id";
-          this.validationErrorsKey = "tv4_validation_errors_id";
-        }
-        if (trackUnknownProperties) {
-          this.trackUnknownProperties = true;
-          this.knownPropertyPaths = {};
-          this.unknownPropertyPaths = {};
-        }
-        this.errorReporter = errorReporter || defaultErrorReporter("en");
-        if (typeof this.errorReporter === "string") {
-          throw new Error("debug");
-        }
-        this.definedKeywords = {};
-        if (parent) {
-          for (var key2 in parent.definedKeywords) {
-            this.definedKeywords[key2] = parent.definedKeywords[key2].slice(0);
-          }
-        }
-      };
-      ValidatorContext.prototype.defineKeyword = function(keyword, keywordFunction) {
-        this.definedKeywords[keyword] = this.definedKeywords[keyword] || [];
-        this.definedKeywords[keyword].push(keywordFunction);
-      };
-      ValidatorContext.prototype.createError = function(code, messageParams, dataPath, schemaPath, subErrors, data, schema) {
-        var error = new ValidationError(code, messageParams, dataPath, schemaPath, subErrors);
-        error.message = this.errorReporter(error, data, schema);
-        return error;
-      };
-      ValidatorContext.prototype.returnError = function(error) {
-        return error;
-      };
-      ValidatorContext.prototype.collectError = function(error) {
-        if (error) {
-          this.errors.push(error);
-        }
-        return null;
-      };
-      ValidatorContext.prototype.prefixErrors = function(startIndex, dataPath, schemaPath) {
-        for (var i = startIndex; i < this.errors.length; i++) {
-          this.errors[i] = this.errors[i].prefixWith(dataPath, schemaPath);
-        }
-        return this;
-      };
-      ValidatorContext.prototype.banUnknownProperties = function(data, schema) {
-        for (var unknownPath in this.unknownPropertyPaths) {
-          var error = this.createError(ErrorCodes.UNKNOWN_PROPERTY, { path: unknownPath }, unknownPath, "", null, data, schema);
-          var result = this.handleError(error);
-          if (result) {
-            return result;
-          }
-        }
-        return null;
-      };
-      ValidatorContext.prototype.addFormat = function(format, validator) {
-        if (typeof format === "object") {
-          for (var key2 in format) {
-            this.addFormat(key2, format[key2]);
-          }
-          return this;
-        }
-        this.formatValidators[format] = validator;
-      };
-      ValidatorContext.prototype.resolveRefs = function(schema, urlHistory) {
-        if (schema["$ref"] !== void 0) {
-          urlHistory = urlHistory || {};
-          if (urlHistory[schema["$ref"]]) {
-            return this.createError(ErrorCodes.CIRCULAR_REFERENCE, { urls: Object.keys(urlHistory).join(", ") }, "", "", null, void 0, schema);
-          }
-          urlHistory[schema["$ref"]] = true;
-          schema = this.getSchema(schema["$ref"], urlHistory);
-        }
-        return schema;
-      };
-      ValidatorContext.prototype.getSchema = function(url, urlHistory) {
-        var schema;
-        if (this.schemas[url] !== void 0) {
-          schema = this.schemas[url];
-          return this.resolveRefs(schema, urlHistory);
-        }
-        var baseUrl = url;
-        var fragment = "";
-        if (url.indexOf("#") !== -1) {
-          fragment = url.substring(url.indexOf("#") + 1);
-          baseUrl = url.substring(0, url.indexOf("#"));
-        }
-        if (typeof this.schemas[baseUrl] === "object") {
-          schema = this.schemas[baseUrl];
-          var pointerPath = decodeURIComponent(fragment);
-          if (pointerPath === "") {
-            return this.resolveRefs(schema, urlHistory);
-          } else if (pointerPath.charAt(0) !== "/") {
-            return void 0;
-          }
-          var parts = pointerPath.split("/").slice(1);
-          for (var i = 0; i < parts.length; i++) {
-            var component = parts[i].replace(/~1/g, "/").replace(/~0/g, "~");
-            if (schema[component] === void 0) {
-              schema = void 0;
-              break;
-            }
-            schema = schema[component];
-          }
-          if (schema !== void 0) {
-            return this.resolveRefs(schema, urlHistory);
-          }
-        }
-        if (this.missing[baseUrl] === void 0) {
-          this.missing.push(baseUrl);
-          this.missing[baseUrl] = baseUrl;
-          this.missingMap[baseUrl] = baseUrl;
-        }
-      };
-      ValidatorContext.prototype.searchSchemas = function(schema, url) {
-        if (Array.isArray(schema)) {
-          for (var i = 0; i < schema.length; i++) {
-            this.searchSchemas(schema[i], url);
-          }
-        } else if (schema && typeof schema === "object") {
-          if (typeof schema.id === "string") {
-            if (isTrustedUrl(url, schema.id)) {
-              if (this.schemas[schema.id] === void 0) {
-                this.schemas[schema.id] = schema;
-              }
-            }
-          }
-          for (var key2 in schema) {
-            if (key2 !== "enum") {
-              if (typeof schema[key2] === "object") {
-                this.searchSchemas(schema[key2], url);
-              } else if (key2 === "$ref") {
-                var uri = getDocumentUri(schema[key2]);
-                if (uri && this.schemas[uri] === void 0 && this.missingMap[uri] === void 0) {
-                  this.missingMap[uri] = uri;
-                }
-              }
-            }
-          }
-        }
-      };
-      ValidatorContext.prototype.addSchema = function(url, schema) {
-        if (typeof url !== "string" || typeof schema === "undefined") {
-          if (typeof url === "object" && typeof url.id === "string") {
-            schema = url;
-            url = schema.id;
-          } else {
-            return;
-          }
-        }
-        if (url === getDocumentUri(url) + "#") {
-          url = getDocumentUri(url);
-        }
-        this.schemas[url] = schema;
-        delete this.missingMap[url];
-        normSchema(schema, url);
-        this.searchSchemas(schema, url);
-      };
-      ValidatorContext.prototype.getSchemaMap = function() {
-        var map = {};
-        for (var key2 in this.schemas) {
-          map[key2] = this.schemas[key2];
-        }
-        return map;
-      };
-      ValidatorContext.prototype.getSchemaUris = function(filterRegExp) {
-        var list = [];
-        for (var key2 in this.schemas) {
-          if (!filterRegExp || filterRegExp.test(key2)) {
-            list.push(key2);
-          }
-        }
-        return list;
-      };
-      ValidatorContext.prototype.getMissingUris = function(filterRegExp) {
-        var list = [];
-        for (var key2 in this.missingMap) {
-          if (!filterRegExp || filterRegExp.test(key2)) {
-            list.push(key2);
-          }
-        }
-        return list;
-      };
-      ValidatorContext.prototype.dropSchemas = function() {
-        this.schemas = {};
-        this.reset();
-      };
-      ValidatorContext.prototype.reset = function() {
-        this.missing = [];
-        this.missingMap = {};
-        this.errors = [];
-      };
-      ValidatorContext.prototype.validateAll = function(data, schema, dataPathParts, schemaPathParts, dataPointerPath) {
-        var topLevel;
-        schema = this.resolveRefs(schema);
-        if (!schema) {
-          return null;
-        } else if (schema instanceof ValidationError) {
-          this.errors.push(schema);
-          return schema;
-        }
-        var startErrorCount = this.errors.length;
-        var frozenIndex, scannedFrozenSchemaIndex = null, scannedSchemasIndex = null;
-        if (this.checkRecursive && data && typeof data === "object") {
-          topLevel = !this.scanned.length;
-          if (data[this.validatedSchemasKey]) {
-            var schemaIndex = data[this.validatedSchemasKey].indexOf(schema);
-            if (schemaIndex !== -1) {
-              this.errors = this.errors.concat(data[this.validationErrorsKey][schemaIndex]);
-              return null;
-            }
-          }
-          if (Object.isFrozen(data)) {
-            frozenIndex = this.scannedFrozen.indexOf(data);
-            if (frozenIndex !== -1) {
-              var frozenSchemaIndex = this.scannedFrozenSchemas[frozenIndex].indexOf(schema);
-              if (frozenSchemaIndex !== -1) {
-                this.errors = this.errors.concat(this.scannedFrozenValidationErrors[frozenIndex][frozenSchemaIndex]);
-                return null;
-              }
-            }
-          }
-          this.scanned.push(data);
-          if (Object.isFrozen(data)) {
-            if (frozenIndex === -1) {
-              frozenIndex = this.scannedFrozen.length;
-              this.scannedFrozen.push(data);
-              this.scannedFrozenSchemas.push([]);
-            }
-            scannedFrozenSchemaIndex = this.scannedFrozenSchemas[frozenIndex].length;
-            this.scannedFrozenSchemas[frozenIndex][scannedFrozenSchemaIndex] = schema;
-            this.scannedFrozenValidationErrors[frozenIndex][scannedFrozenSchemaIndex] = [];
-          } else {
-            if (!data[this.validatedSchemasKey]) {
-              try {
-                Object.defineProperty(data, this.validatedSchemasKey, {
-                  value: [],
-                  configurable: true
-                });
-                Object.defineProperty(data, this.validationErrorsKey, {
-                  value: [],
-                  configurable: true
-                });
-              } catch (e) {
-                data[this.validatedSchemasKey] = [];
-                data[this.validationErrorsKey] = [];
-              }
-            }
-            scannedSchemasIndex = data[this.validatedSchemasKey].length;
-            data[this.validatedSchemasKey][scannedSchemasIndex] = schema;
-            data[this.validationErrorsKey][scannedSchemasIndex] = [];
-          }
-        }
-        var errorCount = this.errors.length;
-        var error = this.validateBasic(data, schema, dataPointerPath) || this.validateNumeric(data, schema, dataPointerPath) || this.validateString(data, schema, dataPointerPath) || this.validateArray(data, schema, dataPointerPath) || this.validateObject(data, schema, dataPointerPath) || this.validateCombinations(data, schema, dataPointerPath) || this.validateHypermedia(data, schema, dataPointerPath) || this.validateFormat(data, schema, dataPointerPath) || this.validateDefinedKeywords(data, schema, dataPointerPath) || null;
-        if (topLevel) {
-          while (this.scanned.length) {
-            var item = this.scanned.pop();
-            delete item[this.validatedSchemasKey];
-          }
-          this.scannedFrozen = [];
-          this.scannedFrozenSchemas = [];
-        }
-        if (error || errorCount !== this.errors.length) {
-          while (dataPathParts && dataPathParts.length || schemaPathParts && schemaPathParts.length) {
-            var dataPart = dataPathParts && dataPathParts.length ? "" + dataPathParts.pop() : null;
-            var schemaPart = schemaPathParts && schemaPathParts.length ? "" + schemaPathParts.pop() : null;
-            if (error) {
-              error = error.prefixWith(dataPart, schemaPart);
-            }
-            this.prefixErrors(errorCount, dataPart, schemaPart);
-          }
-        }
-        if (scannedFrozenSchemaIndex !== null) {
-          this.scannedFrozenValidationErrors[frozenIndex][scannedFrozenSchemaIndex] = this.errors.slice(startErrorCount);
-        } else if (scannedSchemasIndex !== null) {
-          data[this.validationErrorsKey][scannedSchemasIndex] = this.errors.slice(startErrorCount);
-        }
-        return this.handleError(error);
-      };
-      ValidatorContext.prototype.validateFormat = function(data, schema) {
-        if (typeof schema.format !== "string" || !this.formatValidators[schema.format]) {
-          return null;
-        }
-        var errorMessage = this.formatValidators[schema.format].call(null, data, schema);
-        if (typeof errorMessage === "string" || typeof errorMessage === "number") {
-          return this.createError(ErrorCodes.FORMAT_CUSTOM, { message: errorMessage }, "", "/format", null, data, schema);
-        } else if (errorMessage && typeof errorMessage === "object") {
-          return this.createError(ErrorCodes.FORMAT_CUSTOM, { message: errorMessage.message || "?" }, errorMessage.dataPath || "", errorMessage.schemaPath || "/format", null, data, schema);
-        }
-        return null;
-      };
-      ValidatorContext.prototype.validateDefinedKeywords = function(data, schema, dataPointerPath) {
-        for (var key2 in this.definedKeywords) {
-          if (typeof schema[key2] === "undefined") {
-            continue;
-          }
-          var validationFunctions = this.definedKeywords[key2];
-          for (var i = 0; i < validationFunctions.length; i++) {
-            var func = validationFunctions[i];
-            var result = func(data, schema[key2], schema, dataPointerPath);
-            if (typeof result === "string" || typeof result === "number") {
-              return this.createError(ErrorCodes.KEYWORD_CUSTOM, { key: key2, message: result }, "", "", null, data, schema).prefixWith(null, key2);
-            } else if (result && typeof result === "object") {
-              var code = result.code;
-              if (typeof code === "string") {
-                if (!ErrorCodes[code]) {
-                  throw new Error("Undefined error code (use defineError): " + code);
-                }
-                code = ErrorCodes[code];
-              } else if (typeof code !== "number") {
-                code = ErrorCodes.KEYWORD_CUSTOM;
-              }
-              var messageParams = typeof result.message === "object" ? result.message : { key: key2, message: result.message || "?" };
-              var schemaPath = result.schemaPath || "/" + key2.replace(/~/g, "~0").replace(/\//g, "~1");
-              return this.createError(code, messageParams, result.dataPath || null, schemaPath, null, data, schema);
-            }
-          }
-        }
-        return null;
-      };
-      function recursiveCompare(A, B) {
-        if (A === B) {
-          return true;
-        }
-        if (A && B && typeof A === "object" && typeof B === "object") {
-          if (Array.isArray(A) !== Array.isArray(B)) {
-            return false;
-          } else if (Array.isArray(A)) {
-            if (A.length !== B.length) {
-              return false;
-            }
-            for (var i = 0; i < A.length; i++) {
-              if (!recursiveCompare(A[i], B[i])) {
-                return false;
-              }
-            }
-          } else {
-            var key2;
-            for (key2 in A) {
-              if (B[key2] === void 0 && A[key2] !== void 0) {
-                return false;
-              }
-            }
-            for (key2 in B) {
-              if (A[key2] === void 0 && B[key2] !== void 0) {
-                return false;
-              }
-            }
-            for (key2 in A) {
-              if (!recursiveCompare(A[key2], B[key2])) {
-                return false;
-              }
-            }
-          }
-          return true;
-        }
-        return false;
-      }
-      ValidatorContext.prototype.validateBasic = function validateBasic(data, schema, dataPointerPath) {
-        var error;
-        if (error = this.validateType(data, schema, dataPointerPath)) {
-          return error.prefixWith(null, "type");
-        }
-        if (error = this.validateEnum(data, schema, dataPointerPath)) {
-          return error.prefixWith(null, "type");
-        }
-        return null;
-      };
-      ValidatorContext.prototype.validateType = function validateType(data, schema) {
-        if (schema.type === void 0) {
-          return null;
-        }
-        var dataType = typeof data;
-        if (data === null) {
-          dataType = "null";
-        } else if (Array.isArray(data)) {
-          dataType = "array";
-        }
-        var allowedTypes = schema.type;
-        if (!Array.isArray(allowedTypes)) {
-          allowedTypes = [allowedTypes];
-        }
-        for (var i = 0; i < allowedTypes.length; i++) {
-          var type = allowedTypes[i];
-          if (type === dataType || type === "integer" && dataType === "number" && data % 1 === 0) {
-            return null;
-          }
-        }
-        return this.createError(ErrorCodes.INVALID_TYPE, { type: dataType, expected: allowedTypes.join("/") }, "", "", null, data, schema);
-      };
-      ValidatorContext.prototype.validateEnum = function validateEnum(data, schema) {
-        if (schema["enum"] === void 0) {
-          return null;
-        }
-        for (var i = 0; i < schema["enum"].length; i++) {
-          var enumVal = schema["enum"][i];
-          if (recursiveCompare(data, enumVal)) {
-            return null;
-          }
-        }
-        return this.createError(ErrorCodes.ENUM_MISMATCH, { value: typeof JSON !== "undefined" ? JSON.stringify(data) : data }, "", "", null, data, schema);
-      };
-      ValidatorContext.prototype.validateNumeric = function validateNumeric(data, schema, dataPointerPath) {
-        return this.validateMultipleOf(data, schema, dataPointerPath) || this.validateMinMax(data, schema, dataPointerPath) || this.validateNaN(data, schema, dataPointerPath) || null;
-      };
-      var CLOSE_ENOUGH_LOW = Math.pow(2, -51);
-      var CLOSE_ENOUGH_HIGH = 1 - CLOSE_ENOUGH_LOW;
-      ValidatorContext.prototype.validateMultipleOf = function validateMultipleOf(data, schema) {
-        var multipleOf = schema.multipleOf || schema.divisibleBy;
-        if (multipleOf === void 0) {
-          return null;
-        }
-        if (typeof data === "number") {
-          var remainder = data / multipleOf % 1;
-          if (remainder >= CLOSE_ENOUGH_LOW && remainder < CLOSE_ENOUGH_HIGH) {
-            return this.createError(ErrorCodes.NUMBER_MULTIPLE_OF, { value: data, multipleOf }, "", "", null, data, schema);
-          }
-        }
-        return null;
-      };
-      ValidatorContext.prototype.validateMinMax = function validateMinMax(data, schema) {
-        if (typeof data !== "number") {
-          return null;
-        }
-        if (schema.minimum !== void 0) {
-          if (data < schema.minimum) {
-            return this.createError(ErrorCodes.NUMBER_MINIMUM, { value: data, minimum: schema.minimum }, "", "/minimum", null, data, schema);
-          }
-          if (schema.exclusiveMinimum && data === schema.minimum) {
-            return this.createError(ErrorCodes.NUMBER_MINIMUM_EXCLUSIVE, { value: data, minimum: schema.minimum }, "", "/exclusiveMinimum", null, data, schema);
-          }
-        }
-        if (schema.maximum !== void 0) {
-          if (data > schema.maximum) {
-            return this.createError(ErrorCodes.NUMBER_MAXIMUM, { value: data, maximum: schema.maximum }, "", "/maximum", null, data, schema);
-          }
-          if (schema.exclusiveMaximum && data === schema.maximum) {
-            return this.createError(ErrorCodes.NUMBER_MAXIMUM_EXCLUSIVE, { value: data, maximum: schema.maximum }, "", "/exclusiveMaximum", null, data, schema);
-          }
-        }
-        return null;
-      };
-      ValidatorContext.prototype.validateNaN = function validateNaN(data, schema) {
-        if (typeof data !== "number") {
-          return null;
-        }
-        if (isNaN(data) === true || data === Infinity || data === -Infinity) {
-          return this.createError(ErrorCodes.NUMBER_NOT_A_NUMBER, { value: data }, "", "/type", null, data, schema);
-        }
-        return null;
-      };
-      ValidatorContext.prototype.validateString = function validateString(data, schema, dataPointerPath) {
-        return this.validateStringLength(data, schema, dataPointerPath) || this.validateStringPattern(data, schema, dataPointerPath) || null;
-      };
-      ValidatorContext.prototype.validateStringLength = function validateStringLength(data, schema) {
-        if (typeof data !== "string") {
-          return null;
-        }
-        if (schema.minLength !== void 0) {
-          if (data.length < schema.minLength) {
-            return this.createError(ErrorCodes.STRING_LENGTH_SHORT, { length: data.length, minimum: schema.minLength }, "", "/minLength", null, data, schema);
-          }
-        }
-        if (schema.maxLength !== void 0) {
-          if (data.length > schema.maxLength) {
-            return this.createError(ErrorCodes.STRING_LENGTH_LONG, { length: data.length, maximum: schema.maxLength }, "", "/maxLength", null, data, schema);
-          }
-        }
-        return null;
-      };
-      ValidatorContext.prototype.validateStringPattern = function validateStringPattern(data, schema) {
-        if (typeof data !== "string" || typeof schema.pattern !== "string" && !(schema.pattern instanceof RegExp)) {
-          return null;
-        }
-        var regexp;
-        if (schema.pattern instanceof RegExp) {
-          regexp = schema.pattern;
-        } else {
-          var body, flags = "";
-          var literal = schema.pattern.match(/^\/(.+)\/([img]*)$/);
-          if (literal) {
-            body = literal[1];
-            flags = literal[2];
-          } else {
-            body = schema.pattern;
-          }
-          regexp = new RegExp(body, flags);
-        }
-        if (!regexp.test(data)) {
-          return this.createError(ErrorCodes.STRING_PATTERN, { pattern: schema.pattern }, "", "/pattern", null, data, schema);
-        }
-        return null;
-      };
-      ValidatorContext.prototype.validateArray = function validateArray(data, schema, dataPointerPath) {
-        if (!Array.isArray(data)) {
-          return null;
-        }
-        return this.validateArrayLength(data, schema, dataPointerPath) || this.validateArrayUniqueItems(data, schema, dataPointerPath) || this.validateArrayItems(data, schema, dataPointerPath) || null;
-      };
-      ValidatorContext.prototype.validateArrayLength = function validateArrayLength(data, schema) {
-        var error;
-        if (schema.minItems !== void 0) {
-          if (data.length < schema.minItems) {
-            error = this.createError(ErrorCodes.ARRAY_LENGTH_SHORT, { length: data.length, minimum: schema.minItems }, "", "/minItems", null, data, schema);
-            if (this.handleError(error)) {
-              return error;
-            }
-          }
-        }
-        if (schema.maxItems !== void 0) {
-          if (data.length > schema.maxItems) {
-            error = this.createError(ErrorCodes.ARRAY_LENGTH_LONG, { length: data.length, maximum: schema.maxItems }, "", "/maxItems", null, data, schema);
-            if (this.handleError(error)) {
-              return error;
-            }
-          }
-        }
-        return null;
-      };
-      ValidatorContext.prototype.validateArrayUniqueItems = function validateArrayUniqueItems(data, schema) {
-        if (schema.uniqueItems) {
-          for (var i = 0; i < data.length; i++) {
-            for (var j = i + 1; j < data.length; j++) {
-              if (recursiveCompare(data[i], data[j])) {
-                var error = this.createError(ErrorCodes.ARRAY_UNIQUE, { match1: i, match2: j }, "", "/uniqueItems", null, data, schema);
-                if (this.handleError(error)) {
-                  return error;
-                }
-              }
-            }
-          }
-        }
-        return null;
-      };
-      ValidatorContext.prototype.validateArrayItems = function validateArrayItems(data, schema, dataPointerPath) {
-        if (schema.items === void 0) {
-          return null;
-        }
-        var error, i;
-        if (Array.isArray(schema.items)) {
-          for (i = 0; i < data.length; i++) {
-            if (i < schema.items.length) {
-              if (error = this.validateAll(data[i], schema.items[i], [i], ["items", i], dataPointerPath + "/" + i)) {
-                return error;
-              }
-            } else if (schema.additionalItems !== void 0) {
-              if (typeof schema.additionalItems === "boolean") {
-                if (!schema.additionalItems) {
-                  error = this.createError(ErrorCodes.ARRAY_ADDITIONAL_ITEMS, {}, "/" + i, "/additionalItems", null, data, schema);
-                  if (this.handleError(error)) {
-                    return error;
-                  }
-                }
-              } else if (error = this.validateAll(data[i], schema.additionalItems, [i], ["additionalItems"], dataPointerPath + "/" + i)) {
-                return error;
-              }
-            }
-          }
-        } else {
-          for (i = 0; i < data.length; i++) {
-            if (error = this.validateAll(data[i], schema.items, [i], ["items"], dataPointerPath + "/" + i)) {
-              return error;
-            }
-          }
-        }
-        return null;
-      };
-      ValidatorContext.prototype.validateObject = function validateObject(data, schema, dataPointerPath) {
-        if (typeof data !== "object" || data === null || Array.isArray(data)) {
-          return null;
-        }
-        return this.validateObjectMinMaxProperties(data, schema, dataPointerPath) || this.validateObjectRequiredProperties(data, schema, dataPointerPath) || this.validateObjectProperties(data, schema, dataPointerPath) || this.validateObjectDependencies(data, schema, dataPointerPath) || null;
-      };
-      ValidatorContext.prototype.validateObjectMinMaxProperties = function validateObjectMinMaxProperties(data, schema) {
-        var keys = Object.keys(data);
-        var error;
-        if (schema.minProperties !== void 0) {
-          if (keys.length < schema.minProperties) {
-            error = this.createError(ErrorCodes.OBJECT_PROPERTIES_MINIMUM, { propertyCount: keys.length, minimum: schema.minProperties }, "", "/minProperties", null, data, schema);
-            if (this.handleError(error)) {
-              return error;
-            }
-          }
-        }
-        if (schema.maxProperties !== void 0) {
-          if (keys.length > schema.maxProperties) {
-            error = this.createError(ErrorCodes.OBJECT_PROPERTIES_MAXIMUM, { propertyCount: keys.length, maximum: schema.maxProperties }, "", "/maxProperties", null, data, schema);
-            if (this.handleError(error)) {
-              return error;
-            }
-          }
-        }
-        return null;
-      };
-      ValidatorContext.prototype.validateObjectRequiredProperties = function validateObjectRequiredProperties(data, schema) {
-        if (schema.required !== void 0) {
-          for (var i = 0; i < schema.required.length; i++) {
-            var key2 = schema.required[i];
-            if (data[key2] === void 0) {
-              var error = this.createError(ErrorCodes.OBJECT_REQUIRED, { key: key2 }, "", "/required/" + i, null, data, schema);
-              if (this.handleError(error)) {
-                return error;
-              }
-            }
-          }
-        }
-        return null;
-      };
-      ValidatorContext.prototype.validateObjectProperties = function validateObjectProperties(data, schema, dataPointerPath) {
-        var error;
-        for (var key2 in data) {
-          var keyPointerPath = dataPointerPath + "/" + key2.replace(/~/g, "~0").replace(/\//g, "~1");
-          var foundMatch = false;
-          if (schema.properties !== void 0 && schema.properties[key2] !== void 0) {
-            foundMatch = true;
-            if (error = this.validateAll(data[key2], schema.properties[key2], [key2], ["properties", key2], keyPointerPath)) {
-              return error;
-            }
-          }
-          if (schema.patternProperties !== void 0) {
-            for (var patternKey in schema.patternProperties) {
-              var regexp = new RegExp(patternKey);
-              if (regexp.test(key2)) {
-                foundMatch = true;
-                if (error = this.validateAll(data[key2], schema.patternProperties[patternKey], [key2], ["patternProperties", patternKey], keyPointerPath)) {
-                  return error;
-                }
-              }
-            }
-          }
-          if (!foundMatch) {
-            if (schema.additionalProperties !== void 0) {
-              if (this.trackUnknownProperties) {
-                this.knownPropertyPaths[keyPointerPath] = true;
-                delete this.unknownPropertyPaths[keyPointerPath];
-              }
-              if (typeof schema.additionalProperties === "boolean") {
-                if (!schema.additionalProperties) {
-                  error = this.createError(ErrorCodes.OBJECT_ADDITIONAL_PROPERTIES, { key: key2 }, "", "/additionalProperties", null, data, schema).prefixWith(key2, null);
-                  if (this.handleError(error)) {
-                    return error;
-                  }
-                }
-              } else {
-                if (error = this.validateAll(data[key2], schema.additionalProperties, [key2], ["additionalProperties"], keyPointerPath)) {
-                  return error;
-                }
-              }
-            } else if (this.trackUnknownProperties && !this.knownPropertyPaths[keyPointerPath]) {
-              this.unknownPropertyPaths[keyPointerPath] = true;
-            }
-          } else if (this.trackUnknownProperties) {
-            this.knownPropertyPaths[keyPointerPath] = true;
-            delete this.unknownPropertyPaths[keyPointerPath];
-          }
-        }
-        return null;
-      };
-      ValidatorContext.prototype.validateObjectDependencies = function validateObjectDependencies(data, schema, dataPointerPath) {
-        var error;
-        if (schema.dependencies !== void 0) {
-          for (var depKey in schema.dependencies) {
-            if (data[depKey] !== void 0) {
-              var dep = schema.dependencies[depKey];
-              if (typeof dep === "string") {
-                if (data[dep] === void 0) {
-                  error = this.createError(ErrorCodes.OBJECT_DEPENDENCY_KEY, { key: depKey, missing: dep }, "", "", null, data, schema).prefixWith(null, depKey).prefixWith(null, "dependencies");
-                  if (this.handleError(error)) {
-                    return error;
-                  }
-                }
-              } else if (Array.isArray(dep)) {
-                for (var i = 0; i < dep.length; i++) {
-                  var requiredKey = dep[i];
-                  if (data[requiredKey] === void 0) {
-                    error = this.createError(ErrorCodes.OBJECT_DEPENDENCY_KEY, { key: depKey, missing: requiredKey }, "", "/" + i, null, data, schema).prefixWith(null, depKey).prefixWith(null, "dependencies");
-                    if (this.handleError(error)) {
-                      return error;
-                    }
-                  }
-                }
-              } else {
-                if (error = this.validateAll(data, dep, [], ["dependencies", depKey], dataPointerPath)) {
-                  return error;
-                }
-              }
-            }
-          }
-        }
-        return null;
-      };
-      ValidatorContext.prototype.validateCombinations = function validateCombinations(data, schema, dataPointerPath) {
-        return this.validateAllOf(data, schema, dataPointerPath) || this.validateAnyOf(data, schema, dataPointerPath) || this.validateOneOf(data, schema, dataPointerPath) || this.validateNot(data, schema, dataPointerPath) || null;
-      };
-      ValidatorContext.prototype.validateAllOf = function validateAllOf(data, schema, dataPointerPath) {
-        if (schema.allOf === void 0) {
-          return null;
-        }
-        var error;
-        for (var i = 0; i < schema.allOf.length; i++) {
-          var subSchema = schema.allOf[i];
-          if (error = this.validateAll(data, subSchema, [], ["allOf", i], dataPointerPath)) {
-            return error;
-          }
-        }
-        return null;
-      };
-      ValidatorContext.prototype.validateAnyOf = function validateAnyOf(data, schema, dataPointerPath) {
-        if (schema.anyOf === void 0) {
-          return null;
-        }
-        var errors = [];
-        var startErrorCount = this.errors.length;
-        var oldUnknownPropertyPaths, oldKnownPropertyPaths;
-        if (this.trackUnknownProperties) {
-          oldUnknownPropertyPaths = this.unknownPropertyPaths;
-          oldKnownPropertyPaths = this.knownPropertyPaths;
-        }
-        var errorAtEnd = true;
-        for (var i = 0; i < schema.anyOf.length; i++) {
-          if (this.trackUnknownProperties) {
-            this.unknownPropertyPaths = {};
-            this.knownPropertyPaths = {};
-          }
-          var subSchema = schema.anyOf[i];
-          var errorCount = this.errors.length;
-          var error = this.validateAll(data, subSchema, [], ["anyOf", i], dataPointerPath);
-          if (error === null && errorCount === this.errors.length) {
-            this.errors = this.errors.slice(0, startErrorCount);
-            if (this.trackUnknownProperties) {
-              for (var knownKey in this.knownPropertyPaths) {
-                oldKnownPropertyPaths[knownKey] = true;
-                delete oldUnknownPropertyPaths[knownKey];
-              }
-              for (var unknownKey in this.unknownPropertyPaths) {
-                if (!oldKnownPropertyPaths[unknownKey]) {
-                  oldUnknownPropertyPaths[unknownKey] = true;
-                }
-              }
-              errorAtEnd = false;
-              continue;
-            }
-            return null;
-          }
-          if (error) {
-            errors.push(error.prefixWith(null, "" + i).prefixWith(null, "anyOf"));
-          }
-        }
-        if (this.trackUnknownProperties) {
-          this.unknownPropertyPaths = oldUnknownPropertyPaths;
-          this.knownPropertyPaths = oldKnownPropertyPaths;
-        }
-        if (errorAtEnd) {
-          errors = errors.concat(this.errors.slice(startErrorCount));
-          this.errors = this.errors.slice(0, startErrorCount);
-          return this.createError(ErrorCodes.ANY_OF_MISSING, {}, "", "/anyOf", errors, data, schema);
-        }
-      };
-      ValidatorContext.prototype.validateOneOf = function validateOneOf(data, schema, dataPointerPath) {
-        if (schema.oneOf === void 0) {
-          return null;
-        }
-        var validIndex = null;
-        var errors = [];
-        var startErrorCount = this.errors.length;
-        var oldUnknownPropertyPaths, oldKnownPropertyPaths;
-        if (this.trackUnknownProperties) {
-          oldUnknownPropertyPaths = this.unknownPropertyPaths;
-          oldKnownPropertyPaths = this.knownPropertyPaths;
-        }
-        for (var i = 0; i < schema.oneOf.length; i++) {
-          if (this.trackUnknownProperties) {
-            this.unknownPropertyPaths = {};
-            this.knownPropertyPaths = {};
-          }
-          var subSchema = schema.oneOf[i];
-          var errorCount = this.errors.length;
-          var error = this.validateAll(data, subSchema, [], ["oneOf", i], dataPointerPath);
-          if (error === null && errorCount === this.errors.length) {
-            if (validIndex === null) {
-              validIndex = i;
-            } else {
-              this.errors = this.errors.slice(0, startErrorCount);
-              return this.createError(ErrorCodes.ONE_OF_MULTIPLE, { index1: validIndex, index2: i }, "", "/oneOf", null, data, schema);
-            }
-            if (this.trackUnknownProperties) {
-              for (var knownKey in this.knownPropertyPaths) {
-                oldKnownPropertyPaths[knownKey] = true;
-                delete oldUnknownPropertyPaths[knownKey];
-              }
-              for (var unknownKey in this.unknownPropertyPaths) {
-                if (!oldKnownPropertyPaths[unknownKey]) {
-                  oldUnknownPropertyPaths[unknownKey] = true;
-                }
-              }
-            }
-          } else if (error) {
-            errors.push(error);
-          }
-        }
-        if (this.trackUnknownProperties) {
-          this.unknownPropertyPaths = oldUnknownPropertyPaths;
-          this.knownPropertyPaths = oldKnownPropertyPaths;
-        }
-        if (validIndex === null) {
-          errors = errors.concat(this.errors.slice(startErrorCount));
-          this.errors = this.errors.slice(0, startErrorCount);
-          return this.createError(ErrorCodes.ONE_OF_MISSING, {}, "", "/oneOf", errors, data, schema);
-        } else {
-          this.errors = this.errors.slice(0, startErrorCount);
-        }
-        return null;
-      };
-      ValidatorContext.prototype.validateNot = function validateNot(data, schema, dataPointerPath) {
-        if (schema.not === void 0) {
-          return null;
-        }
-        var oldErrorCount = this.errors.length;
-        var oldUnknownPropertyPaths, oldKnownPropertyPaths;
-        if (this.trackUnknownProperties) {
-          oldUnknownPropertyPaths = this.unknownPropertyPaths;
-          oldKnownPropertyPaths = this.knownPropertyPaths;
-          this.unknownPropertyPaths = {};
-          this.knownPropertyPaths = {};
-        }
-        var error = this.validateAll(data, schema.not, null, null, dataPointerPath);
-        var notErrors = this.errors.slice(oldErrorCount);
-        this.errors = this.errors.slice(0, oldErrorCount);
-        if (this.trackUnknownProperties) {
-          this.unknownPropertyPaths = oldUnknownPropertyPaths;
-          this.knownPropertyPaths = oldKnownPropertyPaths;
-        }
-        if (error === null && notErrors.length === 0) {
-          return this.createError(ErrorCodes.NOT_PASSED, {}, "", "/not", null, data, schema);
-        }
-        return null;
-      };
-      ValidatorContext.prototype.validateHypermedia = function validateCombinations(data, schema, dataPointerPath) {
-        if (!schema.links) {
-          return null;
-        }
-        var error;
-        for (var i = 0; i < schema.links.length; i++) {
-          var ldo = schema.links[i];
-          if (ldo.rel === "describedby") {
-            var template = new UriTemplate(ldo.href);
-            var allPresent = true;
-            for (var j = 0; j < template.varNames.length; j++) {
-              if (!(template.varNames[j] in data)) {
-                allPresent = false;
-                break;
-              }
-            }
-            if (allPresent) {
-              var schemaUrl = template.fillFromObject(data);
-              var subSchema = { "$ref": schemaUrl };
-              if (error = this.validateAll(data, subSchema, [], ["links", i], dataPointerPath)) {
-                return error;
-              }
-            }
-          }
-        }
-      };
-      function parseURI(url) {
-        var m = String(url).replace(/^\s+|\s+$/g, "").match(/^([^:\/?#]+:)?(\/\/(?:[^:@]*(?::[^:@]*)?@)?(([^:\/?#]*)(?::(\d*))?))?([^?#]*)(\?[^#]*)?(#[\s\S]*)?/);
-        return m ? {
-          href: m[0] || "",
-          protocol: m[1] || "",
-          authority: m[2] || "",
-          host: m[3] || "",
-          hostname: m[4] || "",
-          port: m[5] || "",
-          pathname: m[6] || "",
-          search: m[7] || "",
-          hash: m[8] || ""
-        } : null;
-      }
-      function resolveUrl(base, href) {
-        function removeDotSegments(input) {
-          var output = [];
-          input.replace(/^(\.\.?(\/|$))+/, "").replace(/\/(\.(\/|$))+/g, "/").replace(/\/\.\.$/, "/../").replace(/\/?[^\/]*/g, function(p) {
-            if (p === "/..") {
-              output.pop();
-            } else {
-              output.push(p);
-            }
-          });
-          return output.join("").replace(/^\//, input.charAt(0) === "/" ? "/" : "");
-        }
-        href = parseURI(href || "");
-        base = parseURI(base || "");
-        return !href || !base ? null : (href.protocol || base.protocol) + (href.protocol || href.authority ? href.authority : base.authority) + removeDotSegments(href.protocol || href.authority || href.pathname.charAt(0) === "/" ? href.pathname : href.pathname ? (base.authority && !base.pathname ? "/" : "") + base.pathname.slice(0, base.pathname.lastIndexOf("/") + 1) + href.pathname : base.pathname) + (href.protocol || href.authority || href.pathname ? href.search : href.search || base.search) + href.hash;
-      }
-      function getDocumentUri(uri) {
-        return uri.split("#")[0];
-      }
-      function normSchema(schema, baseUri) {
-        if (schema && typeof schema === "object") {
-          if (baseUri === void 0) {
-            baseUri = schema.id;
-          } else if (typeof schema.id === "string") {
-            baseUri = resolveUrl(baseUri, schema.id);
-            schema.id = baseUri;
-          }
-          if (Array.isArray(schema)) {
-            for (var i = 0; i < schema.length; i++) {
-              normSchema(schema[i], baseUri);
-            }
-          } else {
-            if (typeof schema["$ref"] === "string") {
-              schema["$ref"] = resolveUrl(baseUri, schema["$ref"]);
-            }
-            for (var key2 in schema) {
-              if (key2 !== "enum") {
-                normSchema(schema[key2], baseUri);
-              }
-            }
-          }
-        }
-      }
-      function defaultErrorReporter(language) {
-        language = language || "en";
-        var errorMessages = languages[language];
-        return function(error) {
-          var messageTemplate = errorMessages[error.code] || ErrorMessagesDefault[error.code];
-          if (typeof messageTemplate !== "string") {
-            return "Unknown error code " + error.code + ": " + JSON.stringify(error.messageParams);
-          }
-          var messageParams = error.params;
-          return messageTemplate.replace(/\{([^{}]*)\}/g, function(whole, varName) {
-            var subValue = messageParams[varName];
-            return typeof subValue === "string" || typeof subValue === "number" ? subValue : whole;
-          });
-        };
-      }
-      var ErrorCodes = {
-        INVALID_TYPE: 0,
-        ENUM_MISMATCH: 1,
-        ANY_OF_MISSING: 10,
-        ONE_OF_MISSING: 11,
-        ONE_OF_MULTIPLE: 12,
-        NOT_PASSED: 13,
-        // Numeric errors
-        NUMBER_MULTIPLE_OF: 100,
-        NUMBER_MINIMUM: 101,
-        NUMBER_MINIMUM_EXCLUSIVE: 102,
-        NUMBER_MAXIMUM: 103,
-        NUMBER_MAXIMUM_EXCLUSIVE: 104,
-        NUMBER_NOT_A_NUMBER: 105,
-        // String errors
-        STRING_LENGTH_SHORT: 200,
-        STRING_LENGTH_LONG: 201,
-        STRING_PATTERN: 202,
-        // Object errors
-        OBJECT_PROPERTIES_MINIMUM: 300,
-        OBJECT_PROPERTIES_MAXIMUM: 301,
-        OBJECT_REQUIRED: 302,
-        OBJECT_ADDITIONAL_PROPERTIES: 303,
-        OBJECT_DEPENDENCY_KEY: 304,
-        // Array errors
-        ARRAY_LENGTH_SHORT: 400,
-        ARRAY_LENGTH_LONG: 401,
-        ARRAY_UNIQUE: 402,
-        ARRAY_ADDITIONAL_ITEMS: 403,
-        // Custom/user-defined errors
-        FORMAT_CUSTOM: 500,
-        KEYWORD_CUSTOM: 501,
-        // Schema structure
-        CIRCULAR_REFERENCE: 600,
-        // Non-standard validation options
-        UNKNOWN_PROPERTY: 1e3
-      };
-      var ErrorCodeLookup = {};
-      for (var key in ErrorCodes) {
-        ErrorCodeLookup[ErrorCodes[key]] = key;
-      }
-      var ErrorMessagesDefault = {
-        INVALID_TYPE: "Invalid type: {type} (expected {expected})",
-        ENUM_MISMATCH: "No enum match for: {value}",
-        ANY_OF_MISSING: 'Data does not match any schemas from "anyOf"',
-        ONE_OF_MISSING: 'Data does not match any schemas from "oneOf"',
-        ONE_OF_MULTIPLE: 'Data is valid against more than one schema from "oneOf": indices {index1} and {index2}',
-        NOT_PASSED: 'Data matches schema from "not"',
-        // Numeric errors
-        NUMBER_MULTIPLE_OF: "Value {value} is not a multiple of {multipleOf}",
-        NUMBER_MINIMUM: "Value {value} is less than minimum {minimum}",
-        NUMBER_MINIMUM_EXCLUSIVE: "Value {value} is equal to exclusive minimum {minimum}",
-        NUMBER_MAXIMUM: "Value {value} is greater than maximum {maximum}",
-        NUMBER_MAXIMUM_EXCLUSIVE: "Value {value} is equal to exclusive maximum {maximum}",
-        NUMBER_NOT_A_NUMBER: "Value {value} is not a valid number",
-        // String errors
-        STRING_LENGTH_SHORT: "String is too short ({length} chars), minimum {minimum}",
-        STRING_LENGTH_LONG: "String is too long ({length} chars), maximum {maximum}",
-        STRING_PATTERN: "String does not match pattern: {pattern}",
-        // Object errors
-        OBJECT_PROPERTIES_MINIMUM: "Too few properties defined ({propertyCount}), minimum {minimum}",
-        OBJECT_PROPERTIES_MAXIMUM: "Too many properties defined ({propertyCount}), maximum {maximum}",
-        OBJECT_REQUIRED: "Missing required property: {key}",
-        OBJECT_ADDITIONAL_PROPERTIES: "Additional properties not allowed",
-        OBJECT_DEPENDENCY_KEY: "Dependency failed - key must exist: {missing} (due to key: {key})",
-        // Array errors
-        ARRAY_LENGTH_SHORT: "Array is too short ({length}), minimum {minimum}",
-        ARRAY_LENGTH_LONG: "Array is too long ({length}), maximum {maximum}",
-        ARRAY_UNIQUE: "Array items are not unique (indices {match1} and {match2})",
-        ARRAY_ADDITIONAL_ITEMS: "Additional items not allowed",
-        // Format errors
-        FORMAT_CUSTOM: "Format validation failed ({message})",
-        KEYWORD_CUSTOM: "Keyword failed: {key} ({message})",
-        // Schema structure
-        CIRCULAR_REFERENCE: "Circular $refs: {urls}",
-        // Non-standard validation options
-        UNKNOWN_PROPERTY: "Unknown property (not in schema)"
-      };
-      function ValidationError(code, params, dataPath, schemaPath, subErrors) {
-        Error.call(this);
-        if (code === void 0) {
-          throw new Error("No error code supplied: " + schemaPath);
-        }
-        this.message = "";
-        this.params = params;
-        this.code = code;
-        this.dataPath = dataPath || "";
-        this.schemaPath = schemaPath || "";
-        this.subErrors = subErrors || null;
-        var err = new Error(this.message);
-        this.stack = err.stack || err.stacktrace;
-        if (!this.stack) {
-          try {
-            throw err;
-          } catch (err2) {
-            this.stack = err2.stack || err2.stacktrace;
-          }
-        }
-      }
-      ValidationError.prototype = Object.create(Error.prototype);
-      ValidationError.prototype.constructor = ValidationError;
-      ValidationError.prototype.name = "ValidationError";
-      ValidationError.prototype.prefixWith = function(dataPrefix, schemaPrefix) {
-        if (dataPrefix !== null) {
-          dataPrefix = dataPrefix.replace(/~/g, "~0").replace(/\//g, "~1");
-          this.dataPath = "/" + dataPrefix + this.dataPath;
-        }
-        if (schemaPrefix !== null) {
-          schemaPrefix = schemaPrefix.replace(/~/g, "~0").replace(/\//g, "~1");
-          this.schemaPath = "/" + schemaPrefix + this.schemaPath;
-        }
-        if (this.subErrors !== null) {
-          for (var i = 0; i < this.subErrors.length; i++) {
-            this.subErrors[i].prefixWith(dataPrefix, schemaPrefix);
-          }
-        }
-        return this;
-      };
-      function isTrustedUrl(baseUrl, testUrl) {
-        if (testUrl.substring(0, baseUrl.length) === baseUrl) {
-          var remainder = testUrl.substring(baseUrl.length);
-          if (testUrl.length > 0 && testUrl.charAt(baseUrl.length - 1) === "/" || remainder.charAt(0) === "#" || remainder.charAt(0) === "?") {
-            return true;
-          }
-        }
-        return false;
-      }
-      var languages = {};
-      function createApi(language) {
-        var globalContext = new ValidatorContext();
-        var currentLanguage;
-        var customErrorReporter;
-        var api = {
-          setErrorReporter: function(reporter) {
-            if (typeof reporter === "string") {
-              return this.language(reporter);
-            }
-            customErrorReporter = reporter;
-            return true;
-          },
-          addFormat: function() {
-            globalContext.addFormat.apply(globalContext, arguments);
-          },
-          language: function(code) {
-            if (!code) {
-              return currentLanguage;
-            }
-            if (!languages[code]) {
-              code = code.split("-")[0];
-            }
-            if (languages[code]) {
-              currentLanguage = code;
-              return code;
-            }
-            return false;
-          },
-          addLanguage: function(code, messageMap) {
-            var key2;
-            for (key2 in ErrorCodes) {
-              if (messageMap[key2] && !messageMap[ErrorCodes[key2]]) {
-                messageMap[ErrorCodes[key2]] = messageMap[key2];
-              }
-            }
-            var rootCode = code.split("-")[0];
-            if (!languages[rootCode]) {
-              languages[code] = messageMap;
-              languages[rootCode] = messageMap;
-            } else {
-              languages[code] = Object.create(languages[rootCode]);
-              for (key2 in messageMap) {
-                if (typeof languages[rootCode][key2] === "undefined") {
-                  languages[rootCode][key2] = messageMap[key2];
-                }
-                languages[code][key2] = messageMap[key2];
-              }
-            }
-            return this;
-          },
-          freshApi: function(language2) {
-            var result = createApi();
-            if (language2) {
-              result.language(language2);
-            }
-            return result;
-          },
-          validate: function(data, schema, checkRecursive, banUnknownProperties) {
-            var def = defaultErrorReporter(currentLanguage);
-            var errorReporter = customErrorReporter ? function(error2, data2, schema2) {
-              return customErrorReporter(error2, data2, schema2) || def(error2, data2, schema2);
-            } : def;
-            var context = new ValidatorContext(globalContext, false, errorReporter, checkRecursive, banUnknownProperties);
-            if (typeof schema === "string") {
-              schema = { "$ref": schema };
-            }
-            context.addSchema("", schema);
-            var error = context.validateAll(data, schema, null, null, "");
-            if (!error && banUnknownProperties) {
-              error = context.banUnknownProperties(data, schema);
-            }
-            this.error = error;
-            this.missing = context.missing;
-            this.valid = error === null;
-            return this.valid;
-          },
-          validateResult: function() {
-            var result = { toString: function() {
-              return this.valid ? "valid" : this.error.message;
-            } };
-            this.validate.apply(result, arguments);
-            return result;
-          },
-          validateMultiple: function(data, schema, checkRecursive, banUnknownProperties) {
-            var def = defaultErrorReporter(currentLanguage);
-            var errorReporter = customErrorReporter ? function(error, data2, schema2) {
-              return customErrorReporter(error, data2, schema2) || def(error, data2, schema2);
-            } : def;
-            var context = new ValidatorContext(globalContext, true, errorReporter, checkRecursive, banUnknownProperties);
-            if (typeof schema === "string") {
-              schema = { "$ref": schema };
-            }
-            context.addSchema("", schema);
-            context.validateAll(data, schema, null, null, "");
-            if (banUnknownProperties) {
-              context.banUnknownProperties(data, schema);
-            }
-            var result = { toString: function() {
-              return this.valid ? "valid" : this.error.message;
-            } };
-            result.errors = context.errors;
-            result.missing = context.missing;
-            result.valid = result.errors.length === 0;
-            return result;
-          },
-          addSchema: function() {
-            return globalContext.addSchema.apply(globalContext, arguments);
-          },
-          getSchema: function() {
-            return globalContext.getSchema.apply(globalContext, arguments);
-          },
-          getSchemaMap: function() {
-            return globalContext.getSchemaMap.apply(globalContext, arguments);
-          },
-          getSchemaUris: function() {
-            return globalContext.getSchemaUris.apply(globalContext, arguments);
-          },
-          getMissingUris: function() {
-            return globalContext.getMissingUris.apply(globalContext, arguments);
-          },
-          dropSchemas: function() {
-            globalContext.dropSchemas.apply(globalContext, arguments);
-          },
-          defineKeyword: function() {
-            globalContext.defineKeyword.apply(globalContext, arguments);
-          },
-          defineError: function(codeName, codeNumber, defaultMessage) {
-            if (typeof codeName !== "string" || !/^[A-Z]+(_[A-Z]+)*$/.test(codeName)) {
-              throw new Error("Code name must be a string in UPPER_CASE_WITH_UNDERSCORES");
-            }
-            if (typeof codeNumber !== "number" || codeNumber % 1 !== 0 || codeNumber < 1e4) {
-              throw new Error("Code number must be an integer > 10000");
-            }
-            if (typeof ErrorCodes[codeName] !== "undefined") {
-              throw new Error("Error already defined: " + codeName + " as " + ErrorCodes[codeName]);
-            }
-            if (typeof ErrorCodeLookup[codeNumber] !== "undefined") {
-              throw new Error("Error code already used: " + ErrorCodeLookup[codeNumber] + " as " + codeNumber);
-            }
-            ErrorCodes[codeName] = codeNumber;
-            ErrorCodeLookup[codeNumber] = codeName;
-            ErrorMessagesDefault[codeName] = ErrorMessagesDefault[codeNumber] = defaultMessage;
-            for (var langCode in languages) {
-              var language2 = languages[langCode];
-              if (language2[codeName]) {
-                language2[codeNumber] = language2[codeNumber] || language2[codeName];
-              }
-            }
-          },
-          reset: function() {
-            globalContext.reset();
-            this.error = null;
-            this.missing = [];
-            this.valid = true;
-          },
-          missing: [],
-          error: null,
-          valid: true,
-          normSchema,
-          resolveUrl,
-          getDocumentUri,
-          errorCodes: ErrorCodes
-        };
-        api.language(language || "en");
-        return api;
-      }
-      var tv4 = createApi();
-      tv4.addLanguage("en-gb", ErrorMessagesDefault);
-      tv4.tv4 = tv4;
-      return tv4;
-    });
-  }
-});
-
-// node_modules/node-vault/src/commands.js
-var require_commands = __commonJS({
-  "node_modules/node-vault/src/commands.js"(exports2, module2) {
-    var sealStatusResponse = {
-      type: "object",
-      properties: {
-        sealed: {
-          type: "boolean"
-        },
-        t: {
-          type: "integer"
-        },
-        n: {
-          type: "integer"
-        },
-        progress: {
-          type: "integer"
-        }
-      },
-      required: ["sealed", "t", "n", "progress"]
-    };
-    var auth = {
-      type: "object",
-      properties: {
-        client_token: {
-          type: "string"
-        },
-        policies: {
-          type: "array",
-          items: {
-            type: "string"
-          }
-        },
-        metadata: {
-          type: "object"
-        },
-        lease_duration: {
-          type: "integer"
-        },
-        renewable: {
-          type: "boolean"
-        }
-      }
-    };
-    var tokenResponse = {
-      type: "object",
-      properties: {
-        auth
-      },
-      required: ["auth"]
-    };
-    var kubernetesRoleResponse = {
-      type: "object",
-      properties: {
-        auth,
-        name: {
-          type: "string"
-        },
-        bound_cidrs: {
-          type: "array"
-        },
-        bound_service_account_names: {
-          type: "array"
-        },
-        bound_service_account_namespaces: {
-          type: "array"
-        },
-        ttl: {
-          type: "integer"
-        },
-        max_ttl: {
-          type: "integer"
-        },
-        policies: {
-          type: "array"
-        },
-        num_uses: {
-          type: "integer"
-        },
-        period: {
-          type: "integer"
-        }
-      }
-    };
-    var approleResponse = {
-      type: "object",
-      properties: {
-        auth,
-        warnings: {
-          type: "string"
-        },
-        wrap_info: {
-          type: "string"
-        },
-        data: {
-          type: "object"
-        },
-        lease_duration: {
-          type: "integer"
-        },
-        renewable: {
-          type: "boolean"
-        },
-        lease_id: {
-          type: "string"
-        }
-      }
-    };
-    module2.exports = {
-      status: {
-        method: "GET",
-        path: "/sys/seal-status",
-        schema: {
-          res: sealStatusResponse
-        }
-      },
-      initialized: {
-        method: "GET",
-        path: "/sys/init"
-      },
-      init: {
-        method: "PUT",
-        path: "/sys/init",
-        schema: {
-          req: {
-            type: "object",
-            properties: {
-              secret_shares: {
-                type: "integer",
-                minimum: 1
-              },
-              secret_threshold: {
-                type: "integer",
-                minimum: 1
-              },
-              pgp_keys: {
-                type: "array",
-                items: {
-                  type: "string"
-                },
-                uniqueItems: true
-              }
-            },
-            required: ["secret_shares", "secret_threshold"]
-          },
-          res: {
-            type: "object",
-            properties: {
-              keys: {
-                type: "array",
-                items: {
-                  type: "string"
-                },
-                uniqueItems: true
-              },
-              root_token: {
-                type: "string"
-              }
-            },
-            required: ["keys", "root_token"]
-          }
-        }
-      },
-      unseal: {
-        method: "PUT",
-        path: "/sys/unseal",
-        schema: {
-          req: {
-            type: "object",
-            properties: {
-              key: {
-                type: "string"
-              },
-              reset: {
-                type: "boolean"
-              },
-              migrate: {
-                type: "boolean"
-              }
-            }
-          },
-          res: sealStatusResponse
-        }
-      },
-      seal: {
-        method: "PUT",
-        path: "/sys/seal"
-      },
-      getTokenRole: {
-        method: "GET",
-        path: "/auth/token/roles/{{role_name}}"
-      },
-      removeTokenRole: {
-        method: "DELETE",
-        path: "/auth/token/roles/{{role_name}}"
-      },
-      approleRoles: {
-        method: "LIST",
-        path: "/auth/{{mount_point}}{{^mount_point}}approle{{/mount_point}}/role",
-        schema: {
-          res: approleResponse
-        }
-      },
-      addKubernetesRole: {
-        method: "POST",
-        path: "/auth/{{mount_point}}{{^mount_point}}{{kubernetesPath}}{{/mount_point}}/role/{{ role_name }}",
-        schema: {
-          req: {
-            name: {
-              type: "string"
-            },
-            bound_cidrs: {
-              type: "array"
-            },
-            bound_service_account_names: {
-              type: "array"
-            },
-            bound_service_account_namespaces: {
-              type: "array"
-            },
-            ttl: {
-              type: "integer"
-            },
-            max_ttl: {
-              type: "integer"
-            },
-            policies: {
-              type: "array"
-            },
-            num_uses: {
-              type: "integer"
-            },
-            period: {
-              type: "integer"
-            }
-          }
-        }
-      },
-      getKubernetesRole: {
-        method: "GET",
-        path: "/auth/{{mount_point}}{{^mount_point}}{{kubernetesPath}}{{/mount_point}}/role/{{ role_name }}",
-        schema: {
-          res: kubernetesRoleResponse
-        }
-      },
-      deleteKubernetesRole: {
-        method: "DELETE",
-        path: "/auth/{{mount_point}}{{^mount_point}}{{kubernetesPath}}{{/mount_point}}/role/{{ role_name }}"
-      },
-      addApproleRole: {
-        method: "POST",
-        path: "/auth/{{mount_point}}{{^mount_point}}approle{{/mount_point}}/role/{{role_name}}",
-        schema: {
-          req: {
-            type: "object",
-            properties: {
-              bind_secret_id: {
-                type: "boolean"
-              },
-              bound_cidr_list: {
-                type: "string"
-              },
-              policies: {
-                type: "string"
-              },
-              secret_id_num_uses: {
-                type: "integer"
-              },
-              secret_id_ttl: {
-                type: "integer"
-              },
-              token_num_uses: {
-                type: "integer"
-              },
-              token_ttl: {
-                type: "integer"
-              },
-              token_max_ttl: {
-                type: "integer"
-              },
-              period: {
-                type: "integer"
-              }
-            }
-          }
-        }
-      },
-      getApproleRole: {
-        method: "GET",
-        path: "/auth/{{mount_point}}{{^mount_point}}approle{{/mount_point}}/role/{{role_name}}",
-        schema: {
-          res: approleResponse
-        }
-      },
-      deleteApproleRole: {
-        method: "DELETE",
-        path: "/auth/{{mount_point}}{{^mount_point}}approle{{/mount_point}}/role/{{role_name}}"
-      },
-      getApproleRoleId: {
-        method: "GET",
-        path: "/auth/{{mount_point}}{{^mount_point}}approle{{/mount_point}}/role/{{role_name}}/role-id",
-        schema: {
-          res: approleResponse
-        }
-      },
-      updateApproleRoleId: {
-        method: "POST",
-        path: "/auth/{{mount_point}}{{^mount_point}}approle{{/mount_point}}/role/{{role_name}}/role-id",
-        schema: {
-          req: {
-            type: "object",
-            properties: {
-              role_id: {
-                type: "string"
-              }
-            },
-            required: ["role_id"]
-          }
-        }
-      },
-      getApproleRoleSecret: {
-        method: "POST",
-        path: "/auth/{{mount_point}}{{^mount_point}}approle{{/mount_point}}/role/{{role_name}}/secret-id",
-        schema: {
-          req: {
-            type: "object",
-            properties: {
-              metadata: {
-                type: "string"
-              },
-              cidr_list: {
-                type: "array",
-                items: {
-                  type: "string"
-                }
-              }
-            }
-          }
-        }
-      },
-      generateRootInit: {
-        method: "PUT",
-        path: "/sys/generate-root/attempt",
-        schema: {
-          req: {
-            type: "object",
-            properties: {
-              otp: {
-                type: "string"
-              },
-              pgp_key: {
-                type: "string"
-              }
-            }
-          },
-          res: {
-            type: "object",
-            properties: {
-              started: {
-                type: "boolean"
-              },
-              nonce: {
-                type: "string"
-              },
-              progress: {
-                type: "integer",
-                minimum: 0
-              },
-              required: {
-                type: "integer",
-                minimum: 1
-              },
-              pgp_fingerprint: {
-                type: "string"
-              },
-              complete: {
-                type: "boolean"
-              }
-            },
-            required: ["started", "nonce", "progress", "required", "pgp_fingerprint", "complete"]
-          }
-        }
-      },
-      generateRootCancel: {
-        method: "DELETE",
-        path: "/sys/generate-root/attempt"
-      },
-      generateRootUpdate: {
-        method: "PUT",
-        path: "/sys/generate-root/update",
-        schema: {
-          req: {
-            type: "object",
-            properties: {
-              key: {
-                type: "string"
-              },
-              nonce: {
-                type: "string"
-              }
-            },
-            required: ["key", "nonce"]
-          },
-          res: {
-            type: "object",
-            properties: {
-              started: {
-                type: "boolean"
-              },
-              nonce: {
-                type: "string"
-              },
-              progress: {
-                type: "integer",
-                minimum: 0
-              },
-              required: {
-                type: "integer",
-                minimum: 1
-              },
-              pgp_fingerprint: {
-                type: "string"
-              },
-              complete: {
-                type: "boolean"
-              },
-              encoded_root_token: {
-                type: "string"
-              }
-            },
-            required: ["started", "nonce", "progress", "required", "pgp_fingerprint", "complete"]
-          }
-        }
-      },
-      mounts: {
-        method: "GET",
-        path: "/sys/mounts"
-      },
-      mount: {
-        method: "POST",
-        path: "/sys/mounts/{{mount_point}}"
-      },
-      encryptData: {
-        method: "POST",
-        path: "/transit/encrypt/{{name}}"
-      },
-      decryptData: {
-        method: "POST",
-        path: "/transit/decrypt/{{name}}"
-      },
-      rewrapData: {
-        method: "POST",
-        path: "/transit/rewrap/{{name}}"
-      },
-      transitCreateKey: {
-        method: "POST",
-        path: "/transit/keys/{{name}}"
-      },
-      transitReadKey: {
-        method: "GET",
-        path: "/transit/keys/{{name}}"
-      },
-      transitListKeys: {
-        method: "LIST",
-        path: "/transit/keys"
-      },
-      transitDeleteKey: {
-        method: "DELETE",
-        path: "/transit/keys/{{name}}"
-      },
-      generateDatabaseCredentials: {
-        method: "GET",
-        path: "/{{databasePath}}/creds/{{name}}"
-      },
-      unmount: {
-        method: "DELETE",
-        path: "/sys/mounts/{{mount_point}}"
-      },
-      remount: {
-        method: "POST",
-        path: "/sys/remount"
-      },
-      policies: {
-        method: "GET",
-        path: "/sys/policy"
-      },
-      addPolicy: {
-        method: "PUT",
-        path: "/sys/policy/{{name}}"
-      },
-      getPolicy: {
-        method: "GET",
-        path: "/sys/policy/{{name}}"
-      },
-      removePolicy: {
-        method: "DELETE",
-        path: "/sys/policy/{{name}}"
-      },
-      auths: {
-        method: "GET",
-        path: "/sys/auth"
-      },
-      enableAuth: {
-        method: "POST",
-        path: "/sys/auth/{{mount_point}}"
-      },
-      disableAuth: {
-        method: "DELETE",
-        path: "/sys/auth/{{mount_point}}"
-      },
-      audits: {
-        method: "GET",
-        path: "/sys/audit"
-      },
-      enableAudit: {
-        method: "PUT",
-        path: "/sys/audit/{{name}}"
-      },
-      disableAudit: {
-        method: "DELETE",
-        path: "/sys/audit/{{name}}"
-      },
-      renew: {
-        method: "PUT",
-        path: "/sys/leases/renew",
-        schema: {
-          req: {
-            type: "object",
-            properties: {
-              lease_id: {
-                type: "string"
-              },
-              increment: {
-                type: "integer"
-              }
-            },
-            required: ["lease_id"]
-          },
-          res: {
-            type: "object",
-            properties: {
-              lease_id: {
-                type: "string"
-              },
-              renewable: {
-                type: "boolean"
-              },
-              lease_duration: {
-                type: "integer"
-              }
-            }
-          }
-        }
-      },
-      revoke: {
-        method: "PUT",
-        path: "/sys/leases/revoke",
-        schema: {
-          req: {
-            type: "object",
-            properties: {
-              lease_id: {
-                type: "string"
-              }
-            },
-            required: ["lease_id"]
-          }
-        }
-      },
-      revokePrefix: {
-        method: "PUT",
-        path: "/sys/revoke-prefix/{{path_prefix}}"
-      },
-      rotate: {
-        method: "PUT",
-        path: "/sys/rotate"
-      },
-      unwrap: {
-        method: "POST",
-        path: "/sys/wrapping/unwrap",
-        schema: {
-          req: {
-            type: "object",
-            properties: {
-              token: {
-                type: "string"
-              }
-            }
-          }
-        }
-      },
-      gcpLogin: {
-        method: "POST",
-        path: "/auth/{{mount_point}}{{^mount_point}}gcp{{/mount_point}}/login",
-        tokenSource: true,
-        schema: {
-          req: {
-            type: "object",
-            properties: {
-              role: {
-                type: "string"
-              },
-              jwt: {
-                type: "string"
-              }
-            },
-            required: ["role", "jwt"]
-          },
-          res: tokenResponse
-        }
-      },
-      githubLogin: {
-        method: "POST",
-        path: "/auth/{{mount_point}}{{^mount_point}}github{{/mount_point}}/login",
-        tokenSource: true,
-        schema: {
-          req: {
-            type: "object",
-            properties: {
-              token: {
-                type: "string"
-              }
-            },
-            required: ["token"]
-          },
-          res: tokenResponse
-        }
-      },
-      kubernetesLogin: {
-        method: "POST",
-        path: "/auth/{{mount_point}}{{^mount_point}}{{kubernetesPath}}{{/mount_point}}/login",
-        tokenSource: true,
-        schema: {
-          req: {
-            type: "object",
-            properties: {
-              role: {
-                type: "string"
-              },
-              jwt: {
-                type: "string"
-              }
-            },
-            required: ["role", "jwt"]
-          },
-          res: tokenResponse
-        }
-      },
-      awsIamLogin: {
-        method: "POST",
-        path: "/auth/{{mount_point}}{{^mount_point}}aws{{/mount_point}}/login",
-        tokenSource: true,
-        schema: {
-          req: {
-            type: "object",
-            properties: {
-              role: {
-                type: "string"
-              },
-              iam_http_request_method: {
-                type: "string"
-              },
-              iam_request_url: {
-                type: "string"
-              },
-              iam_request_body: {
-                type: "string"
-              },
-              iam_request_headers: {
-                type: "string"
-              }
-            },
-            required: [
-              "role",
-              "iam_http_request_method",
-              "iam_request_url",
-              "iam_request_body",
-              "iam_request_headers"
-            ]
-          },
-          res: tokenResponse
-        }
-      },
-      userpassLogin: {
-        method: "POST",
-        path: "/auth/{{mount_point}}{{^mount_point}}userpass{{/mount_point}}/login/{{username}}",
-        tokenSource: true,
-        schema: {
-          req: {
-            type: "object",
-            properties: {
-              password: {
-                type: "string"
-              }
-            },
-            required: ["password"]
-          },
-          res: tokenResponse
-        }
-      },
-      ldapLogin: {
-        method: "POST",
-        path: "/auth/{{mount_point}}{{^mount_point}}ldap{{/mount_point}}/login/{{username}}",
-        tokenSource: true,
-        schema: {
-          req: {
-            type: "object",
-            properties: {
-              password: {
-                type: "string"
-              }
-            },
-            required: ["password"]
-          },
-          res: tokenResponse
-        }
-      },
-      oktaLogin: {
-        method: "POST",
-        path: "/auth/{{mount_point}}{{^mount_point}}okta{{/mount_point}}/login/{{username}}",
-        tokenSource: true,
-        schema: {
-          req: {
-            type: "object",
-            properties: {
-              password: {
-                type: "string"
-              }
-            },
-            required: ["password"]
-          },
-          res: tokenResponse
-        }
-      },
-      radiusLogin: {
-        method: "POST",
-        path: "/auth/{{mount_point}}{{^mount_point}}radius{{/mount_point}}/login/{{username}}",
-        tokenSource: true,
-        schema: {
-          req: {
-            type: "object",
-            properties: {
-              password: {
-                type: "string"
-              }
-            },
-            required: ["password"]
-          },
-          res: tokenResponse
-        }
-      },
-      certLogin: {
-        method: "POST",
-        path: "/auth/cert/login",
-        tokenSource: true,
-        schema: {
-          req: {
-            type: "object"
-          },
-          res: tokenResponse
-        }
-      },
-      jwtLogin: {
-        method: "POST",
-        path: "/auth/{{mount_point}}{{^mount_point}}jwt{{/mount_point}}/login",
-        tokenSource: true,
-        schema: {
-          req: {
-            type: "object",
-            properties: {
-              role: {
-                type: "string"
-              },
-              jwt: {
-                type: "string"
-              }
-            },
-            required: ["role", "jwt"]
-          },
-          res: tokenResponse
-        }
-      },
-      tokenAccessors: {
-        method: "LIST",
-        path: "/auth/token/accessors",
-        schema: {
-          res: {
-            type: "object",
-            properties: {
-              data: {
-                type: "object",
-                properties: {
-                  keys: {
-                    type: "array",
-                    items: {
-                      type: "string"
-                    }
-                  }
-                }
-              }
-            },
-            required: ["data"]
-          }
-        }
-      },
-      tokenCreate: {
-        method: "POST",
-        path: "/auth/token/create",
-        tokenSource: true,
-        schema: {
-          req: {
-            type: "object",
-            properties: {
-              id: {
-                type: "string"
-              },
-              policies: {
-                type: "array",
-                items: {
-                  type: "string"
-                }
-              },
-              meta: {
-                type: "object"
-              },
-              no_parent: {
-                type: "boolean"
-              },
-              no_default_policy: {
-                type: "boolean"
-              },
-              renewable: {
-                type: "boolean"
-              },
-              ttl: {
-                type: "string"
-              },
-              explicit_max_ttl: {
-                type: "string"
-              },
-              display_name: {
-                type: "string"
-              },
-              num_uses: {
-                type: "integer"
-              }
-            }
-          },
-          res: tokenResponse
-        }
-      },
-      tokenCreateOrphan: {
-        method: "POST",
-        path: "/auth/token/create-orphan",
-        tokenSource: true,
-        schema: {
-          req: {
-            type: "object",
-            properties: {
-              id: {
-                type: "string"
-              },
-              policies: {
-                type: "array",
-                items: {
-                  type: "string"
-                }
-              },
-              meta: {
-                type: "object"
-              },
-              no_parent: {
-                type: "boolean"
-              },
-              no_default_policy: {
-                type: "boolean"
-              },
-              renewable: {
-                type: "boolean"
-              },
-              ttl: {
-                type: "string"
-              },
-              explicit_max_ttl: {
-                type: "string"
-              },
-              display_name: {
-                type: "string"
-              },
-              num_uses: {
-                type: "integer"
-              }
-            }
-          },
-          res: tokenResponse
-        }
-      },
-      tokenCreateRole: {
-        method: "POST",
-        path: "/auth/token/create/{{role_name}}",
-        tokenSource: true,
-        schema: {
-          req: {
-            type: "object",
-            properties: {
-              id: {
-                type: "string"
-              },
-              policies: {
-                type: "array",
-                items: {
-                  type: "string"
-                }
-              },
-              meta: {
-                type: "object"
-              },
-              no_parent: {
-                type: "boolean"
-              },
-              no_default_policy: {
-                type: "boolean"
-              },
-              renewable: {
-                type: "boolean"
-              },
-              ttl: {
-                type: "string"
-              },
-              explicit_max_ttl: {
-                type: "string"
-              },
-              display_name: {
-                type: "string"
-              },
-              num_uses: {
-                type: "integer"
-              }
-            }
-          },
-          res: tokenResponse
-        }
-      },
-      tokenLookup: {
-        method: "POST",
-        path: "/auth/token/lookup",
-        schema: {
-          req: {
-            type: "object",
-            properties: {
-              token: {
-                type: "string"
-              }
-            },
-            required: ["token"]
-          },
-          res: {
-            type: "object",
-            properties: {
-              data: {
-                type: "object",
-                properties: {
-                  id: {
-                    type: "string"
-                  },
-                  policies: {
-                    type: "array",
-                    items: {
-                      type: "string"
-                    }
-                  },
-                  path: {
-                    type: "string"
-                  },
-                  meta: {
-                    type: "object"
-                  },
-                  display_name: {
-                    type: "string"
-                  },
-                  num_uses: {
-                    type: "integer"
-                  }
-                }
-              }
-            },
-            required: ["data"]
-          }
-        }
-      },
-      tokenLookupAccessor: {
-        method: "POST",
-        path: "/auth/token/lookup-accessor",
-        schema: {
-          req: {
-            type: "object",
-            properties: {
-              accessor: {
-                type: "string"
-              }
-            },
-            required: ["accessor"]
-          },
-          res: {
-            type: "object",
-            properties: {
-              data: {
-                type: "object",
-                properties: {
-                  id: {
-                    type: "string"
-                  },
-                  policies: {
-                    type: "array",
-                    items: {
-                      type: "string"
-                    }
-                  },
-                  path: {
-                    type: "string"
-                  },
-                  meta: {
-                    type: "object"
-                  },
-                  display_name: {
-                    type: "string"
-                  },
-                  num_uses: {
-                    type: "integer"
-                  }
-                }
-              }
-            },
-            required: ["data"]
-          }
-        }
-      },
-      tokenLookupSelf: {
-        method: "GET",
-        path: "/auth/token/lookup-self",
-        schema: {
-          res: {
-            type: "object",
-            properties: {
-              data: {
-                type: "object",
-                properties: {
-                  id: {
-                    type: "string"
-                  },
-                  policies: {
-                    type: "array",
-                    items: {
-                      type: "string"
-                    }
-                  },
-                  path: {
-                    type: "string"
-                  },
-                  meta: {
-                    type: "object"
-                  },
-                  display_name: {
-                    type: "string"
-                  },
-                  num_uses: {
-                    type: "integer"
-                  }
-                }
-              }
-            },
-            required: ["data"]
-          }
-        }
-      },
-      tokenRenew: {
-        method: "POST",
-        path: "/auth/token/renew",
-        tokenSource: true,
-        schema: {
-          req: {
-            type: "object",
-            properties: {
-              token: {
-                type: "string"
-              },
-              increment: {
-                type: ["integer", "string"]
-              }
-            },
-            required: ["token"]
-          },
-          res: tokenResponse
-        }
-      },
-      tokenRenewSelf: {
-        method: "POST",
-        path: "/auth/token/renew-self",
-        tokenSource: true,
-        schema: {
-          req: {
-            type: "object",
-            properties: {
-              increment: {
-                type: ["integer", "string"]
-              }
-            }
-          },
-          res: tokenResponse
-        }
-      },
-      tokenRevoke: {
-        method: "POST",
-        path: "/auth/token/revoke",
-        schema: {
-          req: {
-            type: "object",
-            properties: {
-              token: {
-                type: "string"
-              }
-            },
-            required: ["token"]
-          }
-        }
-      },
-      tokenRevokeAccessor: {
-        method: "POST",
-        path: "/auth/token/revoke-accessor",
-        schema: {
-          req: {
-            type: "object",
-            properties: {
-              accessor: {
-                type: "string"
-              }
-            },
-            required: ["accessor"]
-          }
-        }
-      },
-      tokenRevokeOrphan: {
-        method: "POST",
-        path: "/auth/token/revoke-orphan",
-        schema: {
-          req: {
-            type: "object",
-            properties: {
-              token: {
-                type: "string"
-              }
-            },
-            required: ["token"]
-          }
-        }
-      },
-      tokenRevokeSelf: {
-        method: "POST",
-        path: "/auth/token/revoke-self"
-      },
-      tokenRoles: {
-        method: "GET",
-        path: "/auth/token/roles?list=true",
-        schema: {
-          res: {
-            type: "object",
-            properties: {
-              data: {
-                type: "object",
-                properties: {
-                  keys: {
-                    type: "array",
-                    items: {
-                      type: "string"
-                    }
-                  }
-                }
-              }
-            },
-            required: ["data"]
-          }
-        }
-      },
-      addTokenRole: {
-        method: "POST",
-        path: "/auth/token/roles/{{role_name}}",
-        schema: {
-          req: {
-            type: "object",
-            properties: {
-              allowed_policies: {
-                type: "string"
-              },
-              disallowed_policies: {
-                type: "string"
-              },
-              orphan: {
-                type: "boolean"
-              },
-              period: {
-                type: "integer"
-              },
-              renewable: {
-                type: "boolean"
-              },
-              path_suffix: {
-                type: "string"
-              },
-              explicit_max_ttl: {
-                type: "integer"
-              }
-            }
-          }
-        }
-      },
-      approleSecretAccessors: {
-        method: "LIST",
-        path: "/auth/{{mount_point}}{{^mount_point}}approle{{/mount_point}}/role/{{role_name}}/secret-id",
-        schema: {
-          res: approleResponse
-        }
-      },
-      approleSecretLookup: {
-        method: "POST",
-        path: "/auth/{{mount_point}}{{^mount_point}}approle{{/mount_point}}/role/{{role_name}}/secret-id/lookup",
-        schema: {
-          req: {
-            type: "object",
-            properties: {
-              secret_id: {
-                type: "string"
-              }
-            },
-            required: ["secret_id"]
-          },
-          res: approleResponse
-        }
-      },
-      approleSecretDestroy: {
-        method: "POST",
-        path: "/auth/{{mount_point}}{{^mount_point}}approle{{/mount_point}}/role/{{role_name}}/secret-id/destroy",
-        schema: {
-          req: {
-            type: "object",
-            properties: {
-              secret_id: {
-                type: "string"
-              }
-            },
-            required: ["secret_id"]
-          }
-        }
-      },
-      approleSecretAccessorLookup: {
-        method: "POST",
-        path: "/auth/{{mount_point}}{{^mount_point}}approle{{/mount_point}}/role/{{role_name}}/secret-id-accessor/lookup",
-        schema: {
-          req: {
-            type: "object",
-            properties: {
-              secret_id_accessor: {
-                type: "string"
-              }
-            },
-            required: ["secret_id_accessor"]
-          }
-        }
-      },
-      approleSecretAccessorDestroy: {
-        method: "POST",
-        path: "/auth/{{mount_point}}{{^mount_point}}approle{{/mount_point}}/role/{{role_name}}/secret-id-accessor/destroy"
-      },
-      approleLogin: {
-        method: "POST",
-        path: "/auth/{{mount_point}}{{^mount_point}}approle{{/mount_point}}/login",
-        tokenSource: true,
-        schema: {
-          req: {
-            type: "object",
-            properties: {
-              role_id: {
-                type: "string"
-              },
-              secret_id: {
-                type: "string"
-              }
-            },
-            required: ["role_id"]
-          },
-          res: approleResponse
-        }
-      },
-      health: {
-        method: "GET",
-        path: "/sys/health",
-        schema: {
-          query: {
-            type: "object",
-            properties: {
-              standbyok: {
-                type: "boolean"
-              },
-              activecode: {
-                type: "integer"
-              },
-              standbycode: {
-                type: "integer"
-              },
-              sealedcode: {
-                type: "integer"
-              },
-              uninitcode: {
-                type: "integer"
-              }
-            }
-          },
-          res: {
-            type: "object",
-            properties: {
-              cluster_id: {
-                type: "string"
-              },
-              cluster_name: {
-                type: "string"
-              },
-              version: {
-                type: "string"
-              },
-              server_time_utc: {
-                type: "integer"
-              },
-              standby: {
-                type: "boolean"
-              },
-              sealed: {
-                type: "boolean"
-              },
-              initialized: {
-                type: "boolean"
-              }
-            }
-          }
-        }
-      },
-      leader: {
-        method: "GET",
-        path: "/sys/leader",
-        schema: {
-          res: {
-            type: "object",
-            properties: {
-              ha_enabled: {
-                type: "boolean"
-              },
-              is_self: {
-                type: "boolean"
-              },
-              leader_address: {
-                type: "string"
-              }
-            }
-          }
-        }
-      },
-      stepDown: {
-        method: "PUT",
-        path: "/sys/step-down"
-      },
-      destroySecretVersions: {
-        method: "POST",
-        path: "/{{mount_point}}{{^mount_point}}secret{{/mount_point}}/destroy/{{path}}",
-        schema: {
-          req: {
-            type: "object",
-            properties: {
-              versions: {
-                type: "array",
-                items: {
-                  type: "integer"
-                },
-                minItems: 1
-              }
-            },
-            required: ["versions"]
-          }
-        }
-      }
-    };
-  }
-});
-
-// node_modules/mustache/mustache.js
-var require_mustache = __commonJS({
-  "node_modules/mustache/mustache.js"(exports2, module2) {
-    (function(global, factory) {
-      typeof exports2 === "object" && typeof module2 !== "undefined" ? module2.exports = factory() : typeof define === "function" && define.amd ? define(factory) : (global = global || self, global.Mustache = factory());
-    })(exports2, (function() {
-      "use strict";
-      var objectToString = Object.prototype.toString;
-      var isArray = Array.isArray || function isArrayPolyfill(object) {
-        return objectToString.call(object) === "[object Array]";
-      };
-      function isFunction(object) {
-        return typeof object === "function";
-      }
-      function typeStr(obj) {
-        return isArray(obj) ? "array" : typeof obj;
-      }
-      function escapeRegExp(string) {
-        return string.replace(/[\-\[\]{}()*+?.,\\\^$|#\s]/g, "\\$&");
-      }
-      function hasProperty(obj, propName) {
-        return obj != null && typeof obj === "object" && propName in obj;
-      }
-      function primitiveHasOwnProperty(primitive, propName) {
-        return primitive != null && typeof primitive !== "object" && primitive.hasOwnProperty && primitive.hasOwnProperty(propName);
-      }
-      var regExpTest = RegExp.prototype.test;
-      function testRegExp(re, string) {
-        return regExpTest.call(re, string);
-      }
-      var nonSpaceRe = /\S/;
-      function isWhitespace(string) {
-        return !testRegExp(nonSpaceRe, string);
-      }
-      var entityMap = {
-        "&": "&amp;",
-        "<": "&lt;",
-        ">": "&gt;",
-        '"': "&quot;",
-        "'": "&#39;",
-        "/": "&#x2F;",
-        "`": "&#x60;",
-        "=": "&#x3D;"
-      };
-      function escapeHtml(string) {
-        return String(string).replace(/[&<>"'`=\/]/g, function fromEntityMap(s) {
-          return entityMap[s];
-        });
-      }
-      var whiteRe = /\s*/;
-      var spaceRe = /\s+/;
-      var equalsRe = /\s*=/;
-      var curlyRe = /\s*\}/;
-      var tagRe = /#|\^|\/|>|\{|&|=|!/;
-      function parseTemplate(template, tags) {
-        if (!template)
-          return [];
-        var lineHasNonSpace = false;
-        var sections = [];
-        var tokens = [];
-        var spaces = [];
-        var hasTag = false;
-        var nonSpace = false;
-        var indentation = "";
-        var tagIndex = 0;
-        function stripSpace() {
-          if (hasTag && !nonSpace) {
-            while (spaces.length)
-              delete tokens[spaces.pop()];
-          } else {
-            spaces = [];
-          }
-          hasTag = false;
-          nonSpace = false;
-        }
-        var openingTagRe, closingTagRe, closingCurlyRe;
-        function compileTags(tagsToCompile) {
-          if (typeof tagsToCompile === "string")
-            tagsToCompile = tagsToCompile.split(spaceRe, 2);
-          if (!isArray(tagsToCompile) || tagsToCompile.length !== 2)
-            throw new Error("Invalid tags: " + tagsToCompile);
-          openingTagRe = new RegExp(escapeRegExp(tagsToCompile[0]) + "\\s*");
-          closingTagRe = new RegExp("\\s*" + escapeRegExp(tagsToCompile[1]));
-          closingCurlyRe = new RegExp("\\s*" + escapeRegExp("}" + tagsToCompile[1]));
-        }
-        compileTags(tags || mustache.tags);
-        var scanner = new Scanner(template);
-        var start, type, value, chr, token, openSection;
-        while (!scanner.eos()) {
-          start = scanner.pos;
-          value = scanner.scanUntil(openingTagRe);
-          if (value) {
-            for (var i = 0, valueLength = value.length; i < valueLength; ++i) {
-              chr = value.charAt(i);
-              if (isWhitespace(chr)) {
-                spaces.push(tokens.length);
-                indentation += chr;
-              } else {
-                nonSpace = true;
-                lineHasNonSpace = true;
-                indentation += " ";
-              }
-              tokens.push(["text", chr, start, start + 1]);
-              start += 1;
-              if (chr === "\n") {
-                stripSpace();
-                indentation = "";
-                tagIndex = 0;
-                lineHasNonSpace = false;
-              }
-            }
-          }
-          if (!scanner.scan(openingTagRe))
-            break;
-          hasTag = true;
-          type = scanner.scan(tagRe) || "name";
-          scanner.scan(whiteRe);
-          if (type === "=") {
-            value = scanner.scanUntil(equalsRe);
-            scanner.scan(equalsRe);
-            scanner.scanUntil(closingTagRe);
-          } else if (type === "{") {
-            value = scanner.scanUntil(closingCurlyRe);
-            scanner.scan(curlyRe);
-            scanner.scanUntil(closingTagRe);
-            type = "&";
-          } else {
-            value = scanner.scanUntil(closingTagRe);
-          }
-          if (!scanner.scan(closingTagRe))
-            throw new Error("Unclosed tag at " + scanner.pos);
-          if (type == ">") {
-            token = [type, value, start, scanner.pos, indentation, tagIndex, lineHasNonSpace];
-          } else {
-            token = [type, value, start, scanner.pos];
-          }
-          tagIndex++;
-          tokens.push(token);
-          if (type === "#" || type === "^") {
-            sections.push(token);
-          } else if (type === "/") {
-            openSection = sections.pop();
-            if (!openSection)
-              throw new Error('Unopened section "' + value + '" at ' + start);
-            if (openSection[1] !== value)
-              throw new Error('Unclosed section "' + openSection[1] + '" at ' + start);
-          } else if (type === "name" || type === "{" || type === "&") {
-            nonSpace = true;
-          } else if (type === "=") {
-            compileTags(value);
-          }
-        }
-        stripSpace();
-        openSection = sections.pop();
-        if (openSection)
-          throw new Error('Unclosed section "' + openSection[1] + '" at ' + scanner.pos);
-        return nestTokens(squashTokens(tokens));
-      }
-      function squashTokens(tokens) {
-        var squashedTokens = [];
-        var token, lastToken;
-        for (var i = 0, numTokens = tokens.length; i < numTokens; ++i) {
-          token = tokens[i];
-          if (token) {
-            if (token[0] === "text" && lastToken && lastToken[0] === "text") {
-              lastToken[1] += token[1];
-              lastToken[3] = token[3];
-            } else {
-              squashedTokens.push(token);
-              lastToken = token;
-            }
-          }
-        }
-        return squashedTokens;
-      }
-      function nestTokens(tokens) {
-        var nestedTokens = [];
-        var collector = nestedTokens;
-        var sections = [];
-        var token, section;
-        for (var i = 0, numTokens = tokens.length; i < numTokens; ++i) {
-          token = tokens[i];
-          switch (token[0]) {
-            case "#":
-            case "^":
-              collector.push(token);
-              sections.push(token);
-              collector = token[4] = [];
-              break;
-            case "/":
-              section = sections.pop();
-              section[5] = token[2];
-              collector = sections.length > 0 ? sections[sections.length - 1][4] : nestedTokens;
-              break;
-            default:
-              collector.push(token);
-          }
-        }
-        return nestedTokens;
-      }
-      function Scanner(string) {
-        this.string = string;
-        this.tail = string;
-        this.pos = 0;
-      }
-      Scanner.prototype.eos = function eos() {
-        return this.tail === "";
-      };
-      Scanner.prototype.scan = function scan(re) {
-        var match = this.tail.match(re);
-        if (!match || match.index !== 0)
-          return "";
-        var string = match[0];
-        this.tail = this.tail.substring(string.length);
-        this.pos += string.length;
-        return string;
-      };
-      Scanner.prototype.scanUntil = function scanUntil(re) {
-        var index = this.tail.search(re), match;
-        switch (index) {
-          case -1:
-            match = this.tail;
-            this.tail = "";
-            break;
-          case 0:
-            match = "";
-            break;
-          default:
-            match = this.tail.substring(0, index);
-            this.tail = this.tail.substring(index);
-        }
-        this.pos += match.length;
-        return match;
-      };
-      function Context(view, parentContext) {
-        this.view = view;
-        this.cache = { ".": this.view };
-        this.parent = parentContext;
-      }
-      Context.prototype.push = function push(view) {
-        return new Context(view, this);
-      };
-      Context.prototype.lookup = function lookup2(name) {
-        var cache = this.cache;
-        var value;
-        if (cache.hasOwnProperty(name)) {
-          value = cache[name];
-        } else {
-          var context = this, intermediateValue, names, index, lookupHit = false;
-          while (context) {
-            if (name.indexOf(".") > 0) {
-              intermediateValue = context.view;
-              names = name.split(".");
-              index = 0;
-              while (intermediateValue != null && index < names.length) {
-                if (index === names.length - 1)
-                  lookupHit = hasProperty(intermediateValue, names[index]) || primitiveHasOwnProperty(intermediateValue, names[index]);
-                intermediateValue = intermediateValue[names[index++]];
-              }
-            } else {
-              intermediateValue = context.view[name];
-              lookupHit = hasProperty(context.view, name);
-            }
-            if (lookupHit) {
-              value = intermediateValue;
-              break;
-            }
-            context = context.parent;
-          }
-          cache[name] = value;
-        }
-        if (isFunction(value))
-          value = value.call(this.view);
-        return value;
-      };
-      function Writer() {
-        this.templateCache = {
-          _cache: {},
-          set: function set(key, value) {
-            this._cache[key] = value;
-          },
-          get: function get(key) {
-            return this._cache[key];
-          },
-          clear: function clear() {
-            this._cache = {};
-          }
-        };
-      }
-      Writer.prototype.clearCache = function clearCache() {
-        if (typeof this.templateCache !== "undefined") {
-          this.templateCache.clear();
-        }
-      };
-      Writer.prototype.parse = function parse2(template, tags) {
-        var cache = this.templateCache;
-        var cacheKey = template + ":" + (tags || mustache.tags).join(":");
-        var isCacheEnabled = typeof cache !== "undefined";
-        var tokens = isCacheEnabled ? cache.get(cacheKey) : void 0;
-        if (tokens == void 0) {
-          tokens = parseTemplate(template, tags);
-          isCacheEnabled && cache.set(cacheKey, tokens);
-        }
-        return tokens;
-      };
-      Writer.prototype.render = function render2(template, view, partials, config) {
-        var tags = this.getConfigTags(config);
-        var tokens = this.parse(template, tags);
-        var context = view instanceof Context ? view : new Context(view, void 0);
-        return this.renderTokens(tokens, context, partials, template, config);
-      };
-      Writer.prototype.renderTokens = function renderTokens(tokens, context, partials, originalTemplate, config) {
-        var buffer = "";
-        var token, symbol, value;
-        for (var i = 0, numTokens = tokens.length; i < numTokens; ++i) {
-          value = void 0;
-          token = tokens[i];
-          symbol = token[0];
-          if (symbol === "#") value = this.renderSection(token, context, partials, originalTemplate, config);
-          else if (symbol === "^") value = this.renderInverted(token, context, partials, originalTemplate, config);
-          else if (symbol === ">") value = this.renderPartial(token, context, partials, config);
-          else if (symbol === "&") value = this.unescapedValue(token, context);
-          else if (symbol === "name") value = this.escapedValue(token, context, config);
-          else if (symbol === "text") value = this.rawValue(token);
-          if (value !== void 0)
-            buffer += value;
-        }
-        return buffer;
-      };
-      Writer.prototype.renderSection = function renderSection(token, context, partials, originalTemplate, config) {
-        var self2 = this;
-        var buffer = "";
-        var value = context.lookup(token[1]);
-        function subRender(template) {
-          return self2.render(template, context, partials, config);
-        }
-        if (!value) return;
-        if (isArray(value)) {
-          for (var j = 0, valueLength = value.length; j < valueLength; ++j) {
-            buffer += this.renderTokens(token[4], context.push(value[j]), partials, originalTemplate, config);
-          }
-        } else if (typeof value === "object" || typeof value === "string" || typeof value === "number") {
-          buffer += this.renderTokens(token[4], context.push(value), partials, originalTemplate, config);
-        } else if (isFunction(value)) {
-          if (typeof originalTemplate !== "string")
-            throw new Error("Cannot use higher-order sections without the original template");
-          value = value.call(context.view, originalTemplate.slice(token[3], token[5]), subRender);
-          if (value != null)
-            buffer += value;
-        } else {
-          buffer += this.renderTokens(token[4], context, partials, originalTemplate, config);
-        }
-        return buffer;
-      };
-      Writer.prototype.renderInverted = function renderInverted(token, context, partials, originalTemplate, config) {
-        var value = context.lookup(token[1]);
-        if (!value || isArray(value) && value.length === 0)
-          return this.renderTokens(token[4], context, partials, originalTemplate, config);
-      };
-      Writer.prototype.indentPartial = function indentPartial(partial, indentation, lineHasNonSpace) {
-        var filteredIndentation = indentation.replace(/[^ \t]/g, "");
-        var partialByNl = partial.split("\n");
-        for (var i = 0; i < partialByNl.length; i++) {
-          if (partialByNl[i].length && (i > 0 || !lineHasNonSpace)) {
-            partialByNl[i] = filteredIndentation + partialByNl[i];
-          }
-        }
-        return partialByNl.join("\n");
-      };
-      Writer.prototype.renderPartial = function renderPartial(token, context, partials, config) {
-        if (!partials) return;
-        var tags = this.getConfigTags(config);
-        var value = isFunction(partials) ? partials(token[1]) : partials[token[1]];
-        if (value != null) {
-          var lineHasNonSpace = token[6];
-          var tagIndex = token[5];
-          var indentation = token[4];
-          var indentedValue = value;
-          if (tagIndex == 0 && indentation) {
-            indentedValue = this.indentPartial(value, indentation, lineHasNonSpace);
-          }
-          var tokens = this.parse(indentedValue, tags);
-          return this.renderTokens(tokens, context, partials, indentedValue, config);
-        }
-      };
-      Writer.prototype.unescapedValue = function unescapedValue(token, context) {
-        var value = context.lookup(token[1]);
-        if (value != null)
-          return value;
-      };
-      Writer.prototype.escapedValue = function escapedValue(token, context, config) {
-        var escape = this.getConfigEscape(config) || mustache.escape;
-        var value = context.lookup(token[1]);
-        if (value != null)
-          return typeof value === "number" && escape === mustache.escape ? String(value) : escape(value);
-      };
-      Writer.prototype.rawValue = function rawValue2(token) {
-        return token[1];
-      };
-      Writer.prototype.getConfigTags = function getConfigTags(config) {
-        if (isArray(config)) {
-          return config;
-        } else if (config && typeof config === "object") {
-          return config.tags;
-        } else {
-          return void 0;
-        }
-      };
-      Writer.prototype.getConfigEscape = function getConfigEscape(config) {
-        if (config && typeof config === "object" && !isArray(config)) {
-          return config.escape;
-        } else {
-          return void 0;
-        }
-      };
-      var mustache = {
-        name: "mustache.js",
-        version: "4.2.0",
-        tags: ["{{", "}}"],
-        clearCache: void 0,
-        escape: void 0,
-        parse: void 0,
-        render: void 0,
-        Scanner: void 0,
-        Context: void 0,
-        Writer: void 0,
-        /**
-         * Allows a user to override the default caching strategy, by providing an
-         * object with set, get and clear methods. This can also be used to disable
-         * the cache by setting it to the literal `undefined`.
-         */
-        set templateCache(cache) {
-          defaultWriter.templateCache = cache;
-        },
-        /**
-         * Gets the default or overridden caching object from the default writer.
-         */
-        get templateCache() {
-          return defaultWriter.templateCache;
-        }
-      };
-      var defaultWriter = new Writer();
-      mustache.clearCache = function clearCache() {
-        return defaultWriter.clearCache();
-      };
-      mustache.parse = function parse2(template, tags) {
-        return defaultWriter.parse(template, tags);
-      };
-      mustache.render = function render2(template, view, partials, config) {
-        if (typeof template !== "string") {
-          throw new TypeError('Invalid template! Template should be a "string" but "' + typeStr(template) + '" was given as the first argument for mustache#render(template, view, partials)');
-        }
-        return defaultWriter.render(template, view, partials, config);
-      };
-      mustache.escape = escapeHtml;
-      mustache.Scanner = Scanner;
-      mustache.Context = Context;
-      mustache.Writer = Writer;
-      return mustache;
-    }));
-  }
-});
-
-// without-axios:axios
-var require_axios = __commonJS({
-  "without-axios:axios"(exports2, module2) {
-    module2.exports = { create() {
-      throw new Error("axios is not in the vaultrun bundle: node-vault must use vaultrun's transport");
-    } };
-  }
-});
-
-// node_modules/node-vault/src/index.js
-var require_src2 = __commonJS({
-  "node_modules/node-vault/src/index.js"(exports2, module2) {
-    "use strict";
-    var originalDebug = require_src()("node-vault");
-    var originalTv4 = require_tv4();
-    var originalCommands = require_commands();
-    var originalMustache = require_mustache();
-    var axios = require_axios();
-    var https2 = require("https");
-    var EventEmitter = require("events");
-    var VaultError = class extends Error {
-    };
-    var ApiResponseError = class extends VaultError {
-      constructor(message, response) {
-        super(message);
-        this.response = {
-          statusCode: response.statusCode,
-          body: response.body
-        };
-      }
-    };
-    module2.exports = (config = {}) => {
-      const debug = config.debug || originalDebug;
-      const tv4 = config.tv4 || originalTv4;
-      const commands = config.commands || originalCommands;
-      const mustache = config.mustache || originalMustache;
-      const rpDefaults = {
-        json: true,
-        resolveWithFullResponse: true,
-        simple: false,
-        strictSSL: !process.env.VAULT_SKIP_VERIFY
-      };
-      if (config.rpDefaults) {
-        Object.keys(config.rpDefaults).forEach((key) => {
-          rpDefaults[key] = config.rpDefaults[key];
-        });
-      }
-      const rp = (() => {
-        if (config["request-promise"])
-          return config["request-promise"].defaults(rpDefaults);
-        const baseAgentOptions = {};
-        if (rpDefaults.strictSSL === false) {
-          baseAgentOptions.rejectUnauthorized = false;
-        }
-        const tlsOptionKeys = ["ca", "cert", "key", "passphrase", "pfx"];
-        const configReqOpts = config.requestOptions || {};
-        const defaultAgentOpts = { ...baseAgentOptions };
-        let hasDefaultTls = Object.keys(baseAgentOptions).length > 0;
-        tlsOptionKeys.forEach((prop) => {
-          if (configReqOpts[prop] !== void 0) {
-            defaultAgentOpts[prop] = configReqOpts[prop];
-            hasDefaultTls = true;
-          }
-        });
-        if (configReqOpts.agentOptions !== void 0) {
-          Object.assign(defaultAgentOpts, configReqOpts.agentOptions);
-          hasDefaultTls = true;
-        }
-        if (configReqOpts.strictSSL !== void 0) {
-          defaultAgentOpts.rejectUnauthorized = configReqOpts.strictSSL !== false;
-          hasDefaultTls = true;
-        }
-        const defaultHttpsAgent = hasDefaultTls ? new https2.Agent(defaultAgentOpts) : void 0;
-        const instance = axios.create({
-          // Accept all HTTP status codes (equivalent to request's simple: false)
-          // so that vault response handling logic can process non-2xx responses.
-          validateStatus: () => true,
-          ...defaultHttpsAgent ? { httpsAgent: defaultHttpsAgent } : {},
-          ...rpDefaults.timeout ? { timeout: rpDefaults.timeout } : {}
-        });
-        const configTlsSnapshot = {};
-        tlsOptionKeys.forEach((prop) => {
-          if (configReqOpts[prop] !== void 0) configTlsSnapshot[prop] = configReqOpts[prop];
-        });
-        if (configReqOpts.agentOptions !== void 0) {
-          configTlsSnapshot.agentOptions = configReqOpts.agentOptions;
-        }
-        if (configReqOpts.strictSSL !== void 0) {
-          configTlsSnapshot.strictSSL = configReqOpts.strictSSL;
-        }
-        return function requestWrapper(options) {
-          const axiosOptions = {
-            method: options.method,
-            url: options.uri,
-            headers: { ...options.headers }
-          };
-          if (options.json && typeof options.json === "object") {
-            axiosOptions.data = options.json;
-          }
-          if (options.timeout !== void 0) {
-            axiosOptions.timeout = options.timeout;
-          }
-          if (options.httpAgent !== void 0) {
-            axiosOptions.httpAgent = options.httpAgent;
-          }
-          let hasOverride = false;
-          const perRequestAgentOpts = {};
-          tlsOptionKeys.forEach((prop) => {
-            if (options[prop] !== void 0) {
-              perRequestAgentOpts[prop] = options[prop];
-              if (options[prop] !== configTlsSnapshot[prop]) hasOverride = true;
-            }
-          });
-          if (options.agentOptions !== void 0) {
-            Object.assign(perRequestAgentOpts, options.agentOptions);
-            if (options.agentOptions !== configTlsSnapshot.agentOptions) hasOverride = true;
-          }
-          if (options.strictSSL !== void 0) {
-            perRequestAgentOpts.rejectUnauthorized = options.strictSSL !== false;
-            if (options.strictSSL !== configTlsSnapshot.strictSSL) hasOverride = true;
-          }
-          if (hasOverride) {
-            axiosOptions.httpsAgent = new https2.Agent({
-              ...defaultAgentOpts,
-              ...perRequestAgentOpts
-            });
-          } else if (options.httpsAgent !== void 0) {
-            axiosOptions.httpsAgent = options.httpsAgent;
-          }
-          return instance(axiosOptions).then((response) => {
-            let requestPath;
-            try {
-              requestPath = new URL(options.uri).pathname;
-            } catch (_e) {
-              requestPath = options.uri;
-            }
-            return {
-              statusCode: response.status,
-              body: response.data,
-              request: {
-                path: requestPath
-              }
-            };
-          });
-        };
-      })();
-      const client = new EventEmitter();
-      function handleVaultResponse(response) {
-        if (!response) return Promise.reject(new VaultError("No response passed"));
-        debug(response.statusCode);
-        if (response.statusCode !== 200 && response.statusCode !== 204) {
-          if (response.request.path.match(/sys\/health/) !== null) {
-            return Promise.resolve(response.body);
-          }
-          let message;
-          if (response.body && response.body.errors && response.body.errors.length > 0) {
-            message = response.body.errors[0];
-          } else {
-            message = `Status ${response.statusCode}`;
-          }
-          const error = new ApiResponseError(message, response);
-          return Promise.reject(error);
-        }
-        return Promise.resolve(response.body);
-      }
-      client.handleVaultResponse = handleVaultResponse;
-      client.apiVersion = config.apiVersion || "v1";
-      client.endpoint = config.endpoint || process.env.VAULT_ADDR || "http://127.0.0.1:8200";
-      client.pathPrefix = config.pathPrefix || process.env.VAULT_PREFIX || "";
-      client.token = config.token || process.env.VAULT_TOKEN;
-      client.noCustomHTTPVerbs = config.noCustomHTTPVerbs || false;
-      client.namespace = config.namespace || process.env.VAULT_NAMESPACE;
-      client.kubernetesPath = config.kubernetesPath || "kubernetes";
-      client.endpoint = client.endpoint.replace(/\/$/, "");
-      const requestSchema = {
-        type: "object",
-        properties: {
-          path: {
-            type: "string"
-          },
-          method: {
-            type: "string"
-          }
-        },
-        required: ["path", "method"]
-      };
-      client.request = (options = {}) => {
-        const valid = tv4.validate(options, requestSchema);
-        if (!valid) return Promise.reject(tv4.error);
-        let uri = `${client.endpoint}/${client.apiVersion}${client.pathPrefix}${options.path}`;
-        uri = uri.replace(/&#x2F;/g, "/");
-        options.headers = options.headers || {};
-        if (typeof client.token === "string" && client.token.length) {
-          options.headers["X-Vault-Token"] = options.headers["X-Vault-Token"] || client.token;
-        }
-        if (typeof client.namespace === "string" && client.namespace.length) {
-          options.headers["X-Vault-Namespace"] = client.namespace;
-        }
-        options.uri = uri;
-        debug(options.method, uri);
-        if (options.json) debug(options.json);
-        return rp(options).then(client.handleVaultResponse);
-      };
-      client.help = (path, requestOptions) => {
-        debug(`help for ${path}`);
-        const options = { ...config.requestOptions, ...requestOptions };
-        options.path = `/${path}?help=1`;
-        options.method = "GET";
-        return client.request(options);
-      };
-      client.write = (path, data, requestOptions) => {
-        debug("write %o to %s", data, path);
-        const options = { ...config.requestOptions, ...requestOptions };
-        options.path = `/${path}`;
-        options.json = data;
-        options.method = "POST";
-        return client.request(options);
-      };
-      client.update = (path, data, requestOptions) => {
-        debug("update %o to %s", data, path);
-        const options = { ...config.requestOptions, ...requestOptions };
-        options.path = `/${path}`;
-        options.json = data;
-        options.method = "PATCH";
-        options.headers = { "Content-Type": "application/merge-patch+json" };
-        return client.request(options);
-      };
-      client.read = (path, requestOptions) => {
-        debug(`read ${path}`);
-        const options = { ...config.requestOptions, ...requestOptions };
-        options.path = `/${path}`;
-        options.method = "GET";
-        return client.request(options);
-      };
-      client.list = (path, requestOptions) => {
-        debug(`list ${path}`);
-        const options = { ...config.requestOptions, ...requestOptions };
-        options.path = `/${path}`;
-        if (client.noCustomHTTPVerbs) {
-          options.path = `/${path}?list=1`;
-          options.method = "GET";
-        } else {
-          options.path = `/${path}`;
-          options.method = "LIST";
-        }
-        return client.request(options);
-      };
-      client.delete = (path, requestOptions) => {
-        debug(`delete ${path}`);
-        const options = { ...config.requestOptions, ...requestOptions };
-        options.path = `/${path}`;
-        options.method = "DELETE";
-        return client.request(options);
-      };
-      function validate(json, schema) {
-        if (schema === void 0) return Promise.resolve();
-        const valid = tv4.validate(json, schema);
-        if (!valid) {
-          debug(tv4.error.dataPath);
-          debug(tv4.error.message);
-          return Promise.reject(tv4.error);
-        }
-        return Promise.resolve();
-      }
-      function extendOptions(conf, options, args = {}) {
-        const hasArgs = Object.keys(args).length > 0;
-        if (!hasArgs) return Promise.resolve(options);
-        const querySchema = conf.schema.query;
-        if (querySchema) {
-          const params = [];
-          for (const key of Object.keys(querySchema.properties)) {
-            if (key in args) {
-              params.push(`${key}=${encodeURIComponent(args[key])}`);
-            }
-          }
-          if (params.length > 0) {
-            options.path += `?${params.join("&")}`;
-          }
-        }
-        const reqSchema = conf.schema.req;
-        if (reqSchema) {
-          const json = {};
-          for (const key of Object.keys(reqSchema.properties)) {
-            if (key in args) {
-              json[key] = args[key];
-            }
-          }
-          if (Object.keys(json).length > 0) {
-            options.json = json;
-          }
-        }
-        return Promise.resolve(options);
-      }
-      function generateFunction(name, conf) {
-        client[name] = (args = {}) => {
-          const options = { ...config.requestOptions, ...args.requestOptions };
-          options.method = conf.method;
-          options.path = mustache.render(conf.path, args);
-          if (!conf.schema) {
-            if (options.method === "POST" || options.method === "PUT") {
-              options.json = args;
-            }
-            return client.request(options);
-          }
-          let promise = validate(args, conf.schema.req).then(() => validate(args, conf.schema.query)).then(() => extendOptions(conf, options, args)).then((extendedOptions) => client.request(extendedOptions));
-          if (conf.tokenSource) {
-            promise = promise.then((response) => {
-              const candidateToken = response.auth && response.auth.client_token;
-              if (candidateToken) {
-                client.token = candidateToken;
-              }
-              return response;
-            });
-          }
-          return promise;
-        };
-      }
-      client.generateFunction = generateFunction;
-      client.commands = commands;
-      const assignFunctions = (commandName) => generateFunction(commandName, commands[commandName]);
-      Object.keys(commands).forEach(assignFunctions);
-      let tokenRenewalTimer = null;
-      client.startTokenRenewal = (opts = {}) => {
-        const renewFraction = opts.renewFraction || 0.8;
-        const increment = opts.increment;
-        client.stopTokenRenewal();
-        function scheduleRenewal(ttl2) {
-          const delay = Math.max(1, Math.floor(ttl2 * renewFraction)) * 1e3;
-          tokenRenewalTimer = setTimeout(() => {
-            const renewArgs = increment != null ? { increment } : {};
-            client.tokenRenewSelf(renewArgs).then((result) => {
-              client.emit("token:renewed", result);
-              const newTtl = result.auth && result.auth.lease_duration;
-              const renewable = result.auth && result.auth.renewable;
-              if (newTtl > 0 && renewable !== false) {
-                scheduleRenewal(newTtl);
-              } else {
-                tokenRenewalTimer = null;
-                client.emit("token:expired");
-              }
-            }).catch((err) => {
-              tokenRenewalTimer = null;
-              client.emit("token:error:renew", err);
-            });
-          }, delay);
-          if (tokenRenewalTimer.unref) tokenRenewalTimer.unref();
-        }
-        const ttl = opts.ttl;
-        if (ttl != null && ttl > 0) {
-          scheduleRenewal(ttl);
-          return Promise.resolve();
-        }
-        return client.tokenLookupSelf().then((result) => {
-          const currentTtl = result.data && result.data.ttl;
-          if (currentTtl > 0) {
-            scheduleRenewal(currentTtl);
-          }
-          return result;
-        });
-      };
-      client.stopTokenRenewal = () => {
-        if (tokenRenewalTimer) {
-          clearTimeout(tokenRenewalTimer);
-          tokenRenewalTimer = null;
-        }
-      };
-      const leaseTimers = {};
-      client.startLeaseRenewal = (leaseId, leaseDuration, opts = {}) => {
-        if (!leaseId) throw new VaultError("leaseId is required");
-        if (!leaseDuration || leaseDuration <= 0) throw new VaultError("leaseDuration must be positive");
-        const renewFraction = opts.renewFraction || 0.8;
-        const increment = opts.increment;
-        client.stopLeaseRenewal(leaseId);
-        function scheduleRenewal(duration) {
-          const delay = Math.max(1, Math.floor(duration * renewFraction)) * 1e3;
-          const timer = setTimeout(() => {
-            const renewArgs = { lease_id: leaseId };
-            if (increment != null) renewArgs.increment = increment;
-            client.renew(renewArgs).then((result) => {
-              client.emit("lease:renewed", { leaseId, result });
-              if (result.lease_duration > 0 && result.renewable !== false) {
-                scheduleRenewal(result.lease_duration);
-              } else {
-                delete leaseTimers[leaseId];
-                client.emit("lease:expired", { leaseId });
-              }
-            }).catch((err) => {
-              delete leaseTimers[leaseId];
-              client.emit("lease:error:renew", { leaseId, error: err });
-            });
-          }, delay);
-          if (timer.unref) timer.unref();
-          leaseTimers[leaseId] = timer;
-        }
-        scheduleRenewal(leaseDuration);
-      };
-      client.stopLeaseRenewal = (leaseId) => {
-        if (leaseTimers[leaseId]) {
-          clearTimeout(leaseTimers[leaseId]);
-          delete leaseTimers[leaseId];
-        }
-      };
-      client.stopAllRenewals = () => {
-        client.stopTokenRenewal();
-        Object.keys(leaseTimers).forEach((id) => {
-          clearTimeout(leaseTimers[id]);
-          delete leaseTimers[id];
-        });
-      };
-      return client;
-    };
-  }
-});
-
 // src/action/main.ts
 var import_node_crypto3 = require("node:crypto");
 var import_node_fs3 = require("node:fs");
-var import_promises9 = require("node:fs/promises");
+var import_promises10 = require("node:fs/promises");
 var import_node_os4 = require("node:os");
 var import_node_path6 = require("node:path");
 
@@ -4805,6 +348,7 @@ var SETTINGS = [
     flag: "client-key",
     env: ["VAULT_CLIENT_KEY", "BAO_CLIENT_KEY"],
     kind: "path",
+    secret: true,
     help: "PEM private key of the client certificate"
   },
   {
@@ -4828,7 +372,7 @@ var SETTINGS = [
     env: ["VAULT_CLIENT_TIMEOUT", "BAO_CLIENT_TIMEOUT"],
     kind: "duration",
     default: "60s",
-    help: "timeout of one HTTP request (a number is seconds)"
+    help: "time limit of one HTTP request, connecting to last byte (a number is seconds); never past --wait in a start"
   },
   {
     key: "authMethod",
@@ -4836,7 +380,7 @@ var SETTINGS = [
     env: ["VAULTRUN_AUTH_METHOD"],
     kind: "string",
     choices: ["token", "approle", "jwt", "kubernetes", "cert"],
-    help: "login method (default: inferred, see README)"
+    help: "login method (default: inferred, see docs/login.md)"
   },
   {
     key: "token",
@@ -5151,7 +695,7 @@ var SETTINGS = [
     env: ["VAULTRUN_WAIT"],
     kind: "duration",
     default: "30s",
-    help: "how long to retry an unreachable / sealed / rate-limiting Vault"
+    help: "deadline of a start for all it asks Vault (login, reads, retries of an unreachable / sealed / rate-limiting Vault)"
   },
   {
     key: "concurrency",
@@ -5396,8 +940,64 @@ var Masker = class {
       if (v.length >= 4 && !this.values.has(v)) {
         this.values.add(v);
         this.sorted = [...this.values].sort((a, b) => b.length - a.length);
+        this.fragments = void 0;
       }
     }
+  }
+  fragments;
+  /** Every piece of FRAGMENT_LENGTH characters of every value, built when first needed after a change. */
+  fragmentSet() {
+    if (this.fragments) return this.fragments;
+    const set = /* @__PURE__ */ new Set();
+    for (const v of this.sorted) {
+      for (let i = 0; i + FRAGMENT_LENGTH <= v.length; i++) set.add(v.slice(i, i + FRAGMENT_LENGTH));
+    }
+    this.fragments = set;
+    return set;
+  }
+  /**
+   * For text we do not control (a server's error message, which may echo our request): masks every value as
+   * mask() does, and also every word (run of non-space characters) that contains any FRAGMENT_LENGTH
+   * characters of a value. So no piece of FRAGMENT_LENGTH characters or more of a credential survives — a
+   * prefix, a suffix, a middle, a value cut by truncation — and the rest of the word it was in goes with it.
+   * Call it before truncating such text.
+   */
+  maskUntrusted(text) {
+    const covered = new Uint8Array(text.length);
+    let any = false;
+    for (const v of this.sorted) {
+      for (let at = text.indexOf(v); at >= 0; at = text.indexOf(v, at + 1)) {
+        covered.fill(1, at, at + v.length);
+        any = true;
+      }
+    }
+    const fragments = this.fragmentSet();
+    if (fragments.size > 0) {
+      for (let i = 0; i + FRAGMENT_LENGTH <= text.length; i++) {
+        if (fragments.has(text.slice(i, i + FRAGMENT_LENGTH))) {
+          covered.fill(1, i, i + FRAGMENT_LENGTH);
+          any = true;
+        }
+      }
+    }
+    if (!any) return text;
+    for (let i = 0; i < text.length; i++) {
+      if (covered[i] !== 1) continue;
+      let a = i;
+      while (a > 0 && !/\s/.test(text[a - 1])) a--;
+      let b = i;
+      while (b < text.length && !/\s/.test(text[b])) b++;
+      covered.fill(2, a, b);
+      i = b;
+    }
+    let out = "";
+    for (let i = 0; i < text.length; ) {
+      const start = i;
+      const marked = covered[i] !== 0;
+      while (i < text.length && covered[i] !== 0 === marked) i++;
+      out += marked ? MASK : text.slice(start, i);
+    }
+    return out;
   }
   /** The masked values, longest first: a new array after each addition (so callers can tell it changed). */
   list() {
@@ -5422,6 +1022,18 @@ var Masker = class {
     return out;
   }
 };
+var CONTROL = /[\u0000-\u001f\u007f-\u009f\u200b-\u200f\u2028-\u202e\u2060-\u206f\ufeff]/g;
+var ESCAPE_SEQUENCE = (
+  // biome-ignore lint/suspicious/noControlCharactersInRegex: matching escape sequences is the point
+  /\u001b\[[0-?]*[ -/]*[@-~]|\u001b\][^\u0007\u001b]*(?:\u0007|\u001b\\)?|\u001b[\s\S]?|\u009b[0-?]*[ -/]*[@-~]/g
+);
+function sanitizeServerText(text) {
+  return text.replace(ESCAPE_SEQUENCE, " ").replace(CONTROL, " ").replace(/\s+/g, " ").trim();
+}
+function escapeControls(text) {
+  return text.replace(CONTROL, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, "0")}`);
+}
+var FRAGMENT_LENGTH = 6;
 function quoteField(v) {
   return /^[\w./:@,+-]*$/.test(v) && v !== "" ? v : JSON.stringify(v);
 }
@@ -5443,10 +1055,14 @@ function createLogger(options = {}) {
     const msg = masker.mask(message);
     let line;
     if (logger.format === "json") {
-      line = JSON.stringify({ time: (/* @__PURE__ */ new Date()).toISOString(), level, msg, ...Object.fromEntries(entries) });
+      line = escapeControls(
+        JSON.stringify({ time: (/* @__PURE__ */ new Date()).toISOString(), level, msg, ...Object.fromEntries(entries) })
+      );
     } else {
-      const rest = entries.map(([k, v]) => `${k}=${quoteField(String(v))}`).join(" ");
-      line = `vaultrun ${level}: ${msg}${rest ? ` ${rest}` : ""}`;
+      const rest = entries.map(([k, v]) => `${k}=${escapeControls(quoteField(String(v)))}`).join(" ");
+      const body = msg.split("\n").map(escapeControls).join(`
+vaultrun ${level}: `);
+      line = `vaultrun ${level}: ${body}${rest ? ` ${rest}` : ""}`;
     }
     try {
       write(`${masker.mask(line)}
@@ -5500,25 +1116,27 @@ async function appendExisting(path, text, origin) {
 // src/output/formats.ts
 function unrepresentable(name, format, why) {
   return new VaultrunError("USAGE", `${name}: the value cannot be written in ${format} format: ${why}`, {
-    hint: "use --format json (any value) or --format shell"
+    hint: `use --format json (any value), or reference it as ${name}_FILE=vault:\u2026 to get it in a file`
   });
 }
-function dotenvValue(name, value) {
-  if (value.includes("\0")) throw unrepresentable(name, "dotenv", "it contains a NUL character");
-  const cr = value.includes("\r");
-  const quotable = !value.endsWith("\\");
-  if (quotable && !cr && !value.includes("'")) return `'${value}'`;
-  if (quotable && !cr && !value.includes("`")) return `\`${value}\``;
-  if (quotable && !value.includes('"') && !/\\[nr]/.test(value)) {
-    return `"${value.replace(/\n/g, "\\n").replace(/\r/g, "\\r")}"`;
+var LONE_SURROGATE = /[\uD800-\uDFFF]/u;
+function dotenvProblem(value) {
+  if (value.includes("\0")) return "it contains a NUL character";
+  if (LONE_SURROGATE.test(value)) return "it is not valid Unicode (a lone UTF-16 surrogate)";
+  if (value.includes("\r")) return "it contains a carriage return (dotenv readers turn it into a newline)";
+  if (value.includes("\\\\") || value.endsWith("\\")) {
+    return "it contains two backslashes in a row or ends with a backslash (python-dotenv or docker compose would change it)";
   }
-  if (value !== "" && value === value.trim() && !/[#\r\n\u2028\u2029]/.test(value) && !/^['"`]/.test(value))
-    return value;
-  throw unrepresentable(
-    name,
-    "dotenv",
-    "no dotenv quoting keeps it exact (it has ', ` and \", or ends with a backslash, with a newline or a #)"
-  );
+  if (/\$\{[^}]*\}/.test(value)) return "it contains ${\u2026} (python-dotenv expands it whatever the quoting)";
+  if (value.includes("'") && /["$`\\]/.test(value)) {
+    return "it contains ' together with \", $, ` or a backslash (no quoting keeps that exact for both shells and dotenv readers)";
+  }
+  return void 0;
+}
+function dotenvValue(name, value) {
+  const problem = dotenvProblem(value);
+  if (problem !== void 0) throw unrepresentable(name, "dotenv", problem);
+  return value.includes("'") ? `"${value}"` : `'${value}'`;
 }
 function formatDotenv(vars) {
   return vars.map(([name, value]) => `${name}=${dotenvValue(name, value)}
@@ -5530,6 +1148,8 @@ function shellQuote(value) {
 function formatShell(vars) {
   return vars.map(([name, value]) => {
     if (value.includes("\0")) throw unrepresentable(name, "shell", "it contains a NUL character");
+    if (LONE_SURROGATE.test(value))
+      throw unrepresentable(name, "shell", "it is not valid Unicode (a lone UTF-16 surrogate)");
     return `export ${name}=${shellQuote(value)}
 `;
   }).join("");
@@ -5545,6 +1165,8 @@ ${lines.join(",\n")}
 function formatGithubEnv(vars, newDelimiter) {
   return vars.map(([name, value]) => {
     if (value.includes("\0")) throw unrepresentable(name, "github", "it contains a NUL character");
+    if (LONE_SURROGATE.test(value))
+      throw unrepresentable(name, "github", "it is not valid Unicode (a lone UTF-16 surrogate)");
     let delimiter = newDelimiter();
     for (let tries = 0; value.includes(delimiter); tries++) {
       if (tries >= 100) throw new VaultrunError("INTERNAL", `${name}: no heredoc delimiter found`);
@@ -5588,17 +1210,81 @@ function writeStdout(text) {
   }
 }
 
+// src/resolve.ts
+var import_promises9 = require("node:fs/promises");
+
 // src/env/file-env.ts
 var import_promises2 = require("node:fs/promises");
 var import_node_path2 = require("node:path");
+
+// src/refs/path.ts
+var PATH_CHARACTERS = "letters A-Z a-z, digits, '-', '_', '.', '@', ':', ',', '+', '=', '~' and inner spaces";
+var RESERVED_MOUNTS = ["sys", "auth", "identity"];
+var RESERVED_MOUNT_TYPES = /* @__PURE__ */ new Set([
+  "system",
+  "ns_system",
+  "token",
+  "ns_token",
+  "identity",
+  "ns_identity"
+]);
+var EDGE = "A-Za-z0-9_.@:,+=~\\-";
+var SEGMENT = new RegExp(`^[${EDGE}](?:[${EDGE} ]*[${EDGE}])?$`);
+var DOTS_ONLY = /^\.+$/;
+function isReservedSegment(segment) {
+  return RESERVED_MOUNTS.includes(segment.toLowerCase());
+}
+function codePoint(ch) {
+  return `U+${(ch.codePointAt(0) ?? 0).toString(16).toUpperCase().padStart(4, "0")}`;
+}
+function pathProblem(path) {
+  if (path === "") return "empty path";
+  const segments = path.split("/");
+  for (const [i, segment] of segments.entries()) {
+    const n = i + 1;
+    if (segment === "" || DOTS_ONLY.test(segment)) {
+      return `path has an empty, '.' or '..' segment (segment ${n})`;
+    }
+    if (!SEGMENT.test(segment)) {
+      const bad3 = [...segment].find((ch) => !/[A-Za-z0-9_.@:,+=~ -]/.test(ch));
+      if (bad3 === void 0) return `path segment ${n} starts or ends with a space`;
+      const name = bad3 === "%" ? "'%' (percent-encoding is not accepted)" : bad3 === "\\" ? "a backslash" : bad3 === "?" ? "'?'" : bad3 === ";" ? "';'" : codePoint(bad3);
+      return `path segment ${n} contains ${name}, which a path may not contain`;
+    }
+  }
+  const first = segments[0];
+  if (isReservedSegment(first)) {
+    return `path is in Vault's reserved ${first.toLowerCase()}/ mount, which a reference may not read`;
+  }
+  return void 0;
+}
+function hasInnerReservedSegment(path) {
+  return path.split("/").slice(1).some(isReservedSegment);
+}
+function encodeApiPath(path, query = {}) {
+  for (const segment of path.split("/")) {
+    if (!SEGMENT.test(segment) || DOTS_ONLY.test(segment)) {
+      throw new VaultrunError("INTERNAL", "refusing to build a request for a path outside the grammar");
+    }
+  }
+  const encoded = path.split("/").map(encodeURIComponent).join("/");
+  const params = Object.entries(query).map(([k, v]) => {
+    if (!/^[a-z_]+$/.test(k) || !Number.isSafeInteger(v) || v < 0) {
+      throw new VaultrunError("INTERNAL", "refusing to build a request with a malformed query");
+    }
+    return `${k}=${v}`;
+  });
+  return params.length ? `${encoded}?${params.join("&")}` : encoded;
+}
 
 // src/refs/parse.ts
 var WHOLE_PREFIX = "vault:";
 var INLINE_OPEN = "${vault:";
 var GRAMMAR = "expected vault:PATH#KEY or vault:PATH#KEY#VERSION (inline: ${vault:PATH#KEY})";
-function syntaxError(variable, problem) {
+var PATH_HINT = `a reference path is segments separated by single '/', made of ${PATH_CHARACTERS}, no '.' or '..' segment, not in the ${RESERVED_MOUNTS.map((m) => `${m}/`).join(", ")} mounts`;
+function syntaxError(variable, problem, hint = GRAMMAR) {
   return new VaultrunError("USAGE", `${variable}: invalid Vault reference: ${problem}`, {
-    hint: `${GRAMMAR}; list the variable in VAULTRUN_PASSTHROUGH to pass it through untouched`
+    hint: `${hint}; list the variable in VAULTRUN_PASSTHROUGH to pass it through untouched`
   });
 }
 function parseRefBody(variable, body) {
@@ -5608,9 +1294,8 @@ function parseRefBody(variable, body) {
   const [rawPath = "", key = "", rawVersion] = parts;
   const path = rawPath.replace(/^\/+/, "").replace(/\/+$/, "");
   if (path === "") throw syntaxError(variable, "empty path");
-  if (path.split("/").some((s) => s === "" || s === "." || s === "..")) {
-    throw syntaxError(variable, "path has an empty, '.' or '..' segment");
-  }
+  const problem = pathProblem(path);
+  if (problem) throw syntaxError(variable, problem, PATH_HINT);
   if (key === "") throw syntaxError(variable, "empty key");
   if (rawVersion === void 0) return { path, key };
   if (!/^[1-9][0-9]{0,9}$/.test(rawVersion)) {
@@ -5933,22 +1618,28 @@ async function readEnvFile(path) {
       }
     );
   }
-  return { path, vars: keepHashes(text, (0, import_dotenv.parse)(text)) };
+  return { path, vars: parseEnvFile(text) };
 }
-var DEFINITION = /^\s*(?:export\s+)?([\w.-]+)\s*(?:=|:\s)\s*(.*)$/;
-function keepHashes(text, vars) {
-  const last = /* @__PURE__ */ new Map();
-  for (const line of text.split(/\r?\n/)) {
-    const m = DEFINITION.exec(line);
-    if (!m?.[1]) continue;
-    const raw = m[2] ?? "";
-    last.set(m[1], /^['"`#]/.test(raw) ? void 0 : raw.replace(/\s+#.*$/, "").trim());
-  }
-  const out = { ...vars };
-  for (const [name, value] of last) {
-    if (value?.includes("#") && out[name] === value.slice(0, value.indexOf("#")).trim()) out[name] = value;
-  }
+function parseEnvFile(text) {
+  const glued = /(?<=[^\s'"`])#(?=[^\n\r\u2028\u2029]*(?:[\n\r]|$))/g;
+  if (!glued.test(text)) return { ...(0, import_dotenv.parse)(text) };
+  const stand = unusedCharacter(text);
+  const parsed = (0, import_dotenv.parse)(text.replace(glued, stand));
+  const out = {};
+  for (const [name, value] of Object.entries(parsed)) out[name] = value.replaceAll(stand, "#");
   return out;
+}
+function unusedCharacter(text) {
+  for (const [from, to] of [
+    [57344, 63743],
+    [983040, 1048573]
+  ]) {
+    for (let c = from; c <= to; c++) {
+      const ch = String.fromCodePoint(c);
+      if (!text.includes(ch)) return ch;
+    }
+  }
+  throw new VaultrunError("INTERNAL", "env file: every private-use character occurs in it");
 }
 function mergeEnv(processEnv, files, override) {
   const fromFiles = {};
@@ -5989,6 +1680,55 @@ function loginRefused(error, what) {
   }
   throw error;
 }
+function jsonObject(body, what) {
+  if (typeof body !== "object" || body === null || Array.isArray(body)) {
+    throw new VaultrunError(
+      "UNREACHABLE",
+      `the answer to ${what} is not a JSON object: is VAULT_ADDR a Vault?`,
+      {
+        hint: "check VAULT_ADDR (a proxy or another service may be answering in its place)"
+      }
+    );
+  }
+  return body;
+}
+function optional(value, type, fallback, field, what) {
+  if (value === void 0 || value === null) return fallback;
+  if (typeof value !== type || type === "number" && !Number.isFinite(value)) {
+    throw new VaultrunError("LOGIN_FAILED", `the answer to ${what} has a malformed ${field} (not a ${type})`);
+  }
+  return value;
+}
+function isToken(value) {
+  return typeof value === "string" && /^[\x21-\x7e]{1,4096}$/.test(value);
+}
+function loginAnswer(body, what) {
+  const auth = jsonObject(body, what).auth;
+  if (typeof auth !== "object" || auth === null || !isToken(auth.client_token)) {
+    throw new VaultrunError("LOGIN_FAILED", `the answer to ${what} holds no client token`, {
+      hint: "check VAULT_ADDR and the auth mount: a Vault login answers with auth.client_token"
+    });
+  }
+  const a = auth;
+  return {
+    token: a.client_token,
+    ttl: optional(a.lease_duration, "number", 0, "auth.lease_duration", what),
+    renewable: optional(a.renewable, "boolean", false, "auth.renewable", what)
+  };
+}
+function dataOf(body, what) {
+  const data = jsonObject(body, what).data;
+  if (typeof data !== "object" || data === null || Array.isArray(data)) {
+    throw new VaultrunError("LOGIN_FAILED", `the answer to ${what} holds no data`);
+  }
+  return data;
+}
+function numberField(value, fallback, field, what) {
+  return optional(value, "number", fallback, field, what);
+}
+function booleanField(value, fallback, field, what) {
+  return optional(value, "boolean", fallback, field, what);
+}
 function mountPath(mount) {
   return mount.replace(/^\/+|\/+$/g, "");
 }
@@ -5998,17 +1738,14 @@ async function loginAtMount(client, login2, log) {
     body: login2.body,
     what: `logging in with ${login2.what}`
   }).catch((e) => loginRefused(e, login2.check));
-  const token = body?.auth?.client_token;
-  if (!token) {
-    throw new VaultrunError("VAULT_ERROR", `${login2.method} login at auth/${mount} returned no token`);
-  }
+  const { token, ttl, renewable } = loginAnswer(body, `the ${login2.method} login at auth/${mount}/login`);
   log.masker.add(token);
   return {
     token,
     method: login2.method,
     source: login2.source,
-    ttl: body.auth?.lease_duration ?? 0,
-    renewable: body.auth?.renewable ?? false,
+    ttl,
+    renewable,
     created: true,
     relogin: login2.relogin
   };
@@ -6159,12 +1896,14 @@ async function tokenLogin(client, s, log) {
     token,
     what: "checking the token (auth/token/lookup-self)"
   }).catch((e) => loginRefused(e, `token from ${source}`));
+  const what = "auth/token/lookup-self";
+  const data = dataOf(body, what);
   return {
     token,
     method: "token",
     source,
-    ttl: body.data?.ttl ?? 0,
-    renewable: body.data?.renewable ?? false,
+    ttl: numberField(data.ttl, 0, "data.ttl", what),
+    renewable: booleanField(data.renewable, false, "data.renewable", what),
     created: false,
     ...source === "VAULT_TOKEN" ? {} : { relogin: { ...s, method: "token" } }
   };
@@ -6179,12 +1918,6 @@ async function approleLogin(client, s, log) {
   let secretId = s.secretId;
   if (!secretId && s.secretIdFile) {
     secretId = await readCredentialFile(s.secretIdFile, "VAULT_SECRET_ID_FILE");
-    if (s.deleteSecretIdFile) {
-      await (0, import_promises6.unlink)(s.secretIdFile).catch((e) => {
-        log.warn("could not delete the secret_id file", { file: s.secretIdFile, error: e.code });
-      });
-      log.debug("deleted the secret_id file after reading it", { file: s.secretIdFile });
-    }
   }
   if (!secretId) {
     throw new VaultrunError("LOGIN_FAILED", "AppRole login needs a secret_id", {
@@ -6203,8 +1936,8 @@ async function approleLogin(client, s, log) {
         "wrapping token: it is single-use and expires (was it already unwrapped, or too old?)"
       )
     );
-    const inner = unwrapped.data?.secret_id;
-    if (!inner) {
+    const inner = dataOf(unwrapped, "sys/wrapping/unwrap").secret_id;
+    if (typeof inner !== "string" || inner === "") {
       throw new VaultrunError("LOGIN_FAILED", "the wrapped response holds no secret_id", {
         hint: "wrap the output of auth/<mount>/role/<role>/secret-id (vault write -wrap-ttl=\u2026)"
       });
@@ -6217,15 +1950,20 @@ async function approleLogin(client, s, log) {
     body: { role_id: roleId, secret_id: secretId },
     what: `logging in with AppRole (auth/${mount}/login)`
   }).catch((e) => loginRefused(e, "role_id and secret_id (and the AppRole mount path)"));
-  const token = body.auth?.client_token;
-  if (!token) throw new VaultrunError("VAULT_ERROR", `AppRole login at auth/${mount} returned no token`);
+  const { token, ttl, renewable } = loginAnswer(body, `the AppRole login at auth/${mount}/login`);
   log.masker.add(token);
+  if (!s.secretId && s.secretIdFile && s.deleteSecretIdFile) {
+    await (0, import_promises6.unlink)(s.secretIdFile).then(
+      () => log.debug("deleted the secret_id file after logging in with it", { file: s.secretIdFile }),
+      (e) => log.warn("could not delete the secret_id file", { file: s.secretIdFile, error: e.code })
+    );
+  }
   return {
     token,
     method: "approle",
     source: `auth/${mount}`,
-    ttl: body.auth?.lease_duration ?? 0,
-    renewable: body.auth?.renewable ?? false,
+    ttl,
+    renewable,
     created: true,
     relogin: {
       method: "approle",
@@ -6258,6 +1996,33 @@ async function login(client, s, log) {
 // src/vault/client.ts
 var import_promises7 = require("node:timers/promises");
 
+// src/vault/deadline.ts
+var Deadline = class {
+  budgetMs;
+  startedAt;
+  at;
+  now;
+  constructor(budgetMs, now = () => performance.now()) {
+    this.budgetMs = budgetMs;
+    this.now = now;
+    this.startedAt = now();
+    this.at = this.startedAt + budgetMs;
+  }
+  remainingMs() {
+    return Math.max(0, this.at - this.now());
+  }
+  elapsedMs() {
+    return this.now() - this.startedAt;
+  }
+  /** The one that ends first. */
+  static earliest(a, b) {
+    return b !== void 0 && b.at < a.at ? b : a;
+  }
+};
+function secondsText(ms) {
+  return (Math.floor(Math.max(0, ms) / 100) / 10).toFixed(1);
+}
+
 // src/vault/transport.ts
 var import_node_http = __toESM(require("node:http"), 1);
 var import_node_https = __toESM(require("node:https"), 1);
@@ -6284,7 +2049,7 @@ function createTransport(options) {
     ...options.tls.key ? { key: options.tls.key } : {},
     ...options.tls.servername ? { servername: options.tls.servername } : {}
   });
-  const send = (req) => new Promise((resolve, reject) => {
+  const send2 = (req) => new Promise((resolve, reject) => {
     const url = new URL(req.uri);
     const isHttps = url.protocol === "https:";
     const payload = req.json === void 0 ? void 0 : Buffer.from(JSON.stringify(req.json));
@@ -6299,10 +2064,10 @@ function createTransport(options) {
       (res) => {
         const chunks = [];
         res.on("data", (c) => chunks.push(c));
-        res.on(
-          "error",
-          () => reject(new TransportError("ECONNRESET", "connection reset while reading the response"))
-        );
+        res.on("error", () => {
+          clearTimeout(timer);
+          reject(new TransportError("ECONNRESET", "connection reset while reading the response"));
+        });
         res.on("end", () => {
           const retryAfter = res.headers["retry-after"];
           if (typeof retryAfter === "string") req.retryAfter = retryAfter;
@@ -6313,14 +2078,18 @@ function createTransport(options) {
           } catch {
             body = void 0;
           }
+          clearTimeout(timer);
           resolve({ statusCode: res.statusCode ?? 0, body, request: { path: url.pathname } });
         });
       }
     );
-    request.setTimeout(options.timeoutMs, () => {
-      request.destroy(new TransportError("ETIMEDOUT", `no answer within ${options.timeoutMs} ms`));
-    });
+    const timeoutMs = req.timeoutMs ?? options.timeoutMs;
+    const timer = setTimeout(() => {
+      reject(new TransportError("ETIMEDOUT", `no complete answer within ${timeoutMs} ms`));
+      request.destroy();
+    }, timeoutMs);
     request.on("error", (err) => {
+      clearTimeout(timer);
       if (err instanceof TransportError) return reject(err);
       const code = err.code ?? "EUNKNOWN";
       reject(new TransportError(code, err.message.split("\n")[0] ?? code));
@@ -6328,7 +2097,7 @@ function createTransport(options) {
     if (payload) request.end(payload);
     else request.end();
   });
-  return Object.assign(send, {
+  return Object.assign(send2, {
     close: () => {
       httpAgent.destroy();
       httpsAgent.destroy();
@@ -6337,13 +2106,48 @@ function createTransport(options) {
 }
 
 // src/vault/client.ts
+var ApiResponseError = class extends Error {
+  response;
+  constructor(statusCode, body) {
+    super(`HTTP ${statusCode}`);
+    this.name = "ApiResponseError";
+    this.response = { statusCode, body };
+  }
+};
+function requestUrl(addr, path) {
+  const base = addr.replace(/\/+$/, "");
+  const [pathPart = "", ...rest] = path.replace(/^\/+/, "").split("?");
+  const query = rest.join("?");
+  const url = new URL(`${base}/v1/${pathPart}${query ? `?${query}` : ""}`);
+  const basePath = new URL(base).pathname.replace(/\/+$/, "");
+  if (url.pathname !== `${basePath}/v1/${pathPart}` || url.search !== (query ? `?${query}` : "") || url.hash !== "" || !/^[A-Za-z0-9=&_]*$/.test(query)) {
+    throw new VaultrunError("INTERNAL", "refusing a request whose URL would differ from its path");
+  }
+  return url;
+}
+async function send(transport, settings, req) {
+  req.uri = requestUrl(settings.addr, req.path).href;
+  if (settings.namespace) req.headers = { ...req.headers, "X-Vault-Namespace": settings.namespace };
+  const response = await transport(req);
+  if (response.statusCode === 200 || response.statusCode === 204) return response.body;
+  throw new ApiResponseError(response.statusCode, response.body);
+}
 var RETRY_STATUSES = /* @__PURE__ */ new Set([412, 429, 472, 473, 500, 502, 503, 504]);
 var BASE_DELAY_MS = 200;
 var MAX_DELAY_MS = 5e3;
-function vaultMessages(body) {
+var MESSAGE_CHARS = 200;
+var MESSAGES = 3;
+function vaultMessages(body, masker) {
   const errors = body?.errors;
   if (!Array.isArray(errors) || errors.length === 0) return "";
-  return errors.slice(0, 3).map((e) => String(e).replace(/\s+/g, " ").trim().slice(0, 200)).join("; ");
+  return errors.slice(0, MESSAGES).map((e) => truncate(masker.maskUntrusted(sanitizeServerText(String(e).slice(0, 64 * 1024))))).filter((e) => e !== "").join("; ");
+}
+function truncate(text) {
+  if (text.length <= MESSAGE_CHARS) return text;
+  let cut = MESSAGE_CHARS;
+  const marker = text.lastIndexOf(MASK, cut);
+  if (marker >= 0 && marker + MASK.length > cut) cut = marker;
+  return `${text.slice(0, cut)}\u2026`;
 }
 function retryAfterMs(header, now = Date.now()) {
   if (!header) return void 0;
@@ -6359,21 +2163,20 @@ function backoffMs(attempt, random = Math.random) {
 var VaultClient = class _VaultClient {
   settings;
   log;
-  vault;
   transport;
   active = 0;
   queue = [];
   /** Requests sent to Vault (retries included): for the summary and for tests. */
   requests = 0;
   /**
-   * node-vault (with axios) is loaded only when a reference needs Vault: a start without references does not
-   * pay for it.
+   * While set, no request (retries and waits included) goes on past it: a start sets its --wait deadline here
+   * for the login, the mount lookups and the reads together, and clears it once the start is over.
    */
+  deadline;
   static async create(settings, log) {
-    const { default: nodeVault } = await Promise.resolve().then(() => __toESM(require_src2(), 1));
-    return new _VaultClient(settings, log, nodeVault);
+    return new _VaultClient(settings, log);
   }
-  constructor(settings, log, nodeVault) {
+  constructor(settings, log) {
     this.settings = settings;
     this.log = log;
     this.transport = createTransport({
@@ -6381,21 +2184,6 @@ var VaultClient = class _VaultClient {
       timeoutMs: settings.timeoutMs,
       maxSockets: settings.concurrency
     });
-    const transport = this.transport;
-    this.vault = nodeVault({
-      endpoint: settings.addr,
-      apiVersion: "v1",
-      // node-vault would fall back to VAULT_TOKEN / VAULT_NAMESPACE / VAULT_PREFIX from the environment:
-      // everything is passed explicitly instead, per request.
-      token: void 0,
-      namespace: settings.namespace,
-      debug: () => {
-      },
-      // DEBUG=node-vault would log request bodies, secret_id included
-      "request-promise": { defaults: () => transport }
-    });
-    this.vault.pathPrefix = "";
-    this.vault.token = void 0;
   }
   close() {
     this.transport.close();
@@ -6414,44 +2202,50 @@ var VaultClient = class _VaultClient {
   }
   /** One API call with retries. Resolves with the parsed JSON body (undefined for 204). */
   async request(method, path, options) {
-    const waitMs = options.waitMs ?? this.settings.waitMs;
-    const deadline = Date.now() + waitMs;
-    for (let attempt = 0; ; attempt++) {
+    const budget = Deadline.earliest(new Deadline(options.waitMs ?? this.settings.waitMs), this.deadline);
+    let retryable = { reason: "no request was sent" };
+    for (let attempt = 0; budget.remainingMs() > 0; attempt++) {
       const req = {
-        path: `/${path.replace(/^\/+/, "")}`,
+        path,
+        uri: "",
         method,
         headers: { ...options.headers, ...options.token ? { "X-Vault-Token": options.token } : {} },
         ...options.body === void 0 ? {} : { json: options.body }
       };
-      let retryable;
       try {
-        this.requests++;
-        return await this.slot(() => this.vault.request(req));
+        return await this.slot(() => {
+          const timeoutMs = Math.min(this.settings.timeoutMs, budget.remainingMs());
+          if (timeoutMs <= 0) {
+            return Promise.reject(new TransportError("ETIMEDOUT", "no time left to send the request"));
+          }
+          req.timeoutMs = timeoutMs;
+          this.requests++;
+          return send(this.transport, this.settings, req);
+        });
       } catch (error) {
         retryable = this.classify(error, options.what);
       }
-      const remaining = deadline - Date.now();
       const wait = Math.min(
         Math.max(retryAfterMs(req.retryAfter) ?? 0, backoffMs(attempt)),
-        MAX_DELAY_MS * 2
+        MAX_DELAY_MS * 2,
+        budget.remainingMs()
       );
-      if (remaining <= 0 || wait > remaining) {
-        throw new VaultrunError(
-          "UNREACHABLE",
-          `Vault at ${this.settings.addr} is unavailable while ${options.what}: ${retryable.reason}; gave up after ${Math.round(waitMs / 1e3)} s`,
-          {
-            hint: "check VAULT_ADDR, the network, and that Vault is unsealed and active; raise --wait to wait longer",
-            ...retryable.status ? { status: retryable.status } : {}
-          }
-        );
-      }
+      if (wait <= 0) break;
       this.log.debug("retrying Vault request", {
         what: options.what,
         reason: retryable.reason,
-        delay_ms: wait
+        delay_ms: Math.round(wait)
       });
       await (0, import_promises7.setTimeout)(wait);
     }
+    throw new VaultrunError(
+      "UNREACHABLE",
+      `Vault at ${this.settings.addr} is unavailable while ${options.what}: ${retryable.reason}; gave up after ${secondsText(budget.elapsedMs())} s`,
+      {
+        hint: "check VAULT_ADDR, the network, and that Vault is unsealed and active; raise --wait to wait longer",
+        ...retryable.status ? { status: retryable.status } : {}
+      }
+    );
   }
   /** Throws the final error, or returns why the failure is worth a retry. */
   classify(error, what) {
@@ -6472,7 +2266,7 @@ var VaultClient = class _VaultClient {
       throw new VaultrunError("INTERNAL", `unexpected failure while ${what}`);
     }
     const body = error.response?.body;
-    const detail = vaultMessages(body);
+    const detail = vaultMessages(body, this.log.masker);
     if (RETRY_STATUSES.has(status)) {
       return { reason: `HTTP ${status}${detail ? ` (${detail})` : ""}`, status };
     }
@@ -6505,11 +2299,33 @@ function apiPathFor(path, mount, version) {
         { hint: "remove the #VERSION part of the reference" }
       );
     }
-    return { apiPath: path, kv2: false };
+    return { apiPath: encodeApiPath(path), kv2: false };
   }
   const rest = path.slice(mount.path.length);
   const dataPath = rest.startsWith("data/") ? `${mount.path}${rest}` : `${mount.path}data/${rest}`;
-  return { apiPath: version === void 0 ? dataPath : `${dataPath}?version=${version}`, kv2: true };
+  return { apiPath: encodeApiPath(dataPath, version === void 0 ? {} : { version }), kv2: true };
+}
+function checkMount(path, mount, lookupDenied = false) {
+  const refuse = (why) => new VaultrunError("USAGE", `path ${path} is not readable by a reference: ${why}`, {
+    hint: "a reference may read secrets only, never sys/, auth/ (tokens, logins) or identity/, in any namespace"
+  });
+  if (mount === void 0) {
+    if (!hasInnerReservedSegment(path)) return;
+    if (lookupDenied) {
+      throw new VaultrunError(
+        "PERMISSION_DENIED",
+        `permission denied while looking up the mount of ${path}`,
+        {
+          hint: `the token's policies must grant "read" on this path (KV v2: on MOUNT/data/PATH)`
+        }
+      );
+    }
+    throw refuse("it has a sys, auth or identity segment and Vault did not say which mount it is in");
+  }
+  const inside = path === mount.path.replace(/\/$/, "") || path.startsWith(mount.path);
+  if (RESERVED_MOUNT_TYPES.has(mount.type) || mount.path.split("/").some(isReservedSegment) || !inside && hasInnerReservedSegment(path)) {
+    throw refuse(`it is in the ${mount.type} mount ${mount.path}`);
+  }
 }
 function describe(mount) {
   return mount.type === "kv" ? `KV version ${mount.kvVersion ?? 1}` : `a ${mount.type} engine`;
@@ -6525,8 +2341,14 @@ var MountResolver = class {
   log;
   mounts = [];
   inflight = /* @__PURE__ */ new Map();
+  /** Paths whose look-up the policy denied. */
+  denied = /* @__PURE__ */ new Set();
   cached(path) {
     return this.mounts.filter((m) => `${path}/`.startsWith(m.path)).sort((a, b) => b.path.length - a.path.length)[0];
+  }
+  /** Whether the policy denied looking up the mount of this path. */
+  lookupDenied(path) {
+    return this.denied.has(path);
   }
   async mountFor(path) {
     const hit = this.cached(path);
@@ -6545,12 +2367,13 @@ var MountResolver = class {
   async lookup(path) {
     let body;
     try {
-      body = await this.client.request("GET", `sys/internal/ui/mounts/${path}`, {
+      body = await this.client.request("GET", `sys/internal/ui/mounts/${encodeApiPath(path)}`, {
         token: this.token,
         what: `looking up the mount of ${path}`
       });
     } catch (error) {
       if (error instanceof VaultrunError && ["PERMISSION_DENIED", "NOT_FOUND", "VAULT_ERROR"].includes(error.code)) {
+        if (error.code === "PERMISSION_DENIED") this.denied.add(path);
         this.log.debug("mount look-up failed; reading the path as given", { path, code: error.code });
         return void 0;
       }
@@ -6569,6 +2392,7 @@ var MountResolver = class {
 };
 async function readSecret(client, mounts, token, read) {
   const mount = await mounts.mountFor(read.path);
+  checkMount(read.path, mount, mount === void 0 && mounts.lookupDenied(read.path));
   const { apiPath, kv2 } = apiPathFor(read.path, mount, read.version);
   const label = read.version === void 0 ? read.path : `${read.path} version ${read.version}`;
   let body;
@@ -6610,6 +2434,14 @@ async function readSecret(client, mounts, token, read) {
 }
 
 // src/vault/lease.ts
+async function revokeLease(client, token, leaseId, path, waitMs) {
+  await client.request("PUT", "sys/leases/revoke", {
+    token,
+    body: { lease_id: leaseId },
+    what: `revoking the lease of ${path}`,
+    ...waitMs === void 0 ? {} : { waitMs }
+  });
+}
 async function revokeSelf(client, token, waitMs) {
   await client.request("POST", "auth/token/revoke-self", {
     token,
@@ -6622,6 +2454,7 @@ async function revokeSelf(client, token, waitMs) {
 // src/vault/tls.ts
 var import_promises8 = require("node:fs/promises");
 var import_node_path5 = require("node:path");
+var import_node_tls = require("node:tls");
 async function load(path, origin) {
   try {
     return await (0, import_promises8.readFile)(path);
@@ -6651,7 +2484,9 @@ async function loadTls(config) {
   }
   return {
     rejectUnauthorized: !config.skipVerify,
-    ...ca.length ? { ca } : {},
+    // Always explicit: Node's bundled Mozilla list unless VAULT_CACERT / VAULT_CAPATH say otherwise, so that
+    // nothing in the environment (NODE_EXTRA_CA_CERTS, NODE_USE_SYSTEM_CA, OPENSSL_CONF) adds a CA silently.
+    ca: ca.length ? ca : import_node_tls.rootCertificates.map((pem) => Buffer.from(pem)),
     ...config.clientCert ? { cert: await load(config.clientCert, "VAULT_CLIENT_CERT") } : {},
     ...config.clientKey ? { key: await load(config.clientKey, "VAULT_CLIENT_KEY") } : {},
     ...config.tlsServerName ? { servername: config.tlsServerName } : {}
@@ -6684,7 +2519,7 @@ async function prepare(config, processEnv, log) {
   const plan = planReferences(env, { passthrough: literal, fileEnv: config.fileEnv, isOwnSetting });
   return { env, plan, sourceFiles };
 }
-async function openVault(config, log) {
+async function openVault(config, log, deadline) {
   const client = await VaultClient.create(
     {
       addr: config.addr,
@@ -6696,6 +2531,7 @@ async function openVault(config, log) {
     },
     log
   );
+  client.deadline = deadline;
   try {
     const session = await login(client, config.auth, log);
     return { client, session, mounts: new MountResolver(client, session.token, log) };
@@ -6704,10 +2540,9 @@ async function openVault(config, log) {
     throw error;
   }
 }
-async function fetchReads(vault, plan, cache = /* @__PURE__ */ new Map(), refresh = /* @__PURE__ */ new Set()) {
+async function fetchReads(vault, plan, cache = /* @__PURE__ */ new Map(), refresh = /* @__PURE__ */ new Set(), reads = /* @__PURE__ */ new Map()) {
   const results = /* @__PURE__ */ new Map();
-  const reads = /* @__PURE__ */ new Map();
-  await Promise.all(
+  const settled = await Promise.allSettled(
     plan.reads.map(async (read) => {
       const cached = refresh.has(read.id) ? void 0 : cache.get(read.id);
       try {
@@ -6721,6 +2556,7 @@ async function fetchReads(vault, plan, cache = /* @__PURE__ */ new Map(), refres
       }
     })
   );
+  for (const outcome of settled) if (outcome.status === "rejected") throw outcome.reason;
   return { results, reads };
 }
 function leasesOf(plan, reads) {
@@ -6762,7 +2598,7 @@ function renderEnvironment(config, prepared, results, log) {
   }
   return { env: scrubbed.env, fileValues: rendered.files };
 }
-async function writeFiles(config, rendered, log, owner) {
+async function writeFiles(config, rendered, log, owner, written = []) {
   const env = { ...rendered.env };
   const files = {};
   const names = Object.keys(rendered.fileValues).sort();
@@ -6776,6 +2612,7 @@ async function writeFiles(config, rendered, log, owner) {
       256,
       owner
     );
+    written.push(files[name]);
     env[name] = files[name];
   }
   return { env, files };
@@ -6787,19 +2624,16 @@ async function resolveEnvironment(ctx) {
   const { plan } = prepared;
   let vault;
   let results = /* @__PURE__ */ new Map();
-  let reads = /* @__PURE__ */ new Map();
-  if (plan.vars.length > 0) {
-    vault = await openVault(config, log);
-    try {
-      ({ results, reads } = await fetchReads(vault, plan));
-    } catch (error) {
-      vault.client.close();
-      throw error;
-    }
-  }
+  const reads = /* @__PURE__ */ new Map();
+  const written = [];
   try {
+    if (plan.vars.length > 0) {
+      vault = await openVault(config, log, new Deadline(config.waitMs));
+      ({ results } = await fetchReads(vault, plan, /* @__PURE__ */ new Map(), /* @__PURE__ */ new Set(), reads));
+      vault.client.deadline = void 0;
+    }
     const rendered = renderEnvironment(config, prepared, results, log);
-    const { env, files } = await writeFiles(config, rendered, log, ctx.owner);
+    const { env, files } = await writeFiles(config, rendered, log, ctx.owner, written);
     const resolution = {
       env,
       files,
@@ -6821,6 +2655,7 @@ async function resolveEnvironment(ctx) {
     if (vault && !ctx.keepVault) vault.client.close();
     return resolution;
   } catch (error) {
+    await abandonStart(vault, leasesOf(plan, reads), config, log, written);
     vault?.client.close();
     throw error;
   }
@@ -6832,9 +2667,61 @@ function summaryLine(resolution) {
 }
 async function revokeUnusedLogin(vault, config, log) {
   if (!vault?.session.created || !config.revoke) return;
-  await revokeSelf(vault.client, vault.session.token, 2e3).catch(() => {
-    log.debug("could not revoke the login token");
-  });
+  await revokeSelf(vault.client, vault.session.token, 2e3).then(
+    () => {
+      vault.tokenRevoked = true;
+    },
+    () => {
+      log.debug("could not revoke the login token");
+    }
+  );
+}
+var ABANDON_MS = 2e3;
+async function abandonStart(vault, leases, config, log, files = []) {
+  const ownToken = Boolean(vault?.session.created && !vault.tokenRevoked);
+  if (vault && !config.revoke) {
+    if (ownToken || leases.length > 0) {
+      log.warn("--no-revoke: the token and the leases of this failed start stay valid until they expire", {
+        leases: leases.length
+      });
+    }
+  } else if (vault && (ownToken || leases.length > 0)) {
+    const { client, session } = vault;
+    client.deadline = new Deadline(ABANDON_MS);
+    const codeOf = (error) => error instanceof VaultrunError ? error.code : "error";
+    await Promise.all(
+      leases.map(
+        (lease) => revokeLease(client, session.token, lease.leaseId, lease.path).then(
+          () => log.debug("revoked a lease of the failed start", { path: lease.path }),
+          (error) => {
+            const code = codeOf(error);
+            if (ownToken && code === "PERMISSION_DENIED") return;
+            log.warn(
+              "could not revoke a dynamic secret read by the failed start: it expires with its lease",
+              {
+                path: lease.path,
+                code
+              }
+            );
+          }
+        )
+      )
+    );
+    if (ownToken) {
+      await revokeSelf(client, session.token).then(
+        () => {
+          vault.tokenRevoked = true;
+          log.debug("revoked the token of the failed start");
+        },
+        (error) => log.warn("could not revoke the token of the failed start: it expires with its TTL", {
+          code: codeOf(error)
+        })
+      );
+    }
+    client.deadline = void 0;
+  }
+  await Promise.all(files.map((file) => (0, import_promises9.unlink)(file).catch(() => {
+  })));
 }
 
 // src/version.ts
@@ -7018,9 +2905,9 @@ function planAction(processEnv, isOwnSetting2) {
 
 // src/action/oidc.ts
 async function fetchGithubIdToken(env, audience, log, timeoutMs = 1e4) {
-  const requestUrl = env.ACTIONS_ID_TOKEN_REQUEST_URL;
+  const requestUrl2 = env.ACTIONS_ID_TOKEN_REQUEST_URL;
   const requestToken = env.ACTIONS_ID_TOKEN_REQUEST_TOKEN;
-  if (!requestUrl || !requestToken) {
+  if (!requestUrl2 || !requestToken) {
     throw new VaultrunError(
       "LOGIN_FAILED",
       "method jwt: no GitHub OIDC token can be requested ($ACTIONS_ID_TOKEN_REQUEST_URL / _TOKEN are not set)",
@@ -7032,7 +2919,7 @@ async function fetchGithubIdToken(env, audience, log, timeoutMs = 1e4) {
   log.masker.add(requestToken);
   let url;
   try {
-    url = new URL(requestUrl);
+    url = new URL(requestUrl2);
   } catch {
     throw new VaultrunError("LOGIN_FAILED", "$ACTIONS_ID_TOKEN_REQUEST_URL is not a URL");
   }
@@ -7102,15 +2989,15 @@ function requireFile(env, name) {
 }
 async function withCaFile(plan, env, run) {
   if (plan.caPem === void 0) return run();
-  const dir = await (0, import_promises9.mkdtemp)((0, import_node_path6.join)(env.RUNNER_TEMP || (0, import_node_os4.tmpdir)(), "vaultrun-ca-"));
+  const dir = await (0, import_promises10.mkdtemp)((0, import_node_path6.join)(env.RUNNER_TEMP || (0, import_node_os4.tmpdir)(), "vaultrun-ca-"));
   try {
     const file = (0, import_node_path6.join)(dir, "ca.pem");
-    await (0, import_promises9.writeFile)(file, plan.caPem, { mode: 384 });
+    await (0, import_promises10.writeFile)(file, plan.caPem, { mode: 384 });
     plan.env.VAULT_CACERT = file;
     delete plan.env.BAO_CACERT;
     return await run();
   } finally {
-    await (0, import_promises9.rm)(dir, { recursive: true, force: true });
+    await (0, import_promises10.rm)(dir, { recursive: true, force: true });
   }
 }
 async function runAction(io) {
