@@ -88,7 +88,7 @@ async function openOwnDir(path: string, openPath = path): Promise<OpenedDir> {
     if (code === 'ENOTDIR' || code === 'ELOOP' || code === 'ENOENT') {
       throw new Refused('ENOTDIR', `${path} ${await kindOf(openPath)}`, true);
     }
-    throw new Refused(code, `${path}: ${code}`, false);
+    throw new Refused(code, `${path} (${code})`, false);
   }
   try {
     const st = await handle.stat();
@@ -112,7 +112,7 @@ async function openBase(path: string, owner: Owner | undefined): Promise<OpenedD
     await mkdir(path, { mode: 0o700 });
   } catch (error) {
     const code = (error as NodeJS.ErrnoException).code ?? 'error';
-    if (code !== 'EEXIST') throw new Refused(code, `${path}: ${code}`, false);
+    if (code !== 'EEXIST') throw new Refused(code, `${path} (${code})`, false);
   }
   const dir = await openOwnDir(path);
   try {
@@ -124,7 +124,7 @@ async function openBase(path: string, owner: Owner | undefined): Promise<OpenedD
   } catch (error) {
     await dir.handle.close();
     const code = (error as NodeJS.ErrnoException).code ?? 'error';
-    throw new Refused(code, `${path}: ${code}`, false);
+    throw new Refused(code, `${path} (${code})`, false);
   }
 }
 
