@@ -98,11 +98,15 @@ describe('writePrivateFile (--output)', () => {
     FAST,
   );
 
-  it('/dev/null: written through, not replaced', async () => {
-    const before = identity('/dev/null');
-    await writePrivateFile('/dev/null', TEXT);
-    expect(identity('/dev/null')).toEqual(before);
-    expect(lstatSync('/dev/null').isCharacterDevice()).toBe(true);
+  // Never the real /dev/null or /dev/stdout: a writer that replaces what it finds (the old code did) would
+  // break the whole machine. A private null device and a private stdout-like link stand in for them.
+  it('a character device (a private /dev/null): written through, not replaced', async () => {
+    const device = join(dir, 'null');
+    execFileSync('mknod', ['-m', '666', device, 'c', '1', '3']);
+    const before = identity(device);
+    await writePrivateFile(device, TEXT);
+    expect(identity(device)).toEqual(before);
+    expect(lstatSync(device).isCharacterDevice()).toBe(true);
   });
 
   describe('refused with exit 64 naming the flag and the path, left as it was', () => {
@@ -132,11 +136,13 @@ describe('writePrivateFile (--output)', () => {
       expect(lstatSync(link).isSymbolicLink()).toBe(true);
     });
 
-    it('/dev/stdout (a symlink): refused, the hint says to leave --output out', async () => {
-      const error = await rejected(writePrivateFile('/dev/stdout', TEXT));
+    it('a link like /dev/stdout (to /proc/self/fd/1): refused, the hint says to leave --output out', async () => {
+      const stdout = join(dir, 'stdout');
+      symlinkSync('/proc/self/fd/1', stdout);
+      const error = await rejected(writePrivateFile(stdout, TEXT));
       expect(error.exitCode).toBe(64);
       expect(error.message).toContain('leave --output out to write to stdout');
-      expect(lstatSync('/dev/stdout').isSymbolicLink()).toBe(true);
+      expect(readlinkSync(stdout)).toBe('/proc/self/fd/1');
     });
 
     it.each<[string, () => string, string]>([
