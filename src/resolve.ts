@@ -202,7 +202,7 @@ export function renderEnvironment(
   return { env: scrubbed.env, fileValues: rendered.files };
 }
 
-/** Writes the secret files (atomically, 0400, private directory) and returns the final environment. */
+/** Writes the secret files (atomically, 0400, this process's private directory); the final environment. */
 export async function writeFiles(
   config: Config,
   rendered: Rendered,
@@ -215,7 +215,10 @@ export async function writeFiles(
   const files: Record<string, string> = {};
   const names = Object.keys(rendered.fileValues).sort();
   if (names.length === 0) return { env, files };
-  const dir = await prepareRuntimeDir(runtimeDirCandidates(config.runtimeDir, env), log, owner);
+  const dir = await prepareRuntimeDir(runtimeDirCandidates(config.runtimeDir, env), log, {
+    ...(owner ? { owner } : {}),
+    explicit: Boolean(config.runtimeDir),
+  });
   for (const name of names) {
     files[name] = await writeSecretFile(
       dir,

@@ -1,8 +1,8 @@
-import { open } from 'node:fs/promises';
 import { isAbsolute, normalize } from 'node:path';
 import { VaultrunError } from '../errors.js';
 import { parseValue } from '../refs/parse.js';
 import { isFileVariable } from '../refs/plan.js';
+import { NotReadable, readLimited } from './read-limited.js';
 
 /**
  * `NAME_FILE=/some/path` (a plain path, not a reference): the file's content, one trailing newline removed,
@@ -73,36 +73,28 @@ export function planFileEnv(env: Readonly<Record<string, string>>, options: File
   return sources;
 }
 
-/** Reads one source (at most MAX_FILE_ENV_BYTES), removing one trailing newline. */
+/**
+ * Reads one source (at most MAX_FILE_ENV_BYTES), removing one trailing newline. Anything but a regular file
+ * (symlinks to one are followed) — FIFO, device, socket, directory — or a larger one is an error at once,
+ * naming the variable and the path: never a hang, never an endless read.
+ */
 export async function readFileEnvSource(source: FileEnvSource): Promise<string> {
-  let handle: Awaited<ReturnType<typeof open>> | undefined;
   try {
-    handle = await open(source.path, 'r');
-    const stat = await handle.stat();
-    if (!stat.isFile()) {
-      throw new VaultrunError('IO', `${source.fileVar}: ${source.path} is not a regular file`, {
-        hint: `point ${source.fileVar} at a file, or exclude it with VAULTRUN_FILE_ENV_EXCLUDE`,
+    const bytes = await readLimited(source.path, MAX_FILE_ENV_BYTES);
+    return bytes.toString('utf8').replace(/\r?\n$/, '');
+  } catch (error) {
+    if (error instanceof NotReadable) {
+      const large = error.problem.startsWith('is larger');
+      throw new VaultrunError('IO', `${source.fileVar}: ${source.path} ${error.problem}`, {
+        hint: large
+          ? `an environment variable cannot hold it; exclude ${source.fileVar} with VAULTRUN_FILE_ENV_EXCLUDE`
+          : `point ${source.fileVar} at a regular file, or exclude it with VAULTRUN_FILE_ENV_EXCLUDE`,
       });
     }
-    if (stat.size > MAX_FILE_ENV_BYTES) {
-      throw new VaultrunError(
-        'IO',
-        `${source.fileVar}: ${source.path} is larger than ${MAX_FILE_ENV_BYTES} bytes`,
-        {
-          hint: `an environment variable cannot hold it; exclude ${source.fileVar} with VAULTRUN_FILE_ENV_EXCLUDE`,
-        },
-      );
-    }
-    const text = await handle.readFile('utf8');
-    return text.replace(/\r?\n$/, '');
-  } catch (error) {
-    if (error instanceof VaultrunError) throw error;
     const code = (error as NodeJS.ErrnoException).code ?? 'error';
     throw new VaultrunError('IO', `${source.fileVar}: cannot read ${source.path}: ${code}`, {
       hint: `fix the path, or exclude ${source.fileVar} with VAULTRUN_FILE_ENV_EXCLUDE / --no-file-env`,
     });
-  } finally {
-    await handle?.close();
   }
 }
 

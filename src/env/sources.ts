@@ -1,6 +1,6 @@
-import { readFile } from 'node:fs/promises';
 import { parse } from 'dotenv';
 import { VaultrunError } from '../errors.js';
+import { NotReadable, readLimited } from './read-limited.js';
 
 /**
  * Where variables come from: the process environment and `--env-file`s (dotenv syntax; values may hold
@@ -15,18 +15,20 @@ export interface EnvFile {
   vars: Record<string, string>;
 }
 
+/** Largest env file read (1 MiB): more than an environment can hold anyway. */
+export const MAX_ENV_FILE_BYTES = 1024 * 1024;
+
 export async function readEnvFile(path: string): Promise<EnvFile> {
   let text: string;
   try {
-    text = await readFile(path, 'utf8');
+    // A pipe is read to its end (`--env-file <(cmd)`); devices, sockets, directories and huge files are refused.
+    text = (await readLimited(path, MAX_ENV_FILE_BYTES, { allowFifo: true })).toString('utf8');
   } catch (error) {
-    throw new VaultrunError(
-      'IO',
-      `cannot read env file ${path}: ${(error as NodeJS.ErrnoException).code ?? 'error'}`,
-      {
-        hint: 'check --env-file / VAULTRUN_ENV_FILE',
-      },
-    );
+    const message =
+      error instanceof NotReadable
+        ? `env file ${path} ${error.problem}`
+        : `cannot read env file ${path}: ${(error as NodeJS.ErrnoException).code ?? 'error'}`;
+    throw new VaultrunError('IO', message, { hint: 'check --env-file / VAULTRUN_ENV_FILE' });
   }
   return { path, vars: parseEnvFile(text) };
 }

@@ -1,4 +1,7 @@
-import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { execFileSync, spawn } from 'node:child_process';
+import { closeSync, openSync, writeSync } from 'node:fs';
+import { mkdir, mkdtemp, rm, symlink, writeFile } from 'node:fs/promises';
+import { createServer, type Server } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -11,6 +14,7 @@ import {
   planFileEnv,
   readFileEnvSource,
 } from '../../src/env/file-env.js';
+import { MAX_ENV_FILE_BYTES, readEnvFile } from '../../src/env/sources.js';
 import { isOwnSetting } from '../../src/settings.js';
 import { rejected, thrown } from '../support/errors.js';
 
@@ -253,7 +257,7 @@ describe('readFileEnvSource', () => {
     await mkdir(join(dir, 'a-dir'));
     const error = await rejected(readFileEnvSource(source('a-dir')));
     expect(error.code).toBe('IO');
-    expect(error.message).toBe(`DB_PASSWORD_FILE: ${join(dir, 'a-dir')} is not a regular file`);
+    expect(error.message).toBe(`DB_PASSWORD_FILE: ${join(dir, 'a-dir')} is not a regular file (a directory)`);
   });
 
   it('fails on a missing file, naming the variable, the path and the reason', async () => {
@@ -269,4 +273,118 @@ describe('readFileEnvSource', () => {
     );
     expect(`${error.message} ${error.hint}`).not.toContain('TOPSECRET');
   });
+});
+
+/**
+ * Sources that are not small regular files: a clear error naming the variable and the path, at once. Each test
+ * has a short timeout: a FIFO without a writer used to block open() for ever.
+ */
+describe('readFileEnvSource / readEnvFile: what is not a small regular file', () => {
+  let dir: string;
+  let server: Server;
+  const FAST = 5_000;
+  const source = (path: string): FileEnvSource => ({
+    fileVar: 'DB_PASSWORD_FILE',
+    name: 'DB_PASSWORD',
+    path,
+  });
+
+  beforeAll(async () => {
+    dir = await mkdtemp(join(tmpdir(), 'vaultrun-file-kinds-'));
+    execFileSync('mkfifo', [join(dir, 'fifo')]);
+    await mkdir(join(dir, 'a-dir'));
+    server = createServer();
+    await new Promise<void>((resolve) => server.listen(join(dir, 'socket'), resolve));
+    await writeFile(join(dir, 'real'), 's3cret\n');
+    // Kubernetes secret volumes: NAME → ..data/NAME, ..data → ..2024_01_01…
+    await mkdir(join(dir, '..2024_01_01'));
+    await writeFile(join(dir, '..2024_01_01', 'password'), 'k8s-secret\n');
+    await symlink('..2024_01_01', join(dir, '..data'));
+    await symlink('..data/password', join(dir, 'password'));
+    await symlink(join(dir, 'fifo'), join(dir, 'link-to-fifo'));
+    await symlink('/dev/zero', join(dir, 'link-to-zero'));
+  });
+  afterAll(async () => {
+    await new Promise((resolve) => server.close(resolve));
+    await rm(dir, { recursive: true, force: true });
+  });
+
+  it.each<[string, () => string, string]>([
+    ['a FIFO without a writer', () => join(dir, 'fifo'), 'a FIFO (named pipe)'],
+    ['a symlink to a FIFO', () => join(dir, 'link-to-fifo'), 'a FIFO (named pipe)'],
+    ['/dev/zero (endless)', () => '/dev/zero', 'a character device'],
+    ['/dev/urandom (endless)', () => '/dev/urandom', 'a character device'],
+    ['a symlink to /dev/zero', () => join(dir, 'link-to-zero'), 'a character device'],
+    ['/dev/null', () => '/dev/null', 'a character device'],
+    ['a socket', () => join(dir, 'socket'), 'a socket'],
+    ['a directory', () => join(dir, 'a-dir'), 'a directory'],
+  ])(
+    'NAME_FILE → %s: exit 74 naming the variable and the path',
+    async (_, path, kind) => {
+      const error = await rejected(readFileEnvSource(source(path())));
+      expect(error.code).toBe('IO');
+      expect(error.exitCode).toBe(74);
+      expect(error.message).toBe(`DB_PASSWORD_FILE: ${path()} is not a regular file (${kind})`);
+      expect(error.hint).toContain('DB_PASSWORD_FILE');
+    },
+    FAST,
+  );
+
+  it(
+    'NAME_FILE → a FIFO with a writer that never stops: refused before anything is read',
+    async () => {
+      const fifo = join(dir, 'fifo');
+      const writer = openSync(fifo, 'r+'); // a reader and a writer on Linux: never blocks
+      try {
+        writeSync(writer, 'x'.repeat(4096));
+        const error = await rejected(readFileEnvSource(source(fifo)));
+        expect(error.message).toBe(`DB_PASSWORD_FILE: ${fifo} is not a regular file (a FIFO (named pipe))`);
+      } finally {
+        closeSync(writer);
+      }
+    },
+    FAST,
+  );
+
+  it('NAME_FILE → a symlink chain to a regular file (Kubernetes ..data) is followed', async () => {
+    expect(await readFileEnvSource(source(join(dir, 'password')))).toBe('k8s-secret');
+    expect(await readFileEnvSource(source(join(dir, 'real')))).toBe('s3cret');
+  });
+
+  it.each<[string, () => string, string]>([
+    ['/dev/zero (endless)', () => '/dev/zero', 'a character device'],
+    ['a socket', () => join(dir, 'socket'), 'a socket'],
+    ['a directory', () => join(dir, 'a-dir'), 'a directory'],
+  ])(
+    'env file → %s: exit 74 naming the file',
+    async (_, path, kind) => {
+      const error = await rejected(readEnvFile(path()));
+      expect(error.code).toBe('IO');
+      expect(error.message).toBe(`env file ${path()} is not a regular file (${kind})`);
+      expect(error.hint).toContain('--env-file');
+    },
+    FAST,
+  );
+
+  it(`env file larger than ${MAX_ENV_FILE_BYTES} bytes: exit 74`, async () => {
+    const big = join(dir, 'big.env');
+    await writeFile(big, `A=${'x'.repeat(MAX_ENV_FILE_BYTES)}\n`);
+    const error = await rejected(readEnvFile(big));
+    expect(error.message).toBe(`env file ${big} is larger than ${MAX_ENV_FILE_BYTES} bytes`);
+  });
+
+  it(
+    'env file → a pipe is read to its end (--env-file <(cmd) keeps working)',
+    async () => {
+      const fifo = join(dir, 'fifo');
+      // A writer process: its open() waits for our reader, then it writes and exits (end of file).
+      const writer = spawn('sh', ['-c', 'printf \'A=1\\nB="two words"\\n\' > "$0"', fifo], {
+        stdio: 'ignore',
+      });
+      const exited = new Promise((resolve) => writer.on('exit', resolve));
+      expect((await readEnvFile(fifo)).vars).toEqual({ A: '1', B: 'two words' });
+      expect(await exited).toBe(0);
+    },
+    FAST,
+  );
 });

@@ -8,7 +8,7 @@ import {
   statSync,
   writeFileSync,
 } from 'node:fs';
-import { dirname, join } from 'node:path';
+import { basename, dirname, join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type OpenBao, startOpenBao } from '../support/openbao.js';
 import {
@@ -58,15 +58,21 @@ describe('files', () => {
       });
       const e = probeEnv(run);
       const file = e.DB_PASSWORD_FILE as string;
-      expect(dirname(file)).toBe(runtime);
+      // RUNTIME/PID-XXXXXX/DB_PASSWORD: the process's own directory inside the runtime directory.
+      const own = dirname(file);
+      expect(dirname(own)).toBe(runtime);
+      expect(readdirSync(runtime)).toEqual([basename(own)]);
+      expect(basename(own)).toMatch(/^\d+-\w{6}$/);
       expect(readFileSync(file, 'utf8')).toBe(password);
       expect(mode(file)).toBe(0o400);
       expect(statSync(file).uid).toBe(process.getuid?.());
       expect(mode(runtime)).toBe(0o700);
+      expect(mode(own)).toBe(0o700);
+      expect(statSync(own).uid).toBe(process.getuid?.());
       expect(e).not.toHaveProperty('DB_PASSWORD');
       expectScrubbed(e);
       // no temporary files left behind
-      expect(readdirSync(runtime)).toEqual(['DB_PASSWORD']);
+      expect(readdirSync(own)).toEqual(['DB_PASSWORD']);
     });
 
     it('writes the exact content (newlines kept), one file per variable; inline references work too', async () => {
@@ -84,8 +90,10 @@ describe('files', () => {
       expect(readFileSync(e.TLS_KEY_FILE as string, 'utf8')).toBe(pem);
       expect(readFileSync(e.REDIS_URL_FILE as string, 'utf8')).toBe(`redis://:${redis}@redis:6379/1`);
       expect(e.DB_USER).toBe(user);
-      expect(readdirSync(runtime).sort()).toEqual(['REDIS_URL', 'TLS_KEY']);
-      for (const f of readdirSync(runtime)) expect(mode(join(runtime, f))).toBe(0o400);
+      const own = dirname(e.TLS_KEY_FILE as string);
+      expect(dirname(e.REDIS_URL_FILE as string)).toBe(own);
+      expect(readdirSync(own).sort()).toEqual(['REDIS_URL', 'TLS_KEY']);
+      for (const f of readdirSync(own)) expect(mode(join(own, f))).toBe(0o400);
     });
 
     it('an existing runtime directory with a loose mode is made 0700; VAULTRUN_RUNTIME_DIR works', async () => {
@@ -97,7 +105,8 @@ describe('files', () => {
         vault({ DB_PASSWORD_FILE: 'vault:secret/dify/db#password', VAULTRUN_RUNTIME_DIR: runtime }),
       );
       const e = probeEnv(run);
-      expect(e.DB_PASSWORD_FILE).toBe(join(runtime, 'DB_PASSWORD'));
+      expect(dirname(dirname(e.DB_PASSWORD_FILE as string))).toBe(runtime);
+      expect(basename(e.DB_PASSWORD_FILE as string)).toBe('DB_PASSWORD');
       expect(mode(runtime)).toBe(0o700);
     });
 

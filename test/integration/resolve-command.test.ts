@@ -244,7 +244,10 @@ describe('vaultrun resolve', () => {
         }),
       ),
     );
-    expect(out.TLS_KEY_FILE).toBe(join(runtime, 'TLS_KEY'));
+    // In this process's own directory of the runtime directory: RUNTIME/PID-XXXXXX/TLS_KEY.
+    const [own] = readdirSync(runtime);
+    expect(own).toMatch(/^\d+-\w{6}$/);
+    expect(out.TLS_KEY_FILE).toBe(join(runtime, own as string, 'TLS_KEY'));
     expect(readFileSync(out.TLS_KEY_FILE as string, 'utf8')).toBe(pem);
     expect(statSync(out.TLS_KEY_FILE as string).mode & 0o777).toBe(0o400);
   });

@@ -2,7 +2,7 @@
 // its current version, and on a change restarts the command (default) or rewrites its secret files and sends
 // it a signal (--on-change=signal:SIG). Real OpenBao (its audit log counts the requests), real processes.
 import { readdirSync, statSync } from 'node:fs';
-import { join } from 'node:path';
+import { basename, dirname, join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { baseEnv } from '../support/cli.js';
 import { type OpenBao, startOpenBao } from '../support/openbao.js';
@@ -273,8 +273,11 @@ describe('rotation of KV v2 secrets', () => {
     const initial = first.files?.SECRET_FILE;
     expect(initial?.content).toBe(values[0]);
     expect(initial?.mode).toBe(0o400);
-    expect(initial?.path).toBe(join(runtime, 'SECRET'));
+    const own = dirname(initial?.path as string); // RUNTIME/PID-XXXXXX/SECRET
+    expect(dirname(own)).toBe(runtime);
+    expect(basename(initial?.path as string)).toBe('SECRET');
     expect(statSync(runtime).mode & 0o777).toBe(0o700);
+    expect(statSync(own).mode & 0o777).toBe(0o700);
 
     let ino = initial?.ino;
     for (const [n, value] of values.slice(1).entries()) {
@@ -300,7 +303,7 @@ describe('rotation of KV v2 secrets', () => {
     // The app read the file the whole time: it never saw anything but complete values.
     const seen = events.filter((e) => e.event === 'seen').map((e) => e.content);
     expect(seen).toEqual(values);
-    expect(readdirSync(runtime)).toEqual(['SECRET']); // no temporary file left behind
+    expect(readdirSync(own)).toEqual(['SECRET']); // no temporary file left behind
     const signalled = run.logs().filter((l) => l.msg === 'secrets changed: sending SIGHUP to the command');
     expect(signalled).toHaveLength(2);
     expect(signalled[0]?.variables).toBe('ENV_PW,SECRET_FILE');
@@ -312,7 +315,7 @@ describe('rotation of KV v2 secrets', () => {
     expect(warned[0]?.variables).toBe('ENV_PW');
     for (const value of values) expect(run.stderr()).not.toContain(value);
     await stop(run);
-    // On exit the secret file is removed.
+    // On exit the secret file is removed, with the process's own directory.
     expect(readdirSync(runtime)).toEqual([]);
   });
 });

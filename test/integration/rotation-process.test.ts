@@ -2,8 +2,8 @@
 // `sh -c` wrapper must not leave the real app running), SIGKILLs it after --stop-timeout, and starts the new
 // one; a command that exits by itself ends vaultrun with its status; signals keep being forwarded; --user runs
 // the command as another user with its secret files owned by that user. Real processes, checked in /proc.
-import { chmodSync, existsSync, mkdirSync, readFileSync, statSync } from 'node:fs';
-import { join } from 'node:path';
+import { chmodSync, existsSync, mkdirSync, readdirSync, readFileSync, statSync } from 'node:fs';
+import { dirname, join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { baseEnv } from '../support/cli.js';
 import { type OpenBao, startOpenBao } from '../support/openbao.js';
@@ -184,7 +184,9 @@ describe('rotation: the command’s processes', () => {
     expect(res.exitCode, res.stderr).toBe(7);
     expect(starts(appLog)).toHaveLength(1);
     expect(run.count('restart')).toBe(0);
-    expect(existsSync(join(runtime, 'SECRET'))).toBe(false); // secret files removed on exit
+    // Secret files removed on exit, with the process's own directory: the runtime directory is empty again.
+    expect(existsSync(runtime)).toBe(true);
+    expect(readdirSync(runtime)).toEqual([]);
   });
 
   it('keeps forwarding signals to the command, also to the one started by a restart', async () => {
@@ -254,8 +256,13 @@ describe('rotation: the command’s processes', () => {
       const file = first.files?.SECRET_FILE;
       expect(file?.content).toBe(v1); // nobody could read it
       expect({ uid: file?.uid, gid: file?.gid, mode: file?.mode }).toEqual({ ...nobody, mode: 0o400 });
+      // The runtime directory stays root's (0711: nobody passes through, lists nothing); the process's own
+      // directory in it is nobody's, 0700.
       const st = statSync(runtime);
-      expect({ uid: st.uid, gid: st.gid, mode: st.mode & 0o777 }).toEqual({ ...nobody, mode: 0o700 });
+      expect({ uid: st.uid, gid: st.gid, mode: st.mode & 0o777 }).toEqual({ uid: 0, gid: 0, mode: 0o711 });
+      const own = statSync(dirname(file?.path as string));
+      expect(dirname(dirname(file?.path as string))).toBe(runtime);
+      expect({ uid: own.uid, gid: own.gid, mode: own.mode & 0o777 }).toEqual({ ...nobody, mode: 0o700 });
 
       const v2 = unique('user-v2');
       await bao.kvPut(path, { password: v2 });

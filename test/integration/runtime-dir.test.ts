@@ -1,12 +1,11 @@
 // Where the secret files of NAME_FILE=vault:… go when no directory is set (docs/files.md):
 // /run/vaultrun, else $XDG_RUNTIME_DIR/vaultrun, /dev/shm/vaultrun-UID, then $TMPDIR/vaultrun-UID; an explicitly
 // set directory has no fallback (exit 74). Run for real as an unprivileged user (nobody, through util-linux
-// `setpriv`), for whom /run/vaultrun cannot be created, against a real OpenBao.
+// `setpriv`), for whom /run/vaultrun cannot be created, against a real OpenBao. A fallback planted by someone
+// else is left alone: a fresh directory next to it is used (never the next, disk-backed candidate).
 import { spawnSync } from 'node:child_process';
 import {
   chmodSync,
-  chownSync,
-  copyFileSync,
   existsSync,
   lstatSync,
   mkdirSync,
@@ -15,75 +14,16 @@ import {
   rmSync,
   symlinkSync,
 } from 'node:fs';
-import { basename, join } from 'node:path';
+import { basename, dirname, join } from 'node:path';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { baseEnv, spawnVaultrun, VAULTRUN_BIN } from '../support/cli.js';
+import { asNobody, NOBODY, nobodyCan, nobodysDir, openDir, reachable } from '../support/nobody.js';
 import { type OpenBao, startOpenBao } from '../support/openbao.js';
 import { PROBE, type ProbeReport } from '../support/processes.js';
-import { expectNoLeaks, Sensitive, tempDir, unique } from '../support/resolution.js';
+import { expectNoLeaks, Sensitive, unique } from '../support/resolution.js';
 
-const SETPRIV = ['/usr/bin/setpriv', '/bin/setpriv'].find((p) => existsSync(p));
-
-function idsOf(name: string): { uid: number; gid: number } {
-  const line = readFileSync('/etc/passwd', 'utf8')
-    .split('\n')
-    .find((l) => l.startsWith(`${name}:`));
-  if (!line) throw new Error(`no user ${name} in /etc/passwd`);
-  const f = line.split(':');
-  return { uid: Number(f[2]), gid: Number(f[3]) };
-}
-
-const NOBODY = idsOf('nobody');
 /** The fallback in /dev/shm for nobody's uid. */
 const SHM_DIR = `/dev/shm/vaultrun-${NOBODY.uid}`;
-
-/** `setpriv … --` running what follows as nobody (its uid and gid, no supplementary groups). */
-function asNobody(): string[] {
-  if (!SETPRIV) throw new Error('util-linux setpriv not found: needed to run vaultrun as nobody');
-  return [SETPRIV, `--reuid=${NOBODY.uid}`, `--regid=${NOBODY.gid}`, '--clear-groups', '--'];
-}
-
-/** Whether nobody passes `test -<how> path` (r, w or x: every directory above it must be searchable too). */
-function nobodyCan(how: 'r' | 'w' | 'x', path: string): boolean {
-  const [cmd, ...args] = asNobody();
-  return spawnSync(cmd as string, [...args, 'test', `-${how}`, path]).status === 0;
-}
-
-/** A directory owned by nobody (0700) in a temp dir nobody can search. */
-function nobodysDir(parent: string, name: string): string {
-  const dir = join(parent, name);
-  mkdirSync(dir, { mode: 0o700 });
-  chownSync(dir, NOBODY.uid, NOBODY.gid);
-  return dir;
-}
-
-/** A temp dir that nobody can search (mkdtemp makes them 0700, owned by root). */
-function openDir(prefix: string): string {
-  const dir = tempDir(prefix);
-  chmodSync(dir, 0o755);
-  return dir;
-}
-
-const copies = new Map<string, string>();
-let copyDir: string | undefined;
-
-/**
- * A program file as nobody can use it: the file itself when nobody can read it (and execute it, if `exec`),
- * else a copy in a directory nobody can read.
- */
-function reachable(file: string, exec: boolean): string {
-  if (nobodyCan('r', file) && (!exec || nobodyCan('x', file))) return file;
-  const key = `${exec}:${file}`;
-  let copy = copies.get(key);
-  if (copy === undefined) {
-    copyDir ??= openDir('vaultrun-programs-');
-    copy = join(copyDir, `${copies.size}-${basename(file)}`);
-    copyFileSync(file, copy);
-    chmodSync(copy, exec ? 0o755 : 0o644);
-    copies.set(key, copy);
-  }
-  return copy;
-}
 
 interface Stat {
   uid: number;
@@ -122,8 +62,14 @@ describe('the secret-file directory, as an unprivileged user', () => {
     await bao?.stop();
   });
 
-  // SHM_DIR, made by a run or planted by a test: removed before and after each test.
-  const removeShm = () => rmSync(SHM_DIR, { recursive: true, force: true });
+  // SHM_DIR, made by a run or planted by a test, and fresh SHM_DIR-XXXXXX ones: removed before and after each test.
+  const freshShmDirs = () =>
+    readdirSync('/dev/shm')
+      .filter((n) => n.startsWith(`${basename(SHM_DIR)}-`))
+      .map((n) => join('/dev/shm', n));
+  const removeShm = () => {
+    for (const dir of [SHM_DIR, ...freshShmDirs()]) rmSync(dir, { recursive: true, force: true });
+  };
   beforeEach(removeShm);
   afterEach(removeShm);
 
@@ -180,15 +126,23 @@ describe('the secret-file directory, as an unprivileged user', () => {
     return { exitCode: res.exitCode, stderr: res.stderr, output, probe: probeReport };
   }
 
-  /** The run succeeded, X_FILE points into `dir`, and dir and file are nobody's, private, with the secret. */
+  /**
+   * The run succeeded, X_FILE is `dir`/PID-XXXXXX/X (the process's own directory in the runtime directory), and
+   * both directories and the file are nobody's, private, with the secret.
+   */
   function expectSecretFileIn(run: NobodyRun, dir: string): void {
     expect(run.exitCode, run.output).toBe(0);
     expect(run.probe, `the probe did not run:\n${run.output}`).toBeDefined();
     const file = run.probe?.env.X_FILE as string;
-    expect(file).toBe(join(dir, 'X'));
+    const own = dirname(file);
+    expect(dirname(own)).toBe(dir);
+    expect(basename(own)).toMatch(/^\d+-\w{6}$/);
+    expect(basename(file)).toBe('X');
     expect(stat(dir)).toEqual({ ...NOBODY, mode: 0o700, type: 'dir' });
+    expect(readdirSync(dir)).toEqual([basename(own)]);
+    expect(stat(own)).toEqual({ ...NOBODY, mode: 0o700, type: 'dir' });
     expect(stat(file)).toEqual({ ...NOBODY, mode: 0o400, type: 'file' });
-    expect(readdirSync(dir)).toEqual(['X']); // no temporary file left
+    expect(readdirSync(own)).toEqual(['X']); // no temporary file left
     expect(readFileSync(file, 'utf8')).toBe(secret);
     // The command (nobody) can read it, as the app must.
     const [cmd, ...args] = asNobody();
@@ -245,17 +199,30 @@ describe('the secret-file directory, as an unprivileged user', () => {
     expect(readdirSync(rootsXdg)).toEqual([]);
   });
 
-  describe('/dev/shm/vaultrun-UID planted by someone else is refused: $TMPDIR/vaultrun-UID', () => {
+  /** The warning that a planted directory was left alone, and the fresh SHM_DIR-XXXXXX used instead. */
+  function freshShmDir(run: NobodyRun): string {
+    const fresh = freshShmDirs();
+    expect(fresh, run.output).toHaveLength(1);
+    const line = run.stderr.split('\n').find((l) => l.includes('runtime directory is not ours'));
+    expect(line, run.stderr).toBeDefined();
+    expect(line).toContain(SHM_DIR);
+    expect(line).toContain(fresh[0]);
+    expect(fresh[0]).toMatch(new RegExp(`^${SHM_DIR}-\\w{6}$`));
+    return fresh[0] as string;
+  }
+
+  describe('/dev/shm/vaultrun-UID planted by someone else is left alone: a fresh /dev/shm/vaultrun-UID-XXXXXX (still memory), never $TMPDIR', () => {
     it('a directory owned by another user (root)', async () => {
       const d = dirs();
       mkdirSync(SHM_DIR, { mode: 0o755 });
       chmodSync(SHM_DIR, 0o755);
       const run = await runAsNobody(d, { TMPDIR: d.tmp });
-      expectSecretFileIn(run, join(d.tmp, `vaultrun-${NOBODY.uid}`));
+      expectSecretFileIn(run, freshShmDir(run));
       expect(fallbackLine(run)).toContain(`${SHM_DIR} (EPERM)`);
-      // Left as it was.
+      // Left as it was; the disk-backed $TMPDIR was not used.
       expect(stat(SHM_DIR)).toEqual({ uid: 0, gid: 0, mode: 0o755, type: 'dir' });
       expect(readdirSync(SHM_DIR)).toEqual([]);
+      expect(readdirSync(d.tmp)).toEqual([]);
     });
 
     it('a symlink (to a directory nobody owns)', async () => {
@@ -263,10 +230,22 @@ describe('the secret-file directory, as an unprivileged user', () => {
       const target = nobodysDir(d.work, 'elsewhere');
       symlinkSync(target, SHM_DIR);
       const run = await runAsNobody(d, { TMPDIR: d.tmp });
-      expectSecretFileIn(run, join(d.tmp, `vaultrun-${NOBODY.uid}`));
+      expectSecretFileIn(run, freshShmDir(run));
       expect(fallbackLine(run)).toContain(`${SHM_DIR} (ENOTDIR)`);
       expect(stat(SHM_DIR).type).toBe('symlink');
       expect(readdirSync(target)).toEqual([]);
+      expect(readdirSync(d.tmp)).toEqual([]);
+    });
+
+    it('a dangling symlink to a disk location', async () => {
+      const d = dirs();
+      const disk = nobodysDir(d.work, 'disk');
+      symlinkSync(join(disk, 'secrets'), SHM_DIR);
+      const run = await runAsNobody(d, { TMPDIR: d.tmp });
+      expectSecretFileIn(run, freshShmDir(run));
+      expect(stat(SHM_DIR).type).toBe('symlink');
+      expect(readdirSync(disk)).toEqual([]);
+      expect(readdirSync(d.tmp)).toEqual([]);
     });
   });
 

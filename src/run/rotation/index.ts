@@ -1,6 +1,5 @@
-import { unlink } from 'node:fs/promises';
 import type { Config } from '../../config.js';
-import type { Owner } from '../../env/secret-files.js';
+import { type Owner, removeSecretFiles } from '../../env/secret-files.js';
 import { EXIT_CODES, VaultrunError } from '../../errors.js';
 import type { Logger } from '../../log.js';
 import {
@@ -292,6 +291,7 @@ export class Rotation {
     }
     this.leases.clear();
     vault?.client.close();
-    await Promise.all(Object.values(this.files).map((file) => unlink(file).catch(() => {})));
+    // Only this process's own files and directory: another vaultrun sharing the runtime directory keeps its.
+    await removeSecretFiles();
   }
 }
