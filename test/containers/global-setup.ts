@@ -15,6 +15,7 @@ import {
   BAO_BIN,
   type ContainersContext,
   DOCKERD,
+  docker,
   engineRunning,
   ensureBaseImage,
   ensureCachedImage,
@@ -72,6 +73,10 @@ export default async function setup(project: TestProject): Promise<() => Promise
   const teardown = async () => {
     try {
       await removeLabelled(`${LABEL}=${runId}`);
+      // BuildKit's cache holds a copy of every dist/vaultrun it was given: dropped with an engine this run
+      // started (an engine that was already running keeps its cache, as its owner left it).
+      if (engine)
+        await docker(['builder', 'prune', '-af'], { allowFail: true, env: { DOCKER_BUILDKIT: '1' } });
     } finally {
       if (engine) await stopEngine(engine.child);
     }
