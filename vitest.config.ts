@@ -2,11 +2,34 @@ import { defineConfig } from 'vitest/config';
 
 export default defineConfig({
   test: {
-    include: ['test/**/*.test.ts'],
     // Integration tests start real OpenBao servers and processes: give them room, keep output readable.
     testTimeout: 60_000,
     hookTimeout: 120_000,
     pool: 'forks',
     maxWorkers: 2,
+    projects: [
+      {
+        extends: true,
+        test: {
+          name: 'main',
+          // Everything but test/containers/ (an exclude here would replace the one given on the command line).
+          include: ['test/*.test.ts', 'test/!(containers)/**/*.test.ts'],
+          sequence: { groupOrder: 0 },
+        },
+      },
+      {
+        // A real Docker engine (test/containers/global-setup.ts starts it if needed). groupOrder 1: these files
+        // run after every other one, two at a time, with nothing else competing for the CPU.
+        extends: true,
+        test: {
+          name: 'containers',
+          include: ['test/containers/**/*.test.ts'],
+          globalSetup: ['test/containers/global-setup.ts'],
+          testTimeout: 5 * 60_000,
+          hookTimeout: 15 * 60_000,
+          sequence: { groupOrder: 1 },
+        },
+      },
+    ],
   },
 });

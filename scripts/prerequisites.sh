@@ -4,7 +4,8 @@
 # Debian/Ubuntu machine:
 #   1. Debian packages: postgresql (rotation tests), tini (PID 1 tests), debootstrap (the slim root),
 #      iproute2, binutils (`strip`, for the single executable), openssl (test certificates), util-linux
-#      (unshare, setpriv, script), and python3 with pip (for the OpenBao wheel).
+#      (unshare, setpriv, script), docker.io and docker-compose (test/containers: a real engine, started by the
+#      tests' global setup), and python3 with pip (for the OpenBao wheel).
 #      Missing ones are installed when running as root (one `apt-get update`, then one `apt-get install`);
 #      otherwise the exact command to run is printed and the script fails.
 #   2. root itself: the suite makes PID and mount namespaces, chroots, and runs commands as other users.
@@ -19,7 +20,7 @@ set -euo pipefail
 repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 log() { printf 'prerequisites: %s\n' "$*" >&2; }
 
-packages=(postgresql tini debootstrap iproute2 binutils openssl util-linux)
+packages=(postgresql tini debootstrap iproute2 binutils openssl util-linux docker.io docker-compose)
 # python3 and pip: whatever provides them (a pyenv or the system); Debian's packages only when neither does.
 command -v python3 >/dev/null 2>&1 || packages+=(python3)
 if ! python3 -m pip --version >/dev/null 2>&1; then packages+=(python3-pip); fi

@@ -348,10 +348,12 @@ describe('examples', () => {
     it('pins the base images and keeps Dify’s user', () => {
       expect(args.DIFY_VERSION).toMatch(/^1\.\d+\.\d+$/);
       expect(args.PLUGIN_DAEMON_VERSION).toMatch(/^\d+\.\d+\.\d+-local$/);
-      expect(stages['dify-api']).toMatchObject({ from: 'langgenius/dify-api:${DIFY_VERSION}', user: 'dify' });
-      expect(stages['dify-plugin-daemon']?.from).toBe(
-        'langgenius/dify-plugin-daemon:${PLUGIN_DAEMON_VERSION}',
-      );
+      // The bases are build arguments (test/containers/ builds FROM local stand-ins) whose defaults are the pins.
+      expect(args.DIFY_API_IMAGE).toBe('langgenius/dify-api:${DIFY_VERSION}');
+      expect(args.PLUGIN_DAEMON_IMAGE).toBe('langgenius/dify-plugin-daemon:${PLUGIN_DAEMON_VERSION}');
+      expect(stages['dify-api']).toMatchObject({ from: '${DIFY_API_IMAGE}', user: 'dify' });
+      expect(stages['dify-api-node']).toMatchObject({ from: '${DIFY_API_IMAGE}', user: 'dify' });
+      expect(stages['dify-plugin-daemon']?.from).toBe('${PLUGIN_DAEMON_IMAGE}');
       // The compose file uses the same versions.
       const compose = readYaml(join(DIFY, 'docker-compose.example.yaml'));
       expect(compose.services.api.image).toBe(`dify-api-vaultrun:${args.DIFY_VERSION}`);
