@@ -81,6 +81,8 @@ export async function openVault(config: Config, log: Logger): Promise<VaultConte
       timeoutMs: config.clientTimeoutMs,
       waitMs: config.waitMs,
       concurrency: config.concurrency,
+      consistency: config.consistency,
+      clusterAddrs: config.clusterAddrs,
     },
     log,
   );

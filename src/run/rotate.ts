@@ -20,6 +20,7 @@ import {
   writeFiles,
 } from '../resolve.js';
 import { login } from '../vault/auth.js';
+import { pollVerdict } from '../vault/consistency.js';
 import { readSecret, type SecretRead } from '../vault/kv.js';
 import { currentVersion, renewLease, renewSelf, revokeLease, revokeSelf } from '../vault/lease.js';
 import type { Controller } from './supervise.js';
@@ -474,9 +475,25 @@ export class Rotation {
     const mount = await vault.mounts.mountFor(read.path);
     if (mount?.kvVersion === 2 && !this.metadataDenied.has(read.id)) {
       try {
-        const version = await currentVersion(vault.client, vault.session.token, read.path, mount, waitMs);
-        return version !== undefined && version !== before.version
-          ? `${read.path} changed (version ${before.version ?? '?'} → ${version})`
+        const polled = await currentVersion(vault.client, vault.session.token, read.path, mount, waitMs);
+        if (polled === undefined) return undefined;
+        // Only forward (src/vault/consistency.ts): an older version is a node that lags behind, not a change.
+        const inUse =
+          before.version === undefined
+            ? undefined
+            : { version: before.version, ...(before.createdTime ? { createdTime: before.createdTime } : {}) };
+        const verdict = pollVerdict(inUse, vault.client.versions.get(read.path), polled);
+        if (verdict === 'older') {
+          this.log.debug('ignoring an older version of a watched path (a node that lags behind)', {
+            path: read.path,
+            version: polled.version,
+            newest: vault.client.versions.get(read.path)?.version ?? before.version,
+          });
+          return undefined;
+        }
+        vault.client.versions.note(read.path, polled);
+        return verdict === 'newer'
+          ? `${read.path} changed (version ${before.version ?? '?'} → ${polled.version})`
           : undefined;
       } catch (error) {
         if (!(error instanceof VaultrunError) || error.code !== 'PERMISSION_DENIED') throw error;

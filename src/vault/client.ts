@@ -2,6 +2,15 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { VaultrunError } from '../errors.js';
 import { type Logger, MASK, type Masker, sanitizeServerText } from '../log.js';
 import {
+  isBehindIndex,
+  isKvUpgrading,
+  laterIndex,
+  leaderOrigin,
+  parseIndex,
+  type VaultIndex,
+  VersionFloor,
+} from './consistency.js';
+import {
   createTransport,
   isTlsFailure,
   type TlsSettings,
@@ -28,7 +37,18 @@ export interface ClientSettings {
   /** How long to keep retrying an unreachable, sealed, standby or rate-limiting Vault. */
   waitMs: number;
   concurrency: number;
+  /**
+   * How reads stay consistent across the nodes of a cluster (docs/ha.md): `index` sends back the highest
+   * X-Vault-Index seen (a node behind it refuses, and we retry); `forward` also asks such a node to forward the
+   * request to the active node; `leader` sends every request to the active node (sys/leader), when its address
+   * is allowed; `eventual` sends nothing. In every mode a KV v2 version older than one seen is never accepted.
+   */
+  consistency?: Consistency;
+  /** Origins besides `addr` that `--consistency leader` may send requests (and the token) to. */
+  clusterAddrs?: readonly string[];
 }
+
+export type Consistency = 'index' | 'forward' | 'leader' | 'eventual';
 
 export type Method = 'GET' | 'POST' | 'PUT' | 'DELETE' | 'LIST';
 
@@ -42,6 +62,11 @@ export interface RequestOptions {
   what: string;
   /** How long to retry this request (default: the client's --wait). */
   waitMs?: number;
+  /**
+   * Checks a successful answer: a reason to ask again (within the same deadline, as for a retryable status),
+   * e.g. a KV version older than one already seen, or undefined to accept it.
+   */
+  stale?: (body: unknown) => string | undefined;
 }
 
 /** A non-success answer, as classify() reads it. */
@@ -80,9 +105,10 @@ export function requestUrl(addr: string, path: string): URL {
 async function send(
   transport: ReturnType<typeof createTransport>,
   settings: ClientSettings,
+  base: string,
   req: { path: string } & TransportRequest,
 ): Promise<unknown> {
-  req.uri = requestUrl(settings.addr, req.path).href;
+  req.uri = requestUrl(base, req.path).href;
   if (settings.namespace) req.headers = { ...req.headers, 'X-Vault-Namespace': settings.namespace };
   const response = await transport(req);
   if (response.statusCode === 200 || response.statusCode === 204) return response.body;
@@ -148,6 +174,13 @@ export class VaultClient {
   private readonly queue: Array<() => void> = [];
   /** Requests sent to Vault (retries included): for the summary and for tests. */
   requests = 0;
+  /** The newest KV v2 version seen per path in this run: never go back below it. */
+  readonly versions = new VersionFloor();
+  /** The highest X-Vault-Index seen (modes index, forward, leader). */
+  private index: VaultIndex | undefined;
+  /** --consistency leader: the active node's origin, once asked (undefined: ask sys/leader again). */
+  private leaderBase: string | undefined;
+  private leaderWarned = false;
 
   static async create(settings: ClientSettings, log: Logger): Promise<VaultClient> {
     return new VaultClient(settings, log);
@@ -184,20 +217,36 @@ export class VaultClient {
   async request<T = unknown>(method: Method, path: string, options: RequestOptions): Promise<T> {
     const waitMs = options.waitMs ?? this.settings.waitMs;
     const deadline = Date.now() + waitMs;
+    const mode = this.settings.consistency ?? 'index';
     for (let attempt = 0; ; attempt++) {
+      const index = mode === 'eventual' ? undefined : this.index;
       const req: { path: string } & TransportRequest = {
         path,
         uri: '',
         method,
-        headers: { ...options.headers, ...(options.token ? { 'X-Vault-Token': options.token } : {}) },
+        headers: {
+          ...options.headers,
+          ...(index ? { 'X-Vault-Index': index.raw } : {}),
+          ...(index && mode === 'forward' ? { 'X-Vault-Inconsistent': 'forward-active-node' } : {}),
+          ...(options.token ? { 'X-Vault-Token': options.token } : {}),
+        },
         ...(options.body === undefined ? {} : { json: options.body }),
       };
       let retryable: { reason: string; status?: number };
+      const base =
+        mode === 'leader' ? await this.leader(Math.max(1000, deadline - Date.now())) : this.settings.addr;
       try {
         this.requests++;
-        return (await this.slot(() => send(this.transport, this.settings, req))) as T;
+        const body = await this.slot(() => send(this.transport, this.settings, base, req));
+        if (mode !== 'eventual') this.index = laterIndex(this.index, parseIndex(req.vaultIndex));
+        const stale = options.stale?.(body);
+        if (stale === undefined) return body as T;
+        retryable = { reason: stale };
       } catch (error) {
-        retryable = this.classify(error, options.what);
+        retryable = this.classify(error, options.what, index !== undefined);
+        // The active node went away (or stepped down): ask sys/leader again at the next attempt.
+        if (base !== this.settings.addr && (retryable.status === undefined || retryable.status >= 429))
+          this.leaderBase = undefined;
       }
       const remaining = deadline - Date.now();
       // Retry-After is a floor (never a tight loop on "0" or a past date); a long one is capped.
@@ -224,8 +273,52 @@ export class VaultClient {
     }
   }
 
+  /**
+   * --consistency leader: the origin of the active node (sys/leader at the configured address, unauthenticated),
+   * when it is the configured address or listed in --cluster-addr; otherwise the configured address (with a
+   * warning, once, and for the rest of the run). Asked once, and again after a failure against the leader.
+   */
+  private async leader(waitMs: number): Promise<string> {
+    if (this.leaderBase) return this.leaderBase;
+    const req: { path: string } & TransportRequest = {
+      path: 'sys/leader',
+      uri: '',
+      method: 'GET',
+      headers: {},
+    };
+    let body: { leader_address?: unknown } | undefined;
+    try {
+      this.requests++;
+      body = (await this.slot(() =>
+        send(this.transport, this.settings, this.settings.addr, req),
+      )) as typeof body;
+    } catch (error) {
+      if (error instanceof TransportError || error instanceof ApiResponseError) {
+        // Unreachable or no answer yet: this attempt goes to the configured address (and is retried there).
+        this.log.debug('sys/leader did not answer; using the configured address', { wait_ms: waitMs });
+        return this.settings.addr;
+      }
+      throw error;
+    }
+    const got = leaderOrigin(body?.leader_address, this.settings.addr, this.settings.clusterAddrs ?? []);
+    if ('origin' in got) {
+      this.leaderBase = got.origin;
+      this.log.debug('--consistency leader: sending requests to the active node', { addr: got.origin });
+      return got.origin;
+    }
+    if (!this.leaderWarned) {
+      this.leaderWarned = true;
+      this.log.warn('--consistency leader: not following the leader address; using VAULT_ADDR', {
+        reason: got.reason,
+        hint: 'list the address of every node in --cluster-addr / VAULTRUN_CLUSTER_ADDRS',
+      });
+    }
+    this.leaderBase = this.settings.addr;
+    return this.leaderBase;
+  }
+
   /** Throws the final error, or returns why the failure is worth a retry. */
-  private classify(error: unknown, what: string): { reason: string; status?: number } {
+  private classify(error: unknown, what: string, sentIndex = false): { reason: string; status?: number } {
     if (error instanceof TransportError) {
       if (isTlsFailure(error)) {
         throw new VaultrunError(
@@ -244,6 +337,15 @@ export class VaultClient {
     }
     const body = (error as { response?: { body?: unknown } }).response?.body;
     const detail = vaultMessages(body, this.log.masker);
+    if (isBehindIndex(status, body, sentIndex)) {
+      return {
+        reason: `HTTP ${status} (this node has not caught up with the cluster yet: X-Vault-Index)`,
+        status,
+      };
+    }
+    if (isKvUpgrading(status, body)) {
+      return { reason: `HTTP ${status} (the KV mount is being upgraded: ${detail})`, status };
+    }
     if (RETRY_STATUSES.has(status)) {
       return { reason: `HTTP ${status}${detail ? ` (${detail})` : ''}`, status };
     }
