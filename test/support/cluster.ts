@@ -6,13 +6,17 @@
 // retry_join), enables KV v2 at secret/ and waits until every node answers a read of it.
 //
 // Nodes can be stopped (SIGTERM), killed (SIGKILL), started again (they come back sealed: start() unseals
-// them unless told not to), sealed and unsealed. leader() asks sys/leader. Processes are tracked by pid and
+// them unless told not to), sealed and unsealed. leader() asks sys/leader. Every node's cluster port (raft and
+// request forwarding) is reached through a TCP relay (test/support/proxy.ts): partition(node) cuts what comes
+// in to that node — the active node's raft log no longer reaches it, while it still serves reads from its
+// own copy and still forwards writes and logins to the active node — and heal(node) lets it catch up. Processes are tracked by pid and
 // killed, and the temp dir removed, after the test file (test/support/leftovers.ts), as for the dev server.
 import { mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { leftovers } from './leftovers.ts';
 import { baoBinary, freePort, OpenBaoApiError, setpriv } from './openbao.ts';
+import { type Relay, startRelay } from './proxy.ts';
 
 const registry = leftovers('KEEP_OPENBAO_DIRS');
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -56,7 +60,9 @@ export interface ClusterNode {
   index: number;
   /** http://127.0.0.1:PORT */
   addr: string;
+  /** Where the node listens for cluster traffic; others reach it through relayPort. */
   clusterPort: number;
+  relayPort: number;
   dir: string;
   logFile: string;
   /** Running (started and not yet seen to exit). */
@@ -91,6 +97,9 @@ export interface Cluster {
   seal(node: ClusterNode | number): Promise<void>;
   /** sys/unseal with the key; then waits until the node answers reads of secret/ (as active or standby). */
   unseal(node: ClusterNode | number, options?: { wait?: boolean }): Promise<void>;
+  /** Cuts the node's incoming cluster traffic (see above); heal() restores it. */
+  partition(node: ClusterNode | number): void;
+  heal(node: ClusterNode | number): void;
   /** Writes KV v2 data at secret/PATH through the leader; returns the new version. */
   kvPut(path: string, data: Record<string, unknown>, mount?: string): Promise<number>;
   /** Waits until every running unsealed node serves `path` (KV v2, secret/) at `version` or later. */
@@ -140,16 +149,20 @@ export async function startCluster(options: { size?: number } = {}): Promise<Clu
     if (!ports.includes(p)) ports.push(p);
   }
   const nodes: ClusterNode[] = [];
+  const relays: Relay[] = [];
   const procs: Array<Proc | undefined> = [];
   for (let i = 0; i < size; i++) {
     const nodeDir = join(dir, `node${i}`);
     mkdirSync(join(nodeDir, 'data'), { recursive: true });
     const apiPort = ports[i * 2] as number;
     const clusterPort = ports[i * 2 + 1] as number;
+    const relay = await startRelay(clusterPort);
+    relays.push(relay);
     const node: ClusterNode = {
       index: i,
       addr: `http://127.0.0.1:${apiPort}`,
       clusterPort,
+      relayPort: relay.port,
       dir: nodeDir,
       logFile: join(nodeDir, 'server.log'),
       running: () => {
@@ -170,7 +183,7 @@ export async function startCluster(options: { size?: number } = {}): Promise<Clu
         `  performance_multiplier = 1\n${joins}}\n` +
         `listener "tcp" {\n  address = "127.0.0.1:${node.addr.split(':')[2]}"\n` +
         `  cluster_address = "127.0.0.1:${node.clusterPort}"\n  tls_disable = true\n}\n` +
-        `api_addr = "${node.addr}"\ncluster_addr = "https://127.0.0.1:${node.clusterPort}"\n` +
+        `api_addr = "${node.addr}"\ncluster_addr = "https://127.0.0.1:${node.relayPort}"\n` +
         'disable_mlock = true\nui = false\nlog_level = "info"\n',
     );
   }
@@ -286,6 +299,7 @@ export async function startCluster(options: { size?: number } = {}): Promise<Clu
     for (const node of nodes.slice(1)) await unseal(node);
   } catch (e) {
     for (const node of nodes) await stopProc(node, 'SIGKILL');
+    for (const relay of relays) await relay.close();
     throw e;
   }
 
@@ -317,6 +331,12 @@ export async function startCluster(options: { size?: number } = {}): Promise<Clu
       await api(n, 'PUT', 'sys/seal');
     },
     unseal,
+    partition(n) {
+      relays[nodeOf(n).index]?.cut();
+    },
+    heal(n) {
+      relays[nodeOf(n).index]?.heal();
+    },
     async kvPut(path, data, mount = 'secret') {
       const active = await leader();
       // A freshly enabled KV v2 mount answers "upgrading" for a moment: retry briefly.
@@ -342,6 +362,7 @@ export async function startCluster(options: { size?: number } = {}): Promise<Clu
     },
     async close() {
       await Promise.all(nodes.map((n) => stopProc(n, 'SIGTERM')));
+      for (const relay of relays) await relay.close();
     },
   };
   return cluster;
