@@ -3,6 +3,7 @@ import { VaultrunError } from './errors.js';
 import type { LogFormat, LogLevel } from './log.js';
 import { SETTINGS, type Setting, type SettingKey } from './settings.js';
 import type { AuthMethod, AuthSettings } from './vault/auth-types.js';
+import type { Consistency } from './vault/client.js';
 
 /**
  * Flags + environment → validated options. Pure (no files are read here), so that bad input fails before
@@ -45,6 +46,8 @@ export interface Config {
   revoke: boolean;
   user?: string;
   waitMs: number;
+  consistency: Consistency;
+  clusterAddrs: string[];
   concurrency: number;
   logLevel: LogLevel;
   logFormat: LogFormat;
@@ -262,6 +265,8 @@ export function loadConfig(flags: FlagValues, env: Readonly<Record<string, strin
     revoke: get<boolean>('revoke'),
     ...opt('user', get<string | undefined>('user')),
     waitMs: get<number>('wait'),
+    consistency: get<Consistency>('consistency'),
+    clusterAddrs: get<string[] | undefined>('clusterAddrs') ?? [],
     concurrency: get<number>('concurrency'),
     logLevel: get<LogLevel>('logLevel'),
     logFormat: get<LogFormat>('logFormat'),

@@ -90,6 +90,8 @@ export async function openVault(config: Config, log: Logger, deadline?: Deadline
       timeoutMs: config.clientTimeoutMs,
       waitMs: config.waitMs,
       concurrency: config.concurrency,
+      consistency: config.consistency,
+      clusterAddrs: config.clusterAddrs,
     },
     log,
   );

@@ -409,6 +409,23 @@ export const SETTINGS = [
     help: 'run the command as USER[:GROUP] (name or number; vaultrun must start as root)',
   },
   {
+    key: 'consistency',
+    flag: 'consistency',
+    env: ['VAULTRUN_CONSISTENCY'],
+    kind: 'string',
+    choices: ['index', 'forward', 'leader', 'eventual'],
+    default: 'index',
+    help: 'reads across an HA cluster: index (wait for a lagging node), forward, leader or eventual (docs/ha.md)',
+  },
+  {
+    key: 'clusterAddrs',
+    flag: 'cluster-addr',
+    env: ['VAULTRUN_CLUSTER_ADDRS'],
+    kind: 'list',
+    repeatable: true,
+    help: 'addresses of the cluster nodes --consistency leader may send requests to (comma-separated)',
+  },
+  {
     key: 'wait',
     flag: 'wait',
     env: ['VAULTRUN_WAIT'],

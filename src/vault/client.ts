@@ -1,6 +1,15 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import { VaultrunError } from '../errors.js';
 import { type Logger, MASK, type Masker, sanitizeServerText } from '../log.js';
+import {
+  isBehindIndex,
+  isKvUpgrading,
+  laterIndex,
+  leaderOrigin,
+  parseIndex,
+  type VaultIndex,
+  VersionFloor,
+} from './consistency.js';
 import { Deadline, secondsText } from './deadline.js';
 import {
   createTransport,
@@ -29,7 +38,18 @@ export interface ClientSettings {
   /** How long to keep retrying an unreachable, sealed, standby or rate-limiting Vault. */
   waitMs: number;
   concurrency: number;
+  /**
+   * How reads stay consistent across the nodes of a cluster (docs/ha.md): `index` sends back the highest
+   * X-Vault-Index seen (a node behind it refuses, and we retry); `forward` also asks such a node to forward the
+   * request to the active node; `leader` sends every request to the active node (sys/leader), when its address
+   * is allowed; `eventual` sends nothing. In every mode a KV v2 version older than one seen is never accepted.
+   */
+  consistency?: Consistency;
+  /** Origins besides `addr` that `--consistency leader` may send requests (and the token) to. */
+  clusterAddrs?: readonly string[];
 }
+
+export type Consistency = 'index' | 'forward' | 'leader' | 'eventual';
 
 export type Method = 'GET' | 'POST' | 'PUT' | 'DELETE' | 'LIST';
 
@@ -43,6 +63,11 @@ export interface RequestOptions {
   what: string;
   /** How long to retry this request (default: the client's --wait); never past the client's `deadline`. */
   waitMs?: number;
+  /**
+   * Checks a successful answer: a reason to ask again (within the same deadline, as for a retryable status),
+   * e.g. a KV version older than one already seen, or undefined to accept it.
+   */
+  stale?: (body: unknown) => string | undefined;
 }
 
 /** A non-success answer, as classify() reads it. */
@@ -81,9 +106,10 @@ export function requestUrl(addr: string, path: string): URL {
 async function send(
   transport: ReturnType<typeof createTransport>,
   settings: ClientSettings,
+  base: string,
   req: { path: string } & TransportRequest,
 ): Promise<unknown> {
-  req.uri = requestUrl(settings.addr, req.path).href;
+  req.uri = requestUrl(base, req.path).href;
   if (settings.namespace) req.headers = { ...req.headers, 'X-Vault-Namespace': settings.namespace };
   const response = await transport(req);
   if (response.statusCode === 200 || response.statusCode === 204) return response.body;
@@ -154,6 +180,13 @@ export class VaultClient {
    * for the login, the mount lookups and the reads together, and clears it once the start is over.
    */
   deadline: Deadline | undefined;
+  /** The newest KV v2 version seen per path in this run: never go back below it. */
+  readonly versions = new VersionFloor();
+  /** The highest X-Vault-Index seen (modes index, forward, leader). */
+  private index: VaultIndex | undefined;
+  /** --consistency leader: the active node's origin, once asked (undefined: ask sys/leader again). */
+  private leaderBase: string | undefined;
+  private leaderWarned = false;
 
   static async create(settings: ClientSettings, log: Logger): Promise<VaultClient> {
     return new VaultClient(settings, log);
@@ -189,17 +222,25 @@ export class VaultClient {
   /** One API call with retries. Resolves with the parsed JSON body (undefined for 204). */
   async request<T = unknown>(method: Method, path: string, options: RequestOptions): Promise<T> {
     const budget = Deadline.earliest(new Deadline(options.waitMs ?? this.settings.waitMs), this.deadline);
+    const mode = this.settings.consistency ?? 'index';
     let retryable: { reason: string; status?: number } = { reason: 'no request was sent' };
     for (let attempt = 0; budget.remainingMs() > 0; attempt++) {
+      const index = mode === 'eventual' ? undefined : this.index;
       const req: { path: string } & TransportRequest = {
         path,
         uri: '',
         method,
-        headers: { ...options.headers, ...(options.token ? { 'X-Vault-Token': options.token } : {}) },
+        headers: {
+          ...options.headers,
+          ...(index ? { 'X-Vault-Index': index.raw } : {}),
+          ...(index && mode === 'forward' ? { 'X-Vault-Inconsistent': 'forward-active-node' } : {}),
+          ...(options.token ? { 'X-Vault-Token': options.token } : {}),
+        },
         ...(options.body === undefined ? {} : { json: options.body }),
       };
+      const base = mode === 'leader' ? await this.leader(budget) : this.settings.addr;
       try {
-        return (await this.slot(() => {
+        const body = await this.slot(() => {
           // Measured once a slot is free: waiting for one counts against the deadline too.
           const timeoutMs = Math.min(this.settings.timeoutMs, budget.remainingMs());
           if (timeoutMs <= 0) {
@@ -207,10 +248,17 @@ export class VaultClient {
           }
           req.timeoutMs = timeoutMs;
           this.requests++;
-          return send(this.transport, this.settings, req);
-        })) as T;
+          return send(this.transport, this.settings, base, req);
+        });
+        if (mode !== 'eventual') this.index = laterIndex(this.index, parseIndex(req.vaultIndex));
+        const stale = options.stale?.(body);
+        if (stale === undefined) return body as T;
+        retryable = { reason: stale };
       } catch (error) {
-        retryable = this.classify(error, options.what);
+        retryable = this.classify(error, options.what, index !== undefined);
+        // The active node went away (or stepped down): ask sys/leader again at the next attempt.
+        if (base !== this.settings.addr && (retryable.status === undefined || retryable.status >= 429))
+          this.leaderBase = undefined;
       }
       // Retry-After is a floor (never a tight loop on "0" or a past date); a long one is capped; and no wait
       // goes past the deadline: once it is reached, we give up.
@@ -237,8 +285,59 @@ export class VaultClient {
     );
   }
 
+  /**
+   * --consistency leader: the origin of the active node (sys/leader at the configured address, unauthenticated),
+   * when it is the configured address or listed in --cluster-addr; otherwise the configured address (with a
+   * warning, once, and for the rest of the run). Asked once, and again after a failure against the leader.
+   */
+  private async leader(budget: Deadline): Promise<string> {
+    if (this.leaderBase) return this.leaderBase;
+    const req: { path: string } & TransportRequest = {
+      path: 'sys/leader',
+      uri: '',
+      method: 'GET',
+      headers: {},
+    };
+    let body: { leader_address?: unknown } | undefined;
+    try {
+      body = (await this.slot(() => {
+        const timeoutMs = Math.min(this.settings.timeoutMs, budget.remainingMs());
+        if (timeoutMs <= 0) {
+          return Promise.reject(new TransportError('ETIMEDOUT', 'no time left to send the request'));
+        }
+        req.timeoutMs = timeoutMs;
+        this.requests++;
+        return send(this.transport, this.settings, this.settings.addr, req);
+      })) as typeof body;
+    } catch (error) {
+      if (error instanceof TransportError || error instanceof ApiResponseError) {
+        // Unreachable or no answer yet: this attempt goes to the configured address (and is retried there).
+        this.log.debug('sys/leader did not answer; using the configured address', {
+          wait_ms: Math.round(budget.remainingMs()),
+        });
+        return this.settings.addr;
+      }
+      throw error;
+    }
+    const got = leaderOrigin(body?.leader_address, this.settings.addr, this.settings.clusterAddrs ?? []);
+    if ('origin' in got) {
+      this.leaderBase = got.origin;
+      this.log.debug('--consistency leader: sending requests to the active node', { addr: got.origin });
+      return got.origin;
+    }
+    if (!this.leaderWarned) {
+      this.leaderWarned = true;
+      this.log.warn('--consistency leader: not following the leader address; using VAULT_ADDR', {
+        reason: got.reason,
+        hint: 'list the address of every node in --cluster-addr / VAULTRUN_CLUSTER_ADDRS',
+      });
+    }
+    this.leaderBase = this.settings.addr;
+    return this.leaderBase;
+  }
+
   /** Throws the final error, or returns why the failure is worth a retry. */
-  private classify(error: unknown, what: string): { reason: string; status?: number } {
+  private classify(error: unknown, what: string, sentIndex = false): { reason: string; status?: number } {
     if (error instanceof TransportError) {
       if (isTlsFailure(error)) {
         throw new VaultrunError(
@@ -257,6 +356,15 @@ export class VaultClient {
     }
     const body = (error as { response?: { body?: unknown } }).response?.body;
     const detail = vaultMessages(body, this.log.masker);
+    if (isBehindIndex(status, body, sentIndex)) {
+      return {
+        reason: `HTTP ${status} (this node has not caught up with the cluster yet: X-Vault-Index)`,
+        status,
+      };
+    }
+    if (isKvUpgrading(status, body)) {
+      return { reason: `HTTP ${status} (the KV mount is being upgraded: ${detail})`, status };
+    }
     if (RETRY_STATUSES.has(status)) {
       return { reason: `HTTP ${status}${detail ? ` (${detail})` : ''}`, status };
     }

@@ -8,6 +8,7 @@ import {
 } from '../refs/path.js';
 import type { ReadRequest } from '../refs/plan.js';
 import type { VaultClient } from './client.js';
+import type { KvStamp } from './consistency.js';
 
 /**
  * Reading secrets the way `vault kv get` does: users write `secret/dify/db`; we ask which mount the path is in
@@ -172,6 +173,8 @@ export interface SecretRead {
   renewable: boolean;
   /** KV v2 version read. */
   version?: number;
+  /** KV v2: when that version was written. */
+  createdTime?: string;
 }
 
 interface ReadBody {
@@ -180,7 +183,12 @@ interface ReadBody {
   renewable?: boolean;
   data?: Record<string, unknown> & {
     data?: Record<string, unknown> | null;
-    metadata?: { version?: number; deletion_time?: string; destroyed?: boolean } | null;
+    metadata?: {
+      version?: number;
+      created_time?: string;
+      deletion_time?: string;
+      destroyed?: boolean;
+    } | null;
   };
 }
 
@@ -194,9 +202,17 @@ export async function readSecret(
   checkMount(read.path, mount, mount === undefined && mounts.lookupDenied(read.path));
   const { apiPath, kv2 } = apiPathFor(read.path, mount, read.version);
   const label = read.version === undefined ? read.path : `${read.path} version ${read.version}`;
+  // KV v2, latest version: an answer older than a version already seen in this run (a node that lags behind)
+  // is asked again, within --wait, and never used.
+  const floor = kv2 && read.version === undefined ? client.versions : undefined;
+  const stale = (answer: unknown): string | undefined => {
+    const stamp = stampOf(answer as ReadBody);
+    if (!floor || !stamp || !floor.isOlder(read.path, stamp)) return undefined;
+    return `version ${stamp.version} of ${read.path} is older than version ${floor.get(read.path)?.version} already seen (a node that lags behind)`;
+  };
   let body: ReadBody;
   try {
-    body = await client.request<ReadBody>('GET', apiPath, { token, what: `reading ${label}` });
+    body = await client.request<ReadBody>('GET', apiPath, { token, what: `reading ${label}`, stale });
   } catch (error) {
     if (error instanceof VaultrunError && error.code === 'NOT_FOUND') {
       throw new VaultrunError('NOT_FOUND', `no secret at ${label}`, {
@@ -221,6 +237,8 @@ export async function readSecret(
     }
     data = raw.data;
     version = meta?.version;
+    const stamp = stampOf(body);
+    if (floor && stamp) floor.note(read.path, stamp);
   } else {
     data = raw;
   }
@@ -231,5 +249,16 @@ export async function readSecret(
     leaseDuration: body.lease_duration ?? 0,
     renewable: body.renewable ?? false,
     ...(version === undefined ? {} : { version }),
+    ...(kv2 && raw?.metadata?.created_time ? { createdTime: raw.metadata.created_time } : {}),
+  };
+}
+
+/** The version and created_time of a KV v2 read answer, when it has them. */
+function stampOf(body: ReadBody | undefined): KvStamp | undefined {
+  const meta = body?.data?.metadata;
+  if (typeof meta?.version !== 'number') return undefined;
+  return {
+    version: meta.version,
+    ...(typeof meta.created_time === 'string' ? { createdTime: meta.created_time } : {}),
   };
 }

@@ -1,5 +1,6 @@
 import { encodeApiPath } from '../refs/path.js';
 import type { VaultClient } from './client.js';
+import type { KvStamp } from './consistency.js';
 import type { MountInfo } from './kv.js';
 
 /**
@@ -78,18 +79,23 @@ export function metadataPathFor(path: string, mount: MountInfo): string {
   return encodeApiPath(`${mount.path}metadata/${rest}`);
 }
 
-/** The current version of a KV v2 secret, from its metadata. */
+/** The current version of a KV v2 secret and when it was written, from its metadata. */
 export async function currentVersion(
   client: VaultClient,
   token: string,
   path: string,
   mount: MountInfo,
   waitMs?: number,
-): Promise<number | undefined> {
-  const body = await client.request<{ data?: { current_version?: number } }>(
-    'GET',
-    metadataPathFor(path, mount),
-    { token, what: `checking the version of ${path}`, ...(waitMs === undefined ? {} : { waitMs }) },
-  );
-  return body?.data?.current_version;
+): Promise<KvStamp | undefined> {
+  const body = await client.request<{
+    data?: { current_version?: number; versions?: Record<string, { created_time?: string } | undefined> };
+  }>('GET', metadataPathFor(path, mount), {
+    token,
+    what: `checking the version of ${path}`,
+    ...(waitMs === undefined ? {} : { waitMs }),
+  });
+  const version = body?.data?.current_version;
+  if (typeof version !== 'number') return undefined;
+  const createdTime = body?.data?.versions?.[String(version)]?.created_time;
+  return { version, ...(typeof createdTime === 'string' ? { createdTime } : {}) };
 }

@@ -31,6 +31,8 @@ export interface TransportRequest {
   timeoutMs?: number;
   /** Filled in by the transport: the Retry-After header of the response, if any. */
   retryAfter?: string;
+  /** Filled in by the transport: the X-Vault-Index header of the response, if any. */
+  vaultIndex?: string;
 }
 
 export interface TransportResponse {
@@ -92,6 +94,8 @@ export function createTransport(options: TransportOptions): Transport {
           res.on('end', () => {
             const retryAfter = res.headers['retry-after'];
             if (typeof retryAfter === 'string') req.retryAfter = retryAfter;
+            const index = res.headers['x-vault-index'];
+            if (typeof index === 'string') req.vaultIndex = index;
             const text = Buffer.concat(chunks).toString('utf8');
             let body: unknown;
             try {

@@ -157,7 +157,7 @@ function tail(file: string, chars = 3000): string {
 }
 
 let setprivPath: string | null | undefined;
-function setpriv(): string | null {
+export function setpriv(): string | null {
   if (setprivPath === undefined) {
     setprivPath = ['/usr/bin/setpriv', '/bin/setpriv'].find((p) => existsSync(p)) ?? null;
   }

@@ -6,6 +6,7 @@ import { VaultrunError } from '../../errors.js';
 import type { Logger } from '../../log.js';
 import type { ReadRequest } from '../../refs/plan.js';
 import type { Prepared, VaultContext } from '../../resolve.js';
+import { pollVerdict } from '../../vault/consistency.js';
 import { readSecret, type SecretRead } from '../../vault/kv.js';
 import { currentVersion } from '../../vault/lease.js';
 import type { Timers } from './timers.js';
@@ -167,9 +168,25 @@ export class Watch {
     const mount = await vault.mounts.mountFor(read.path);
     if (mount?.kvVersion === 2 && !this.metadataDenied.has(read.id)) {
       try {
-        const version = await currentVersion(vault.client, vault.session.token, read.path, mount, waitMs);
-        return version !== undefined && version !== before.version
-          ? `${read.path} changed (version ${before.version ?? '?'} → ${version})`
+        const polled = await currentVersion(vault.client, vault.session.token, read.path, mount, waitMs);
+        if (polled === undefined) return undefined;
+        // Only forward (src/vault/consistency.ts): an older version is a node that lags behind, not a change.
+        const inUse =
+          before.version === undefined
+            ? undefined
+            : { version: before.version, ...(before.createdTime ? { createdTime: before.createdTime } : {}) };
+        const verdict = pollVerdict(inUse, vault.client.versions.get(read.path), polled);
+        if (verdict === 'older') {
+          this.options.log.debug('ignoring an older version of a watched path (a node that lags behind)', {
+            path: read.path,
+            version: polled.version,
+            newest: vault.client.versions.get(read.path)?.version ?? before.version,
+          });
+          return undefined;
+        }
+        vault.client.versions.note(read.path, polled);
+        return verdict === 'newer'
+          ? `${read.path} changed (version ${before.version ?? '?'} → ${polled.version})`
           : undefined;
       } catch (error) {
         if (!(error instanceof VaultrunError) || error.code !== 'PERMISSION_DENIED') throw error;
