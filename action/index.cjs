@@ -233,8 +233,8 @@ var require_dist = __commonJS({
 
 // src/action/main.ts
 var import_node_crypto3 = require("node:crypto");
-var import_node_fs3 = require("node:fs");
-var import_promises10 = require("node:fs/promises");
+var import_node_fs6 = require("node:fs");
+var import_promises9 = require("node:fs/promises");
 var import_node_os4 = require("node:os");
 var import_node_path6 = require("node:path");
 
@@ -690,6 +690,23 @@ var SETTINGS = [
     help: "run the command as USER[:GROUP] (name or number; vaultrun must start as root)"
   },
   {
+    key: "consistency",
+    flag: "consistency",
+    env: ["VAULTRUN_CONSISTENCY"],
+    kind: "string",
+    choices: ["index", "forward", "leader", "eventual"],
+    default: "index",
+    help: "reads across an HA cluster: index (wait for a lagging node), forward, leader or eventual (docs/ha.md)"
+  },
+  {
+    key: "clusterAddrs",
+    flag: "cluster-addr",
+    env: ["VAULTRUN_CLUSTER_ADDRS"],
+    kind: "list",
+    repeatable: true,
+    help: "addresses of the cluster nodes --consistency leader may send requests to (comma-separated)"
+  },
+  {
     key: "wait",
     flag: "wait",
     env: ["VAULTRUN_WAIT"],
@@ -920,6 +937,8 @@ function loadConfig(flags, env) {
     revoke: get("revoke"),
     ...opt("user", get("user")),
     waitMs: get("wait"),
+    consistency: get("consistency"),
+    clusterAddrs: get("clusterAddrs") ?? [],
     concurrency: get("concurrency"),
     logLevel: get("logLevel"),
     logFormat: get("logFormat")
@@ -966,8 +985,8 @@ var Masker = class {
     const covered = new Uint8Array(text.length);
     let any = false;
     for (const v of this.sorted) {
-      for (let at = text.indexOf(v); at >= 0; at = text.indexOf(v, at + 1)) {
-        covered.fill(1, at, at + v.length);
+      for (let at2 = text.indexOf(v); at2 >= 0; at2 = text.indexOf(v, at2 + 1)) {
+        covered.fill(1, at2, at2 + v.length);
         any = true;
       }
     }
@@ -1006,9 +1025,9 @@ var Masker = class {
   mask(text) {
     let covered;
     for (const v of this.sorted) {
-      for (let at = text.indexOf(v); at >= 0; at = text.indexOf(v, at + 1)) {
+      for (let at2 = text.indexOf(v); at2 >= 0; at2 = text.indexOf(v, at2 + 1)) {
         covered ??= new Uint8Array(text.length);
-        covered.fill(1, at, at + v.length);
+        covered.fill(1, at2, at2 + v.length);
       }
     }
     if (!covered) return text;
@@ -1075,9 +1094,55 @@ vaultrun ${level}: `);
 
 // src/output/files.ts
 var import_node_crypto = require("node:crypto");
+var import_node_fs2 = require("node:fs");
 var import_promises = require("node:fs/promises");
 var import_node_path = require("node:path");
-async function writePrivateFile(path, text, origin = "--output") {
+function outputKind(st) {
+  if (!st) return "missing";
+  if (st.isSymbolicLink()) return "symlink";
+  if (st.isFile()) return "file";
+  if (st.isDirectory()) return "directory";
+  if (st.isFIFO()) return "fifo";
+  if (st.isCharacterDevice()) return "char";
+  if (st.isBlockDevice()) return "block";
+  return "socket";
+}
+function outputAction(kind) {
+  switch (kind) {
+    case "missing":
+    case "file":
+      return "replace";
+    case "fifo":
+    case "char":
+      return "through";
+    case "symlink":
+      return {
+        refuse: "is a symbolic link: not followed (give the path it points to, or leave --output out to write to stdout)"
+      };
+    case "directory":
+      return { refuse: "is a directory: give a file name" };
+    case "block":
+      return { refuse: "is a block device: refusing to write secrets to it" };
+    case "socket":
+      return { refuse: "is a socket: give a file name" };
+  }
+}
+async function writeThrough(path, text, origin, expected) {
+  const { O_WRONLY: O_WRONLY2, O_NOFOLLOW: O_NOFOLLOW2, O_NOCTTY } = import_node_fs2.constants;
+  const handle = await (0, import_promises.open)(path, O_WRONLY2 | O_NOFOLLOW2 | O_NOCTTY);
+  try {
+    const st = await handle.stat();
+    if (st.dev !== expected.dev || st.ino !== expected.ino || !(st.isFIFO() || st.isCharacterDevice())) {
+      throw new VaultrunError("IO", `${origin}: ${path} was replaced while being opened`, {
+        hint: "the directory of --output must not be writable by other users"
+      });
+    }
+    await handle.writeFile(text, "utf8");
+  } finally {
+    await handle.close();
+  }
+}
+async function replaceFile(path, text) {
   const tmp = (0, import_node_path.join)((0, import_node_path.dirname)(path), `.${(0, import_node_path.basename)(path)}.${(0, import_node_crypto.randomBytes)(6).toString("hex")}.tmp`);
   let created = false;
   try {
@@ -1090,9 +1155,28 @@ async function writePrivateFile(path, text, origin = "--output") {
       await handle.close();
     }
     await (0, import_promises.rename)(tmp, path);
-  } catch (error) {
+    created = false;
+  } finally {
     if (created) await (0, import_promises.unlink)(tmp).catch(() => {
     });
+  }
+}
+async function writePrivateFile(path, text, origin = "--output") {
+  try {
+    const st = await (0, import_promises.lstat)(path).catch((error) => {
+      if (error.code === "ENOENT") return void 0;
+      throw error;
+    });
+    const action = outputAction(outputKind(st));
+    if (typeof action === "object") {
+      throw new VaultrunError("USAGE", `${origin}: ${path} ${action.refuse}`, {
+        hint: "vaultrun writes --output to a regular file (replaced atomically), a FIFO or a character device"
+      });
+    }
+    if (action === "through" && st) await writeThrough(path, text, origin, st);
+    else await replaceFile(path, text);
+  } catch (error) {
+    if (error instanceof VaultrunError) throw error;
     const code = error.code ?? "error";
     throw new VaultrunError("IO", `${origin}: cannot write ${path}: ${code}`, {
       hint: "the directory must exist and be writable by this user"
@@ -1192,12 +1276,12 @@ function githubMaskCommands(values, known) {
 }
 
 // src/output.ts
-var import_node_fs2 = require("node:fs");
+var import_node_fs3 = require("node:fs");
 function writeStdout(text) {
   let buf = Buffer.from(text, "utf8");
   while (buf.length > 0) {
     try {
-      const n = (0, import_node_fs2.writeSync)(1, buf);
+      const n = (0, import_node_fs3.writeSync)(1, buf);
       buf = buf.subarray(n);
     } catch (error) {
       const code = error.code;
@@ -1211,10 +1295,9 @@ function writeStdout(text) {
 }
 
 // src/resolve.ts
-var import_promises9 = require("node:fs/promises");
+var import_promises8 = require("node:fs/promises");
 
 // src/env/file-env.ts
-var import_promises2 = require("node:fs/promises");
 var import_node_path2 = require("node:path");
 
 // src/refs/path.ts
@@ -1441,6 +1524,57 @@ function renderPlan(plan, results, options) {
   return out;
 }
 
+// src/env/read-limited.ts
+var import_node_fs4 = require("node:fs");
+var import_promises2 = require("node:fs/promises");
+var NotReadable = class extends Error {
+  /** "is not a regular file (a FIFO…)", "is larger than 65536 bytes": completes "VARIABLE: PATH …". */
+  problem;
+  constructor(problem) {
+    super(problem);
+    this.problem = problem;
+  }
+};
+function kindOf(st) {
+  if (st.isFile()) return "a regular file";
+  if (st.isDirectory()) return "a directory";
+  if (st.isFIFO()) return "a FIFO (named pipe)";
+  if (st.isCharacterDevice()) return "a character device";
+  if (st.isBlockDevice()) return "a block device";
+  if (st.isSocket()) return "a socket";
+  return "of an unknown type";
+}
+async function readLimited(path, limit, options = {}) {
+  const { O_RDONLY: O_RDONLY2, O_NOCTTY, O_NONBLOCK } = import_node_fs4.constants;
+  let handle;
+  try {
+    handle = await (0, import_promises2.open)(path, O_RDONLY2 | O_NOCTTY | (options.allowFifo ? 0 : O_NONBLOCK));
+  } catch (error) {
+    if (error.code === "ENXIO") {
+      const st = await (0, import_promises2.stat)(path).catch(() => void 0);
+      if (st) throw new NotReadable(`is not a regular file (${kindOf(st)})`);
+    }
+    throw error;
+  }
+  try {
+    const st = await handle.stat();
+    if (!st.isFile() && !(options.allowFifo && st.isFIFO()))
+      throw new NotReadable(`is not a regular file (${kindOf(st)})`);
+    if (st.size > limit) throw new NotReadable(`is larger than ${limit} bytes`);
+    const buffer = Buffer.alloc(limit + 1);
+    let total = 0;
+    while (total < buffer.length) {
+      const { bytesRead } = await handle.read(buffer, total, buffer.length - total, null);
+      if (bytesRead === 0) break;
+      total += bytesRead;
+    }
+    if (total > limit) throw new NotReadable(`is larger than ${limit} bytes`);
+    return buffer.subarray(0, total);
+  } finally {
+    await handle.close();
+  }
+}
+
 // src/env/file-env.ts
 var MAX_FILE_ENV_BYTES = 64 * 1024;
 function skip(name, options) {
@@ -1473,34 +1607,20 @@ function planFileEnv(env, options) {
   return sources;
 }
 async function readFileEnvSource(source) {
-  let handle;
   try {
-    handle = await (0, import_promises2.open)(source.path, "r");
-    const stat = await handle.stat();
-    if (!stat.isFile()) {
-      throw new VaultrunError("IO", `${source.fileVar}: ${source.path} is not a regular file`, {
-        hint: `point ${source.fileVar} at a file, or exclude it with VAULTRUN_FILE_ENV_EXCLUDE`
+    const bytes = await readLimited(source.path, MAX_FILE_ENV_BYTES);
+    return bytes.toString("utf8").replace(/\r?\n$/, "");
+  } catch (error) {
+    if (error instanceof NotReadable) {
+      const large = error.problem.startsWith("is larger");
+      throw new VaultrunError("IO", `${source.fileVar}: ${source.path} ${error.problem}`, {
+        hint: large ? `an environment variable cannot hold it; exclude ${source.fileVar} with VAULTRUN_FILE_ENV_EXCLUDE` : `point ${source.fileVar} at a regular file, or exclude it with VAULTRUN_FILE_ENV_EXCLUDE`
       });
     }
-    if (stat.size > MAX_FILE_ENV_BYTES) {
-      throw new VaultrunError(
-        "IO",
-        `${source.fileVar}: ${source.path} is larger than ${MAX_FILE_ENV_BYTES} bytes`,
-        {
-          hint: `an environment variable cannot hold it; exclude ${source.fileVar} with VAULTRUN_FILE_ENV_EXCLUDE`
-        }
-      );
-    }
-    const text = await handle.readFile("utf8");
-    return text.replace(/\r?\n$/, "");
-  } catch (error) {
-    if (error instanceof VaultrunError) throw error;
     const code = error.code ?? "error";
     throw new VaultrunError("IO", `${source.fileVar}: cannot read ${source.path}: ${code}`, {
       hint: `fix the path, or exclude ${source.fileVar} with VAULTRUN_FILE_ENV_EXCLUDE / --no-file-env`
     });
-  } finally {
-    await handle?.close();
   }
 }
 function applyFileEnv(env, contents) {
@@ -1531,24 +1651,96 @@ function scrubEnvironment(env, passthrough) {
 
 // src/env/secret-files.ts
 var import_node_crypto2 = require("node:crypto");
+var import_node_fs5 = require("node:fs");
 var import_promises3 = require("node:fs/promises");
 var import_node_os2 = require("node:os");
 var import_node_path3 = require("node:path");
 var DEFAULT_RUNTIME_DIR = "/run/vaultrun";
+var { O_RDONLY, O_WRONLY, O_DIRECTORY, O_NOFOLLOW, O_CREAT, O_EXCL } = import_node_fs5.constants;
+var DIR_FLAGS = O_RDONLY | O_DIRECTORY | O_NOFOLLOW;
 function uid() {
   return typeof process.getuid === "function" ? process.getuid() : 0;
 }
-async function ensurePrivateDir(dir, owner) {
-  await (0, import_promises3.mkdir)(dir, { recursive: true, mode: 448 });
-  const st = await (0, import_promises3.lstat)(dir);
-  if (!st.isDirectory() || st.isSymbolicLink())
-    throw Object.assign(new Error("not a directory"), { code: "ENOTDIR" });
-  if (st.uid !== uid() && st.uid !== owner?.uid) {
-    throw Object.assign(new Error("owned by another user"), { code: "EPERM" });
+var Refused = class extends Error {
+  constructor(code, message, foreign) {
+    super(message);
+    this.code = code;
+    this.foreign = foreign;
   }
-  if ((st.mode & 511) !== 448) await (0, import_promises3.chmod)(dir, 448);
-  if (owner && (st.uid !== owner.uid || st.gid !== owner.gid)) await (0, import_promises3.chown)(dir, owner.uid, owner.gid);
+  code;
+  foreign;
+};
+function at(dir, name) {
+  return dir.viaProc ? `/proc/self/fd/${dir.handle.fd}/${name}` : (0, import_node_path3.join)(dir.path, name);
 }
+async function kindOf2(path) {
+  const st = await (0, import_promises3.lstat)(path).catch(() => void 0);
+  if (!st) return "was removed while being opened";
+  if (st.isSymbolicLink()) return "is a symbolic link";
+  return st.isDirectory() ? "is not a directory that can be opened" : "is not a directory";
+}
+async function openOwnDir(path, openPath = path) {
+  let handle;
+  try {
+    handle = await (0, import_promises3.open)(openPath, DIR_FLAGS);
+  } catch (error) {
+    const code = error.code ?? "error";
+    if (code === "ENOTDIR" || code === "ELOOP" || code === "ENOENT") {
+      throw new Refused("ENOTDIR", `${path} ${await kindOf2(openPath)}`, true);
+    }
+    throw new Refused(code, `${path} (${code})`, false);
+  }
+  try {
+    const st = await handle.stat();
+    if (!st.isDirectory()) throw new Refused("ENOTDIR", `${path} is not a directory`, true);
+    if (st.uid !== uid()) {
+      throw new Refused("EPERM", `${path} belongs to uid ${st.uid}, not to uid ${uid()}`, true);
+    }
+    const proc = await (0, import_promises3.stat)(`/proc/self/fd/${handle.fd}`).catch(() => void 0);
+    const viaProc = proc !== void 0 && proc.dev === st.dev && proc.ino === st.ino;
+    return { path, handle, dev: st.dev, ino: st.ino, viaProc };
+  } catch (error) {
+    await handle.close();
+    throw error;
+  }
+}
+async function openBase(path, owner) {
+  try {
+    await (0, import_promises3.mkdir)((0, import_node_path3.dirname)(path), { recursive: true });
+    await (0, import_promises3.mkdir)(path, { mode: 448 });
+  } catch (error) {
+    const code = error.code ?? "error";
+    if (code !== "EEXIST") throw new Refused(code, `${path} (${code})`, false);
+  }
+  const dir = await openOwnDir(path);
+  try {
+    const mode = (await dir.handle.stat()).mode & 4095;
+    const wanted = owner && owner.uid !== uid() ? 457 : mode === 457 ? 457 : 448;
+    if (mode !== wanted) await dir.handle.chmod(wanted);
+    return dir;
+  } catch (error) {
+    await dir.handle.close();
+    const code = error.code ?? "error";
+    throw new Refused(code, `${path} (${code})`, false);
+  }
+}
+async function makeRunDir(base, owner) {
+  const made = await (0, import_promises3.mkdtemp)(at(base, `${process.pid}-`));
+  const name = (0, import_node_path3.basename)(made);
+  const run = await openOwnDir((0, import_node_path3.join)(base.path, name), at(base, name));
+  try {
+    if (owner && (owner.uid !== uid() || owner.gid !== (process.getgid?.() ?? 0))) {
+      await run.handle.chown(owner.uid, owner.gid);
+    }
+    await run.handle.chmod(448);
+  } catch (error) {
+    await run.handle.close();
+    throw error;
+  }
+  return run;
+}
+var runDirs = /* @__PURE__ */ new Map();
+var byCandidates = /* @__PURE__ */ new Map();
 function runtimeDirCandidates(configured, env) {
   if (configured) return [configured];
   const candidates = [DEFAULT_RUNTIME_DIR];
@@ -1556,15 +1748,50 @@ function runtimeDirCandidates(configured, env) {
   candidates.push(`/dev/shm/vaultrun-${uid()}`, (0, import_node_path3.join)((0, import_node_os2.tmpdir)(), `vaultrun-${uid()}`));
   return candidates;
 }
-async function prepareRuntimeDir(candidates, log, owner) {
+async function prepareRuntimeDir(candidates, log, options = {}) {
+  const { owner, explicit = false } = options;
+  const key = JSON.stringify([candidates, owner ?? null]);
+  const known = byCandidates.get(key);
+  if (known !== void 0 && runDirs.has(known)) return known;
   const failures = [];
   for (const dir of candidates) {
+    let base;
     try {
-      await ensurePrivateDir(dir, owner);
-      if (failures.length) log.debug("using fallback runtime directory", { dir, tried: failures.join(", ") });
-      return dir;
+      base = await openBase(dir, owner);
     } catch (error) {
-      failures.push(`${dir} (${error.code ?? "error"})`);
+      if (!(error instanceof Refused)) throw error;
+      failures.push(`${dir} (${error.code})`);
+      if (explicit) {
+        throw new VaultrunError("IO", `no usable directory for secret files: ${error.message}`, {
+          hint: error.foreign ? "the runtime directory must belong to the user vaultrun runs as; remove it or choose another --runtime-dir" : "set VAULTRUN_RUNTIME_DIR / --runtime-dir to a writable directory (ideally on tmpfs)"
+        });
+      }
+      if (!error.foreign) continue;
+      try {
+        const fresh = await (0, import_promises3.mkdtemp)(`${dir}-`);
+        base = await openBase(fresh, owner);
+        log.warn("runtime directory is not ours: left untouched, using a fresh one next to it", {
+          dir,
+          reason: error.message,
+          using: fresh
+        });
+      } catch (freshError) {
+        const code = freshError.code ?? "error";
+        failures.push(`${dir}-XXXXXX (${code})`);
+        continue;
+      }
+    }
+    try {
+      const run = await makeRunDir(base, owner);
+      runDirs.set(run.path, { base, run, written: /* @__PURE__ */ new Set() });
+      byCandidates.set(key, run.path);
+      if (failures.length) log.debug("using fallback runtime directory", { dir, tried: failures.join(", ") });
+      return run.path;
+    } catch (error) {
+      await base.handle.close();
+      const code = error.code ?? (error instanceof Refused ? error.code : "error");
+      failures.push(`${dir} (${code})`);
+      if (explicit) break;
     }
   }
   throw new VaultrunError("IO", `no usable directory for secret files: ${failures.join(", ")}`, {
@@ -1572,51 +1799,91 @@ async function prepareRuntimeDir(candidates, log, owner) {
   });
 }
 function secretFileName(variable) {
-  const base = variable.endsWith("_FILE") ? variable.slice(0, -"_FILE".length) : variable;
-  return base.replace(/[^A-Za-z0-9_.-]/g, "_").replace(/^\.+/, "_") || "_";
+  const isFileVar = variable.endsWith("_FILE");
+  const base = isFileVar ? variable.slice(0, -"_FILE".length) : variable;
+  let out = "";
+  for (const byte of Buffer.from(base, "utf8")) {
+    const c = String.fromCharCode(byte);
+    out += /[A-Z0-9_]/.test(c) ? c : `%${byte.toString(16).toUpperCase().padStart(2, "0")}`;
+  }
+  if (!isFileVar) out += "%";
+  return out === "" ? "%-" : out;
+}
+async function runDirOf(dir) {
+  const known = runDirs.get(dir);
+  if (known) return known;
+  try {
+    const run = await openOwnDir(dir);
+    const entry = { base: run, run, written: /* @__PURE__ */ new Set() };
+    runDirs.set(dir, entry);
+    return entry;
+  } catch (error) {
+    if (error instanceof Refused) {
+      throw new VaultrunError("IO", `cannot write secret files: ${error.message}`, {
+        hint: "check VAULTRUN_RUNTIME_DIR"
+      });
+    }
+    throw error;
+  }
 }
 async function writeSecretFile(dir, name, content, mode = 256, owner) {
+  if (name === "" || name === "." || name === ".." || name.includes("/")) {
+    throw new VaultrunError("INTERNAL", `unsafe secret file name "${name}"`);
+  }
+  const { run, written } = await runDirOf(dir);
   const target = (0, import_node_path3.join)(dir, name);
-  const temp = (0, import_node_path3.join)(dir, `.${name}.${(0, import_node_crypto2.randomBytes)(6).toString("hex")}.tmp`);
+  const temp = `.${name}.${(0, import_node_crypto2.randomBytes)(6).toString("hex")}.tmp`;
+  let created = false;
   try {
-    const handle = await (0, import_promises3.open)(temp, "wx", mode);
+    const handle = await (0, import_promises3.open)(at(run, temp), O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW, mode);
+    created = true;
+    let ino;
     try {
       await handle.writeFile(content, "utf8");
       if (owner) await handle.chown(owner.uid, owner.gid);
+      await handle.chmod(mode);
       await handle.sync();
+      ino = (await handle.stat()).ino;
     } finally {
       await handle.close();
     }
-    await (0, import_promises3.rename)(temp, target);
+    await (0, import_promises3.rename)(at(run, temp), at(run, name));
+    created = false;
+    written.add(name);
+    const seen = await (0, import_promises3.lstat)(target).catch(() => void 0);
+    if (!seen || seen.ino !== ino || seen.dev !== run.dev || !seen.isFile()) {
+      written.delete(name);
+      await (0, import_promises3.unlink)(at(run, name)).catch(() => {
+      });
+      throw new VaultrunError("IO", `secret file ${target}: the path no longer leads to the file written`, {
+        hint: "a parent of the runtime directory was replaced meanwhile: it must not be writable by other users"
+      });
+    }
     return target;
   } catch (error) {
-    await (0, import_promises3.unlink)(temp).catch(() => {
+    if (created) await (0, import_promises3.unlink)(at(run, temp)).catch(() => {
     });
+    if (error instanceof VaultrunError) throw error;
     throw new VaultrunError(
       "IO",
       `cannot write secret file ${target}: ${error.code ?? "error"}`,
       {
-        hint: "check VAULTRUN_RUNTIME_DIR"
+        hint: "check VAULTRUN_RUNTIME_DIR (its parent directories must not be writable by other users)"
       }
     );
   }
 }
 
 // src/env/sources.ts
-var import_promises4 = require("node:fs/promises");
 var import_dotenv = __toESM(require_dist(), 1);
+var MAX_ENV_FILE_BYTES = 1024 * 1024;
 async function readEnvFile(path) {
   let text;
   try {
-    text = await (0, import_promises4.readFile)(path, "utf8");
+    text = (await readLimited(path, MAX_ENV_FILE_BYTES, { allowFifo: true })).toString("utf8");
   } catch (error) {
-    throw new VaultrunError(
-      "IO",
-      `cannot read env file ${path}: ${error.code ?? "error"}`,
-      {
-        hint: "check --env-file / VAULTRUN_ENV_FILE"
-      }
-    );
+    const message = error instanceof NotReadable ? `env file ${path} ${error.problem}` : `cannot read env file ${path}: ${error.code ?? "error"}`;
+    throw new VaultrunError("IO", message, { hint: "check --env-file / VAULTRUN_ENV_FILE" });
   }
   return { path, vars: parseEnvFile(text) };
 }
@@ -1650,16 +1917,16 @@ function mergeEnv(processEnv, files, override) {
 }
 
 // src/vault/auth.ts
-var import_promises6 = require("node:fs/promises");
+var import_promises5 = require("node:fs/promises");
 var import_node_os3 = require("node:os");
 var import_node_path4 = require("node:path");
 
 // src/vault/auth-common.ts
-var import_promises5 = require("node:fs/promises");
+var import_promises4 = require("node:fs/promises");
 async function readCredentialFile(path, what, hint) {
   let text;
   try {
-    text = await (0, import_promises5.readFile)(path, "utf8");
+    text = await (0, import_promises4.readFile)(path, "utf8");
   } catch (error) {
     const code = error.code ?? "error";
     throw new VaultrunError("IO", `cannot read ${what} file ${path}: ${code}`, {
@@ -1953,7 +2220,7 @@ async function approleLogin(client, s, log) {
   const { token, ttl, renewable } = loginAnswer(body, `the AppRole login at auth/${mount}/login`);
   log.masker.add(token);
   if (!s.secretId && s.secretIdFile && s.deleteSecretIdFile) {
-    await (0, import_promises6.unlink)(s.secretIdFile).then(
+    await (0, import_promises5.unlink)(s.secretIdFile).then(
       () => log.debug("deleted the secret_id file after logging in with it", { file: s.secretIdFile }),
       (e) => log.warn("could not delete the secret_id file", { file: s.secretIdFile, error: e.code })
     );
@@ -1983,7 +2250,7 @@ var LOGINS = {
   cert: certLogin
 };
 async function login(client, s, log) {
-  const homeTokenExists = !s.method && !(s.roleId || s.roleIdFile || s.token || s.tokenFile || s.jwt || s.jwtFile || s.jwtRole || s.kubernetesRole) ? await (0, import_promises6.readFile)((0, import_node_path4.join)((0, import_node_os3.homedir)(), ".vault-token")).then(
+  const homeTokenExists = !s.method && !(s.roleId || s.roleIdFile || s.token || s.tokenFile || s.jwt || s.jwtFile || s.jwtRole || s.kubernetesRole) ? await (0, import_promises5.readFile)((0, import_node_path4.join)((0, import_node_os3.homedir)(), ".vault-token")).then(
     () => true,
     () => false
   ) : false;
@@ -1994,7 +2261,96 @@ async function login(client, s, log) {
 }
 
 // src/vault/client.ts
-var import_promises7 = require("node:timers/promises");
+var import_promises6 = require("node:timers/promises");
+
+// src/vault/consistency.ts
+function time(stamp) {
+  if (!stamp.createdTime) return void 0;
+  const t = Date.parse(stamp.createdTime);
+  return Number.isNaN(t) ? void 0 : t;
+}
+function isOlder(seen, candidate) {
+  if (!seen) return false;
+  const a = time(seen);
+  const b = time(candidate);
+  if (candidate.version < seen.version) return !(a !== void 0 && b !== void 0 && b > a);
+  if (candidate.version === seen.version) return a !== void 0 && b !== void 0 && b < a;
+  return false;
+}
+function isNewer(seen, candidate) {
+  if (!seen) return true;
+  if (isOlder(seen, candidate)) return false;
+  if (candidate.version !== seen.version) return true;
+  const a = time(seen);
+  const b = time(candidate);
+  return a !== void 0 && b !== void 0 && b > a;
+}
+var VersionFloor = class {
+  seen = /* @__PURE__ */ new Map();
+  get(path) {
+    return this.seen.get(path);
+  }
+  /** Records `stamp` unless an equal or newer one is known. */
+  note(path, stamp) {
+    const known = this.seen.get(path);
+    if (!known || isNewer(known, stamp)) this.seen.set(path, stamp);
+  }
+  isOlder(path, stamp) {
+    return isOlder(this.seen.get(path), stamp);
+  }
+};
+function parseIndex(header) {
+  if (!header || header.length > 1024 || !/^[A-Za-z0-9+/=_-]+$/.test(header)) return void 0;
+  try {
+    const json = JSON.parse(Buffer.from(header, "base64").toString("utf8"));
+    if (typeof json !== "object" || json === null) return void 0;
+    const { cluster, value } = json;
+    const n = typeof value === "string" && /^\d{1,15}$/.test(value) ? Number(value) : Number.NaN;
+    if (typeof cluster !== "string" || cluster === "" || !Number.isSafeInteger(n)) return void 0;
+    return { raw: header, cluster, value: n };
+  } catch {
+    return void 0;
+  }
+}
+function laterIndex(held, got) {
+  if (!got) return held;
+  if (!held || held.cluster !== got.cluster) return got;
+  return got.value > held.value ? got : held;
+}
+function isBehindIndex(status, body, sentIndex) {
+  if (!sentIndex) return false;
+  if (status === 412) return true;
+  const errors = body?.errors;
+  return status === 429 && Array.isArray(errors) && errors.length === 0;
+}
+function isKvUpgrading(status, body) {
+  if (status !== 400) return false;
+  const errors = body?.errors;
+  if (!Array.isArray(errors) || errors.length !== 1 || typeof errors[0] !== "string") return false;
+  return /^(Upgrading|Waiting for the primary to upgrade) from non-versioned to versioned data\. This backend will be unavailable for a brief period/.test(
+    errors[0]
+  );
+}
+function leaderOrigin(leaderAddress, configuredAddr, allowed) {
+  if (typeof leaderAddress !== "string" || leaderAddress === "") return { reason: "no leader address" };
+  let origin;
+  try {
+    const url = new URL(leaderAddress);
+    if (url.protocol !== "https:" && url.protocol !== "http:") return { reason: "not an http(s) address" };
+    if (url.username || url.password) return { reason: "an address with credentials" };
+    origin = url.origin;
+  } catch {
+    return { reason: "not a URL" };
+  }
+  const origins = [configuredAddr, ...allowed].map((a) => {
+    try {
+      return new URL(a).origin;
+    } catch {
+      return void 0;
+    }
+  });
+  return origins.includes(origin) ? { origin } : { reason: `${origin} is not listed in --cluster-addr` };
+}
 
 // src/vault/deadline.ts
 var Deadline = class {
@@ -2071,6 +2427,8 @@ function createTransport(options) {
         res.on("end", () => {
           const retryAfter = res.headers["retry-after"];
           if (typeof retryAfter === "string") req.retryAfter = retryAfter;
+          const index = res.headers["x-vault-index"];
+          if (typeof index === "string") req.vaultIndex = index;
           const text = Buffer.concat(chunks).toString("utf8");
           let body;
           try {
@@ -2125,8 +2483,8 @@ function requestUrl(addr, path) {
   }
   return url;
 }
-async function send(transport, settings, req) {
-  req.uri = requestUrl(settings.addr, req.path).href;
+async function send(transport, settings, base, req) {
+  req.uri = requestUrl(base, req.path).href;
   if (settings.namespace) req.headers = { ...req.headers, "X-Vault-Namespace": settings.namespace };
   const response = await transport(req);
   if (response.statusCode === 200 || response.statusCode === 204) return response.body;
@@ -2153,8 +2511,8 @@ function retryAfterMs(header, now = Date.now()) {
   if (!header) return void 0;
   if (/^\d+$/.test(header.trim())) return Number(header.trim()) * 1e3;
   if (!/^\s*(Mon|Tue|Wed|Thu|Fri|Sat|Sun)/i.test(header)) return void 0;
-  const at = Date.parse(header);
-  return Number.isNaN(at) ? void 0 : Math.max(0, at - now);
+  const at2 = Date.parse(header);
+  return Number.isNaN(at2) ? void 0 : Math.max(0, at2 - now);
 }
 function backoffMs(attempt, random = Math.random) {
   const step = Math.min(MAX_DELAY_MS, BASE_DELAY_MS * 2 ** attempt);
@@ -2173,6 +2531,13 @@ var VaultClient = class _VaultClient {
    * for the login, the mount lookups and the reads together, and clears it once the start is over.
    */
   deadline;
+  /** The newest KV v2 version seen per path in this run: never go back below it. */
+  versions = new VersionFloor();
+  /** The highest X-Vault-Index seen (modes index, forward, leader). */
+  index;
+  /** --consistency leader: the active node's origin, once asked (undefined: ask sys/leader again). */
+  leaderBase;
+  leaderWarned = false;
   static async create(settings, log) {
     return new _VaultClient(settings, log);
   }
@@ -2203,27 +2568,41 @@ var VaultClient = class _VaultClient {
   /** One API call with retries. Resolves with the parsed JSON body (undefined for 204). */
   async request(method, path, options) {
     const budget = Deadline.earliest(new Deadline(options.waitMs ?? this.settings.waitMs), this.deadline);
+    const mode = this.settings.consistency ?? "index";
     let retryable = { reason: "no request was sent" };
     for (let attempt = 0; budget.remainingMs() > 0; attempt++) {
+      const index = mode === "eventual" ? void 0 : this.index;
       const req = {
         path,
         uri: "",
         method,
-        headers: { ...options.headers, ...options.token ? { "X-Vault-Token": options.token } : {} },
+        headers: {
+          ...options.headers,
+          ...index ? { "X-Vault-Index": index.raw } : {},
+          ...index && mode === "forward" ? { "X-Vault-Inconsistent": "forward-active-node" } : {},
+          ...options.token ? { "X-Vault-Token": options.token } : {}
+        },
         ...options.body === void 0 ? {} : { json: options.body }
       };
+      const base = mode === "leader" ? await this.leader(budget) : this.settings.addr;
       try {
-        return await this.slot(() => {
+        const body = await this.slot(() => {
           const timeoutMs = Math.min(this.settings.timeoutMs, budget.remainingMs());
           if (timeoutMs <= 0) {
             return Promise.reject(new TransportError("ETIMEDOUT", "no time left to send the request"));
           }
           req.timeoutMs = timeoutMs;
           this.requests++;
-          return send(this.transport, this.settings, req);
+          return send(this.transport, this.settings, base, req);
         });
+        if (mode !== "eventual") this.index = laterIndex(this.index, parseIndex(req.vaultIndex));
+        const stale = options.stale?.(body);
+        if (stale === void 0) return body;
+        retryable = { reason: stale };
       } catch (error) {
-        retryable = this.classify(error, options.what);
+        retryable = this.classify(error, options.what, index !== void 0);
+        if (base !== this.settings.addr && (retryable.status === void 0 || retryable.status >= 429))
+          this.leaderBase = void 0;
       }
       const wait = Math.min(
         Math.max(retryAfterMs(req.retryAfter) ?? 0, backoffMs(attempt)),
@@ -2236,7 +2615,7 @@ var VaultClient = class _VaultClient {
         reason: retryable.reason,
         delay_ms: Math.round(wait)
       });
-      await (0, import_promises7.setTimeout)(wait);
+      await (0, import_promises6.setTimeout)(wait);
     }
     throw new VaultrunError(
       "UNREACHABLE",
@@ -2247,8 +2626,57 @@ var VaultClient = class _VaultClient {
       }
     );
   }
+  /**
+   * --consistency leader: the origin of the active node (sys/leader at the configured address, unauthenticated),
+   * when it is the configured address or listed in --cluster-addr; otherwise the configured address (with a
+   * warning, once, and for the rest of the run). Asked once, and again after a failure against the leader.
+   */
+  async leader(budget) {
+    if (this.leaderBase) return this.leaderBase;
+    const req = {
+      path: "sys/leader",
+      uri: "",
+      method: "GET",
+      headers: {}
+    };
+    let body;
+    try {
+      body = await this.slot(() => {
+        const timeoutMs = Math.min(this.settings.timeoutMs, budget.remainingMs());
+        if (timeoutMs <= 0) {
+          return Promise.reject(new TransportError("ETIMEDOUT", "no time left to send the request"));
+        }
+        req.timeoutMs = timeoutMs;
+        this.requests++;
+        return send(this.transport, this.settings, this.settings.addr, req);
+      });
+    } catch (error) {
+      if (error instanceof TransportError || error instanceof ApiResponseError) {
+        this.log.debug("sys/leader did not answer; using the configured address", {
+          wait_ms: Math.round(budget.remainingMs())
+        });
+        return this.settings.addr;
+      }
+      throw error;
+    }
+    const got = leaderOrigin(body?.leader_address, this.settings.addr, this.settings.clusterAddrs ?? []);
+    if ("origin" in got) {
+      this.leaderBase = got.origin;
+      this.log.debug("--consistency leader: sending requests to the active node", { addr: got.origin });
+      return got.origin;
+    }
+    if (!this.leaderWarned) {
+      this.leaderWarned = true;
+      this.log.warn("--consistency leader: not following the leader address; using VAULT_ADDR", {
+        reason: got.reason,
+        hint: "list the address of every node in --cluster-addr / VAULTRUN_CLUSTER_ADDRS"
+      });
+    }
+    this.leaderBase = this.settings.addr;
+    return this.leaderBase;
+  }
   /** Throws the final error, or returns why the failure is worth a retry. */
-  classify(error, what) {
+  classify(error, what, sentIndex = false) {
     if (error instanceof TransportError) {
       if (isTlsFailure(error)) {
         throw new VaultrunError(
@@ -2267,6 +2695,15 @@ var VaultClient = class _VaultClient {
     }
     const body = error.response?.body;
     const detail = vaultMessages(body, this.log.masker);
+    if (isBehindIndex(status, body, sentIndex)) {
+      return {
+        reason: `HTTP ${status} (this node has not caught up with the cluster yet: X-Vault-Index)`,
+        status
+      };
+    }
+    if (isKvUpgrading(status, body)) {
+      return { reason: `HTTP ${status} (the KV mount is being upgraded: ${detail})`, status };
+    }
     if (RETRY_STATUSES.has(status)) {
       return { reason: `HTTP ${status}${detail ? ` (${detail})` : ""}`, status };
     }
@@ -2395,9 +2832,15 @@ async function readSecret(client, mounts, token, read) {
   checkMount(read.path, mount, mount === void 0 && mounts.lookupDenied(read.path));
   const { apiPath, kv2 } = apiPathFor(read.path, mount, read.version);
   const label = read.version === void 0 ? read.path : `${read.path} version ${read.version}`;
+  const floor = kv2 && read.version === void 0 ? client.versions : void 0;
+  const stale = (answer) => {
+    const stamp = stampOf(answer);
+    if (!floor || !stamp || !floor.isOlder(read.path, stamp)) return void 0;
+    return `version ${stamp.version} of ${read.path} is older than version ${floor.get(read.path)?.version} already seen (a node that lags behind)`;
+  };
   let body;
   try {
-    body = await client.request("GET", apiPath, { token, what: `reading ${label}` });
+    body = await client.request("GET", apiPath, { token, what: `reading ${label}`, stale });
   } catch (error) {
     if (error instanceof VaultrunError && error.code === "NOT_FOUND") {
       throw new VaultrunError("NOT_FOUND", `no secret at ${label}`, {
@@ -2420,6 +2863,8 @@ async function readSecret(client, mounts, token, read) {
     }
     data = raw.data;
     version = meta?.version;
+    const stamp = stampOf(body);
+    if (floor && stamp) floor.note(read.path, stamp);
   } else {
     data = raw;
   }
@@ -2429,7 +2874,16 @@ async function readSecret(client, mounts, token, read) {
     leaseId: body.lease_id ?? "",
     leaseDuration: body.lease_duration ?? 0,
     renewable: body.renewable ?? false,
-    ...version === void 0 ? {} : { version }
+    ...version === void 0 ? {} : { version },
+    ...kv2 && raw?.metadata?.created_time ? { createdTime: raw.metadata.created_time } : {}
+  };
+}
+function stampOf(body) {
+  const meta = body?.data?.metadata;
+  if (typeof meta?.version !== "number") return void 0;
+  return {
+    version: meta.version,
+    ...typeof meta.created_time === "string" ? { createdTime: meta.created_time } : {}
   };
 }
 
@@ -2452,12 +2906,12 @@ async function revokeSelf(client, token, waitMs) {
 }
 
 // src/vault/tls.ts
-var import_promises8 = require("node:fs/promises");
+var import_promises7 = require("node:fs/promises");
 var import_node_path5 = require("node:path");
 var import_node_tls = require("node:tls");
 async function load(path, origin) {
   try {
-    return await (0, import_promises8.readFile)(path);
+    return await (0, import_promises7.readFile)(path);
   } catch (error) {
     throw new VaultrunError(
       "IO",
@@ -2471,7 +2925,7 @@ async function loadTls(config) {
   if (config.caPath) {
     let names;
     try {
-      names = (await (0, import_promises8.readdir)(config.caPath)).sort();
+      names = (await (0, import_promises7.readdir)(config.caPath)).sort();
     } catch (error) {
       throw new VaultrunError(
         "IO",
@@ -2527,7 +2981,9 @@ async function openVault(config, log, deadline) {
       tls: await loadTls(config),
       timeoutMs: config.clientTimeoutMs,
       waitMs: config.waitMs,
-      concurrency: config.concurrency
+      concurrency: config.concurrency,
+      consistency: config.consistency,
+      clusterAddrs: config.clusterAddrs
     },
     log
   );
@@ -2603,7 +3059,10 @@ async function writeFiles(config, rendered, log, owner, written = []) {
   const files = {};
   const names = Object.keys(rendered.fileValues).sort();
   if (names.length === 0) return { env, files };
-  const dir = await prepareRuntimeDir(runtimeDirCandidates(config.runtimeDir, env), log, owner);
+  const dir = await prepareRuntimeDir(runtimeDirCandidates(config.runtimeDir, env), log, {
+    ...owner ? { owner } : {},
+    explicit: Boolean(config.runtimeDir)
+  });
   for (const name of names) {
     files[name] = await writeSecretFile(
       dir,
@@ -2720,7 +3179,7 @@ async function abandonStart(vault, leases, config, log, files = []) {
     }
     client.deadline = void 0;
   }
-  await Promise.all(files.map((file) => (0, import_promises9.unlink)(file).catch(() => {
+  await Promise.all(files.map((file) => (0, import_promises8.unlink)(file).catch(() => {
   })));
 }
 
@@ -2989,15 +3448,15 @@ function requireFile(env, name) {
 }
 async function withCaFile(plan, env, run) {
   if (plan.caPem === void 0) return run();
-  const dir = await (0, import_promises10.mkdtemp)((0, import_node_path6.join)(env.RUNNER_TEMP || (0, import_node_os4.tmpdir)(), "vaultrun-ca-"));
+  const dir = await (0, import_promises9.mkdtemp)((0, import_node_path6.join)(env.RUNNER_TEMP || (0, import_node_os4.tmpdir)(), "vaultrun-ca-"));
   try {
     const file = (0, import_node_path6.join)(dir, "ca.pem");
-    await (0, import_promises10.writeFile)(file, plan.caPem, { mode: 384 });
+    await (0, import_promises9.writeFile)(file, plan.caPem, { mode: 384 });
     plan.env.VAULT_CACERT = file;
     delete plan.env.BAO_CACERT;
     return await run();
   } finally {
-    await (0, import_promises10.rm)(dir, { recursive: true, force: true });
+    await (0, import_promises9.rm)(dir, { recursive: true, force: true });
   }
 }
 async function runAction(io) {
@@ -3067,12 +3526,12 @@ async function runActionMain() {
   let held = [];
   const write = (line) => {
     if (held) held.push(line);
-    else (0, import_node_fs3.writeSync)(2, line);
+    else (0, import_node_fs6.writeSync)(2, line);
   };
   const release = () => {
     const lines = held ?? [];
     held = void 0;
-    for (const line of lines) (0, import_node_fs3.writeSync)(2, line);
+    for (const line of lines) (0, import_node_fs6.writeSync)(2, line);
   };
   const log = createLogger({ format: "text", level: "info", write });
   let status;
