@@ -234,7 +234,7 @@ var require_dist = __commonJS({
 // src/action/main.ts
 var import_node_crypto3 = require("node:crypto");
 var import_node_fs6 = require("node:fs");
-var import_promises9 = require("node:fs/promises");
+var import_promises8 = require("node:fs/promises");
 var import_node_os4 = require("node:os");
 var import_node_path6 = require("node:path");
 
@@ -1294,9 +1294,6 @@ function writeStdout(text) {
   }
 }
 
-// src/resolve.ts
-var import_promises8 = require("node:fs/promises");
-
 // src/env/file-env.ts
 var import_node_path2 = require("node:path");
 
@@ -1871,6 +1868,21 @@ async function writeSecretFile(dir, name, content, mode = 256, owner) {
         hint: "check VAULTRUN_RUNTIME_DIR (its parent directories must not be writable by other users)"
       }
     );
+  }
+}
+async function removeSecretFiles() {
+  const dirs = [...runDirs.values()];
+  runDirs.clear();
+  byCandidates.clear();
+  for (const { base, run, written } of dirs) {
+    for (const name of written) await (0, import_promises3.unlink)(at(run, name)).catch(() => {
+    });
+    if (base !== run) await (0, import_promises3.rmdir)(at(base, (0, import_node_path3.basename)(run.path))).catch(() => {
+    });
+    await run.handle.close().catch(() => {
+    });
+    if (base !== run) await base.handle.close().catch(() => {
+    });
   }
 }
 
@@ -3054,7 +3066,7 @@ function renderEnvironment(config, prepared, results, log) {
   }
   return { env: scrubbed.env, fileValues: rendered.files };
 }
-async function writeFiles(config, rendered, log, owner, written = []) {
+async function writeFiles(config, rendered, log, owner) {
   const env = { ...rendered.env };
   const files = {};
   const names = Object.keys(rendered.fileValues).sort();
@@ -3071,7 +3083,6 @@ async function writeFiles(config, rendered, log, owner, written = []) {
       256,
       owner
     );
-    written.push(files[name]);
     env[name] = files[name];
   }
   return { env, files };
@@ -3084,7 +3095,6 @@ async function resolveEnvironment(ctx) {
   let vault;
   let results = /* @__PURE__ */ new Map();
   const reads = /* @__PURE__ */ new Map();
-  const written = [];
   try {
     if (plan.vars.length > 0) {
       vault = await openVault(config, log, new Deadline(config.waitMs));
@@ -3092,7 +3102,7 @@ async function resolveEnvironment(ctx) {
       vault.client.deadline = void 0;
     }
     const rendered = renderEnvironment(config, prepared, results, log);
-    const { env, files } = await writeFiles(config, rendered, log, ctx.owner, written);
+    const { env, files } = await writeFiles(config, rendered, log, ctx.owner);
     const resolution = {
       env,
       files,
@@ -3114,7 +3124,7 @@ async function resolveEnvironment(ctx) {
     if (vault && !ctx.keepVault) vault.client.close();
     return resolution;
   } catch (error) {
-    await abandonStart(vault, leasesOf(plan, reads), config, log, written);
+    await abandonStart(vault, leasesOf(plan, reads), config, log);
     vault?.client.close();
     throw error;
   }
@@ -3136,7 +3146,7 @@ async function revokeUnusedLogin(vault, config, log) {
   );
 }
 var ABANDON_MS = 2e3;
-async function abandonStart(vault, leases, config, log, files = []) {
+async function abandonStart(vault, leases, config, log) {
   const ownToken = Boolean(vault?.session.created && !vault.tokenRevoked);
   if (vault && !config.revoke) {
     if (ownToken || leases.length > 0) {
@@ -3179,8 +3189,7 @@ async function abandonStart(vault, leases, config, log, files = []) {
     }
     client.deadline = void 0;
   }
-  await Promise.all(files.map((file) => (0, import_promises8.unlink)(file).catch(() => {
-  })));
+  await removeSecretFiles();
 }
 
 // src/version.ts
@@ -3448,15 +3457,15 @@ function requireFile(env, name) {
 }
 async function withCaFile(plan, env, run) {
   if (plan.caPem === void 0) return run();
-  const dir = await (0, import_promises9.mkdtemp)((0, import_node_path6.join)(env.RUNNER_TEMP || (0, import_node_os4.tmpdir)(), "vaultrun-ca-"));
+  const dir = await (0, import_promises8.mkdtemp)((0, import_node_path6.join)(env.RUNNER_TEMP || (0, import_node_os4.tmpdir)(), "vaultrun-ca-"));
   try {
     const file = (0, import_node_path6.join)(dir, "ca.pem");
-    await (0, import_promises9.writeFile)(file, plan.caPem, { mode: 384 });
+    await (0, import_promises8.writeFile)(file, plan.caPem, { mode: 384 });
     plan.env.VAULT_CACERT = file;
     delete plan.env.BAO_CACERT;
     return await run();
   } finally {
-    await (0, import_promises9.rm)(dir, { recursive: true, force: true });
+    await (0, import_promises8.rm)(dir, { recursive: true, force: true });
   }
 }
 async function runAction(io) {

@@ -124,7 +124,7 @@ async function runCommand(command: string[], config: Config, io: CliIo): Promise
     log.debug('replacing vaultrun with the command', { file });
     execReplace(file, command, resolution.env);
   } catch (error) {
-    await abandonStart(vault, resolution.leases, config, log, Object.values(resolution.files));
+    await abandonStart(vault, resolution.leases, config, log);
     vault?.client.close();
     throw error;
   }

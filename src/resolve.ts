@@ -1,9 +1,9 @@
-import { unlink } from 'node:fs/promises';
 import type { Config } from './config.js';
 import { applyFileEnv, planFileEnv, readFileEnvSource } from './env/file-env.js';
 import { scrubEnvironment } from './env/scrub.js';
 import {
   prepareRuntimeDir,
+  removeSecretFiles,
   runtimeDirCandidates,
   secretFileName,
   writeSecretFile,
@@ -210,8 +210,6 @@ export async function writeFiles(
   rendered: Rendered,
   log: Logger,
   owner?: { uid: number; gid: number },
-  /** Each file written is added here at once (so that a failure half-way can remove them). */
-  written: string[] = [],
 ): Promise<{ env: Record<string, string>; files: Record<string, string> }> {
   const env = { ...rendered.env };
   const files: Record<string, string> = {};
@@ -229,7 +227,6 @@ export async function writeFiles(
       0o400,
       owner,
     );
-    written.push(files[name]);
     env[name] = files[name];
   }
   return { env, files };
@@ -274,7 +271,6 @@ export async function resolveEnvironment(
   let vault: VaultContext | undefined;
   let results = new Map<string, ReadResult>();
   const reads = new Map<string, SecretRead>();
-  const written: string[] = [];
   try {
     if (plan.vars.length > 0) {
       // One deadline (--wait) for everything this start asks Vault: login, mount lookups, reads.
@@ -283,7 +279,7 @@ export async function resolveEnvironment(
       vault.client.deadline = undefined;
     }
     const rendered = renderEnvironment(config, prepared, results, log);
-    const { env, files } = await writeFiles(config, rendered, log, ctx.owner, written);
+    const { env, files } = await writeFiles(config, rendered, log, ctx.owner);
     const resolution: Resolution & { vault?: VaultContext } = {
       env,
       files,
@@ -305,7 +301,7 @@ export async function resolveEnvironment(
     if (vault && !ctx.keepVault) vault.client.close();
     return resolution;
   } catch (error) {
-    await abandonStart(vault, leasesOf(plan, reads), config, log, written);
+    await abandonStart(vault, leasesOf(plan, reads), config, log);
     vault?.client.close();
     throw error;
   }
@@ -345,7 +341,8 @@ export const ABANDON_MS = 2_000;
  * A start that failed after logging in (a missing key, a denied read, a command that cannot run, a secret file
  * that cannot be written, …) leaves nothing behind that a crash loop would pile up: the leases it obtained and
  * the token it created by logging in are revoked — a token it was given (VAULT_TOKEN, a token file) never —,
- * and the secret files it wrote are removed. Best effort, within ABANDON_MS: what a Vault that went away could
+ * and the secret files it wrote are removed with their per-process directory (removeSecretFiles: only this
+ * process's own, also those written before a write failed half-way). Best effort, within ABANDON_MS: what a Vault that went away could
  * not revoke stays valid until its TTL. --no-revoke keeps them, as on any exit.
  */
 export async function abandonStart(
@@ -353,7 +350,6 @@ export async function abandonStart(
   leases: readonly Lease[],
   config: Config,
   log: Logger,
-  files: readonly string[] = [],
 ): Promise<void> {
   const ownToken = Boolean(vault?.session.created && !vault.tokenRevoked);
   if (vault && !config.revoke) {
@@ -399,5 +395,5 @@ export async function abandonStart(
     }
     client.deadline = undefined;
   }
-  await Promise.all(files.map((file) => unlink(file).catch(() => {})));
+  await removeSecretFiles();
 }

@@ -110,7 +110,7 @@ export async function runResolve(config: Config, options: ResolveOptions, io: Cl
     return 0;
   } catch (error) {
     // Nothing was delivered: what this resolution obtained is revoked, as after a failed start.
-    await abandonStart(vault, resolution.leases, config, log, Object.values(resolution.files));
+    await abandonStart(vault, resolution.leases, config, log);
     throw error;
   } finally {
     vault?.client.close();

@@ -228,9 +228,9 @@ describe('dotenv output read by its real readers', () => {
   it('every value is read back exactly by every reader, or refused for exactly the documented reasons', () => {
     const files = fc.sample(
       fc.uniqueArray(fc.tuple(name, value), { minLength: 1, maxLength: 4, selector: ([n]) => n }),
-      {
-        numRuns: 250,
-      },
+      // The readers are slow, so 250 files only: a fixed seed (VAULTRUN_FC_SEED to try another) keeps the count
+      // guards below deterministic — with a random seed, 250 samples sometimes held only 10 values with a quote.
+      { numRuns: 250, seed: Number(process.env.VAULTRUN_FC_SEED ?? 20261201) },
     );
     const written: Array<{ text: string; vars: Record<string, string> }> = [];
     let refused = 0;
