@@ -73,8 +73,14 @@ export function planFileEnv(env: Readonly<Record<string, string>>, options: File
   return sources;
 }
 
-/** Reads one source (at most MAX_FILE_ENV_BYTES), removing one trailing newline. */
-export async function readFileEnvSource(source: FileEnvSource): Promise<string> {
+/**
+ * Reads one source (at most MAX_FILE_ENV_BYTES), removing one trailing newline. `onText`: called with the
+ * whole text read (the supervisor hashes exactly what was resolved).
+ */
+export async function readFileEnvSource(
+  source: FileEnvSource,
+  onText?: (text: string) => void,
+): Promise<string> {
   let handle: Awaited<ReturnType<typeof open>> | undefined;
   try {
     handle = await open(source.path, 'r');
@@ -94,6 +100,7 @@ export async function readFileEnvSource(source: FileEnvSource): Promise<string> 
       );
     }
     const text = await handle.readFile('utf8');
+    onText?.(text);
     return text.replace(/\r?\n$/, '');
   } catch (error) {
     if (error instanceof VaultrunError) throw error;

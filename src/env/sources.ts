@@ -15,7 +15,8 @@ export interface EnvFile {
   vars: Record<string, string>;
 }
 
-export async function readEnvFile(path: string): Promise<EnvFile> {
+/** `onText`: called with the whole text read (the supervisor hashes exactly what was resolved). */
+export async function readEnvFile(path: string, onText?: (text: string) => void): Promise<EnvFile> {
   let text: string;
   try {
     text = await readFile(path, 'utf8');
@@ -28,6 +29,7 @@ export async function readEnvFile(path: string): Promise<EnvFile> {
       },
     );
   }
+  onText?.(text);
   return { path, vars: parseEnvFile(text) };
 }
 
