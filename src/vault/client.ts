@@ -210,7 +210,13 @@ export class VaultClient {
           return send(this.transport, this.settings, req);
         })) as T;
       } catch (error) {
-        retryable = this.classify(error, options.what);
+        const outcome = this.classify(error, options.what);
+        // An attempt the deadline cut short (it had less than the client timeout) says only that time ran
+        // out: the reason of the attempt before it (e.g. "HTTP 503 (Vault is sealed)") is the one to report.
+        const cut = req.timeoutMs !== undefined && req.timeoutMs < this.settings.timeoutMs;
+        if (!(cut && attempt > 0 && error instanceof TransportError && error.code === 'ETIMEDOUT')) {
+          retryable = outcome;
+        }
       }
       // Retry-After is a floor (never a tight loop on "0" or a past date); a long one is capped; and no wait
       // goes past the deadline: once it is reached, we give up.
