@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import type { Config } from './config.js';
 import { applyFileEnv, planFileEnv, readFileEnvSource } from './env/file-env.js';
 import { scrubEnvironment } from './env/scrub.js';
@@ -35,6 +36,11 @@ export interface Prepared {
   plan: Plan;
   /** Local files the environment came from (env files, NAME_FILE sources): what a watcher watches. */
   sourceFiles: string[];
+  /**
+   * The SHA-256 of each source file's text exactly as it was read here: what the watcher compares with, so
+   * that a change made after this read — even before the watch is installed — is seen.
+   */
+  sourceHashes: Record<string, string>;
 }
 
 export async function prepare(
@@ -42,7 +48,14 @@ export async function prepare(
   processEnv: Readonly<Record<string, string | undefined>>,
   log: Logger,
 ): Promise<Prepared> {
-  const envFiles = await Promise.all(config.envFiles.map(readEnvFile));
+  const sourceHashes: Record<string, string> = {};
+  const envFiles = await Promise.all(
+    config.envFiles.map((path) =>
+      readEnvFile(path, (text) => {
+        sourceHashes[path] = sha256(text);
+      }),
+    ),
+  );
   let env = mergeEnv(processEnv, envFiles, config.envFileOverride);
   const sourceFiles = [...config.envFiles];
   // NAME_FILE=/path → NAME. File contents are taken literally: never parsed as references.
@@ -55,7 +68,12 @@ export async function prepare(
       isOwnSetting,
     });
     const contents = await Promise.all(
-      sources.map(async (source) => ({ source, value: await readFileEnvSource(source) })),
+      sources.map(async (source) => ({
+        source,
+        value: await readFileEnvSource(source, (text) => {
+          sourceHashes[source.path] = sha256(text);
+        }),
+      })),
     );
     env = applyFileEnv(env, contents);
     for (const { source } of contents) {
@@ -65,7 +83,12 @@ export async function prepare(
     }
   }
   const plan = planReferences(env, { passthrough: literal, fileEnv: config.fileEnv, isOwnSetting });
-  return { env, plan, sourceFiles };
+  return { env, plan, sourceFiles, sourceHashes };
+}
+
+/** SHA-256 of a text, hex (what the watcher compares: never the content itself). */
+export function sha256(text: string): string {
+  return createHash('sha256').update(text).digest('hex');
 }
 
 /** A logged-in connection to Vault: the client, the session and the mount cache. */

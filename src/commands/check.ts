@@ -121,7 +121,7 @@ export async function runCheck(config: Config, io: CliIo): Promise<number> {
   const { log } = io;
   // Invalid references get a row each instead of stopping everything: find them in the merged environment
   // first (what prepare() would parse), and leave them out of the plan.
-  const envFiles = await Promise.all(config.envFiles.map(readEnvFile));
+  const envFiles = await Promise.all(config.envFiles.map((path) => readEnvFile(path)));
   const merged = mergeEnv(io.env, envFiles, config.envFileOverride);
   const invalid: CheckRow[] = [];
   for (const name of Object.keys(merged).sort()) {

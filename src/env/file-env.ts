@@ -76,12 +76,17 @@ export function planFileEnv(env: Readonly<Record<string, string>>, options: File
 /**
  * Reads one source (at most MAX_FILE_ENV_BYTES), removing one trailing newline. Anything but a regular file
  * (symlinks to one are followed) — FIFO, device, socket, directory — or a larger one is an error at once,
- * naming the variable and the path: never a hang, never an endless read.
+ * naming the variable and the path: never a hang, never an endless read. `onText`: called with the whole text
+ * read (the supervisor hashes exactly what was resolved).
  */
-export async function readFileEnvSource(source: FileEnvSource): Promise<string> {
+export async function readFileEnvSource(
+  source: FileEnvSource,
+  onText?: (text: string) => void,
+): Promise<string> {
   try {
-    const bytes = await readLimited(source.path, MAX_FILE_ENV_BYTES);
-    return bytes.toString('utf8').replace(/\r?\n$/, '');
+    const text = (await readLimited(source.path, MAX_FILE_ENV_BYTES)).toString('utf8');
+    onText?.(text);
+    return text.replace(/\r?\n$/, '');
   } catch (error) {
     if (error instanceof NotReadable) {
       const large = error.problem.startsWith('is larger');

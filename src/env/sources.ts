@@ -18,7 +18,8 @@ export interface EnvFile {
 /** Largest env file read (1 MiB): more than an environment can hold anyway. */
 export const MAX_ENV_FILE_BYTES = 1024 * 1024;
 
-export async function readEnvFile(path: string): Promise<EnvFile> {
+/** `onText`: called with the whole text read (the supervisor hashes exactly what was resolved). */
+export async function readEnvFile(path: string, onText?: (text: string) => void): Promise<EnvFile> {
   let text: string;
   try {
     // A pipe is read to its end (`--env-file <(cmd)`); devices, sockets, directories and huge files are refused.
@@ -30,6 +31,7 @@ export async function readEnvFile(path: string): Promise<EnvFile> {
         : `cannot read env file ${path}: ${(error as NodeJS.ErrnoException).code ?? 'error'}`;
     throw new VaultrunError('IO', message, { hint: 'check --env-file / VAULTRUN_ENV_FILE' });
   }
+  onText?.(text);
   return { path, vars: parseEnvFile(text) };
 }
 

@@ -255,9 +255,15 @@ export class VaultClient {
         if (stale === undefined) return body as T;
         retryable = { reason: stale };
       } catch (error) {
-        retryable = this.classify(error, options.what, index !== undefined);
+        const outcome = this.classify(error, options.what, index !== undefined);
+        // An attempt the deadline cut short (it had less than the client timeout) says only that time ran
+        // out: the reason of the attempt before it (e.g. "HTTP 503 (Vault is sealed)") is the one to report.
+        const cut = req.timeoutMs !== undefined && req.timeoutMs < this.settings.timeoutMs;
+        if (!(cut && attempt > 0 && error instanceof TransportError && error.code === 'ETIMEDOUT')) {
+          retryable = outcome;
+        }
         // The active node went away (or stepped down): ask sys/leader again at the next attempt.
-        if (base !== this.settings.addr && (retryable.status === undefined || retryable.status >= 429))
+        if (base !== this.settings.addr && (outcome.status === undefined || outcome.status >= 429))
           this.leaderBase = undefined;
       }
       // Retry-After is a floor (never a tight loop on "0" or a past date); a long one is capped; and no wait

@@ -1,4 +1,5 @@
-// Proof that the OpenBao test harness works against a real dev server.
+// Proof that the OpenBao test harness works against a real dev server. Each test sets up what it uses (one
+// server is shared): any of them passes alone (vitest -t) or in any order.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type OpenBao, OpenBaoApiError, startOpenBao } from '../support/openbao.js';
 
@@ -13,6 +14,12 @@ describe('OpenBao harness', () => {
     await bao?.stop();
   });
 
+  /** What several tests read: a secret at app/db and a policy that may read it (idempotent). */
+  async function seedApp(): Promise<void> {
+    await bao.kvPut('app/db', { user: 'alice', password: 's3cret' });
+    await bao.writePolicy('read-app', 'path "secret/data/app/*" { capabilities = ["read"] }');
+  }
+
   it('starts an unsealed dev server with the audit device enabled', async () => {
     const health = await bao.api('GET', 'sys/health');
     expect(health).toMatchObject({ initialized: true, sealed: false, version: '2.7.2' });
@@ -21,8 +28,8 @@ describe('OpenBao harness', () => {
   });
 
   it('writes and reads KV v2 at secret/', async () => {
-    await bao.kvPut('app/db', { user: 'alice', password: 's3cret' });
-    const res = await bao.api('GET', 'secret/data/app/db');
+    await bao.kvPut('kv2-roundtrip', { user: 'alice', password: 's3cret' });
+    const res = await bao.api('GET', 'secret/data/kv2-roundtrip');
     expect(res.data.data).toEqual({ user: 'alice', password: 's3cret' });
     expect(res.data.metadata.version).toBe(1);
   });
@@ -42,7 +49,7 @@ describe('OpenBao harness', () => {
   });
 
   it('creates tokens limited by a policy', async () => {
-    await bao.writePolicy('read-app', 'path "secret/data/app/*" { capabilities = ["read"] }');
+    await seedApp();
     const token = await bao.createToken({ policies: ['read-app'], ttl: '5m' });
     const ok = await bao.api('GET', 'secret/data/app/db', undefined, token);
     expect(ok.data.data.user).toBe('alice');
@@ -52,6 +59,7 @@ describe('OpenBao harness', () => {
   });
 
   it('limits token uses with numUses', async () => {
+    await seedApp();
     const token = await bao.createToken({ policies: ['read-app'], numUses: 1 });
     await bao.api('GET', 'secret/data/app/db', undefined, token);
     const second = await bao.api('GET', 'secret/data/app/db', undefined, token).catch((e: unknown) => e);
@@ -59,6 +67,7 @@ describe('OpenBao harness', () => {
   });
 
   it('sets up AppRole; the returned role_id/secret_id log in', async () => {
+    await seedApp();
     const { roleId, secretId } = await bao.setupAppRole({
       role: 'web',
       policies: ['read-app'],
@@ -78,7 +87,8 @@ describe('OpenBao harness', () => {
   });
 
   it('returns a wrapping token that unwraps to a working secret_id', async () => {
-    await bao.setupAppRole({ role: 'wrapped', policies: ['read-app'] }); // approle already mounted: reused
+    await seedApp();
+    await bao.setupAppRole({ role: 'wrapped', policies: ['read-app'] }); // mounts approle if not yet there
     const wrapping = await bao.wrappedSecretId('wrapped', 'approle', '60s');
     const lookup = await bao.api('POST', 'sys/wrapping/lookup', { token: wrapping });
     expect(lookup.data.creation_path).toBe('auth/approle/role/wrapped/secret-id');
@@ -105,6 +115,8 @@ describe('OpenBao harness', () => {
   });
 
   it('restarts on the same address with a fresh (empty) dev server', async () => {
+    await seedApp();
+    expect((await bao.api('GET', 'secret/data/app/db')).data.data.user).toBe('alice');
     const addr = bao.addr;
     await bao.restart();
     expect(bao.addr).toBe(addr);

@@ -88,9 +88,10 @@ describe('retries: a sealed Vault (HTTP 503)', () => {
         }
         return /retrying Vault request .*HTTP 503/.test(probe.stderr());
       }, 'vaultrun to retry on HTTP 503');
-      // It waits (the 60 s of --wait are far from over) rather than failing.
+      // It waits (the 60 s of --wait are far from over) rather than failing, and has resolved nothing. (Not
+      // checked in the audit log: a sealed server writes no audit entry, whatever it is asked.)
       expect(probe.child.exitCode).toBeNull();
-      expect(await auditRequests(bao, 'secret/data/app/db')).toHaveLength(reads);
+      expect(probe.stderr()).not.toMatch(/resolved \d+ reference/);
     } finally {
       await bao.unseal();
     }

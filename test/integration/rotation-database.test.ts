@@ -81,7 +81,17 @@ async function leaseIds(bao: OpenBao, role: string): Promise<string[]> {
   }
 }
 
-async function leaseValid(bao: OpenBao, leaseId: string): Promise<boolean> {
+/**
+ * A test that lost track of what it checks (an undefined id, a name of `undefined`) must fail, not pass: the
+ * look-ups below would answer "invalid" for it, which is exactly what the "revoked" checks expect.
+ */
+function known(what: string, value: string | undefined): string {
+  if (value === undefined || value === '' || value === 'undefined') throw new Error(`no ${what} to check`);
+  return value;
+}
+
+async function leaseValid(bao: OpenBao, leaseId: string | undefined): Promise<boolean> {
+  known('lease id', leaseId);
   try {
     await bao.api('PUT', 'sys/leases/lookup', { lease_id: leaseId });
     return true;
@@ -96,7 +106,8 @@ async function accessors(bao: OpenBao): Promise<Set<string>> {
   return new Set(res.data.keys);
 }
 
-async function accessorValid(bao: OpenBao, accessor: string): Promise<boolean> {
+async function accessorValid(bao: OpenBao, accessor: string | undefined): Promise<boolean> {
+  known('token accessor', accessor);
   try {
     await bao.api('POST', 'auth/token/lookup-accessor', { accessor });
     return true;
@@ -106,8 +117,11 @@ async function accessorValid(bao: OpenBao, accessor: string): Promise<boolean> {
   }
 }
 
-async function roleExists(pg: Postgres, name: string): Promise<boolean> {
-  const rows = await pg.query(`select count(*) from pg_roles where rolname = '${name.replace(/'/g, "''")}'`);
+async function roleExists(pg: Postgres, name: string | undefined): Promise<boolean> {
+  known('role name', name);
+  const rows = await pg.query(
+    `select count(*) from pg_roles where rolname = '${known('role name', name).replace(/'/g, "''")}'`,
+  );
   return rows[0] === '1';
 }
 
@@ -254,7 +268,7 @@ describe('rotation of dynamic PostgreSQL credentials', () => {
     expect(answers.filter((a) => a.status !== 200 && a.status !== 0)).toEqual([]); // never a database error
 
     // The replaced lease is revoked in OpenBao, and its role dropped in PostgreSQL.
-    await waitUntil(async () => !(await leaseValid(bao, lease1 as string)), 'the old lease to be revoked');
+    await waitUntil(async () => !(await leaseValid(bao, lease1)), 'the old lease to be revoked');
     await waitUntil(async () => !(await roleExists(pg, user1)), 'the old role to be dropped');
     expect(run.count('revoked a lease')).toBeGreaterThanOrEqual(1);
     const current = await leaseIds(bao, 'app');
@@ -265,12 +279,9 @@ describe('rotation of dynamic PostgreSQL credentials', () => {
     process.kill(run.pid, 'SIGTERM');
     const res = await run.result;
     expect(res.exitCode, res.stderr).toBe(0);
-    await waitUntil(
-      async () => !(await leaseValid(bao, current[0] as string)),
-      'the last lease to be revoked',
-    );
+    await waitUntil(async () => !(await leaseValid(bao, current[0])), 'the last lease to be revoked');
     await waitUntil(async () => !(await roleExists(pg, user2)), 'the last role to be dropped');
-    expect(await accessorValid(bao, accessor as string)).toBe(false);
+    expect(await accessorValid(bao, accessor)).toBe(false);
     expect(running(second.pid)).toBe(false);
     expectNoCredentialsIn(run, appLog);
   });
@@ -299,9 +310,9 @@ describe('rotation of dynamic PostgreSQL credentials', () => {
     expect(relogin?.reason).toBe('the token reaches its max TTL');
     const restart = run.logs().find((l) => l.msg === 'secrets changed: restarting the command');
     expect(restart?.reason).toContain('the token was replaced');
-    await waitUntil(async () => !(await leaseValid(bao, lease1 as string)), 'the old lease to be revoked');
-    await waitUntil(async () => !(await roleExists(pg, first.user as string)), 'the old role to be dropped');
-    expect(await roleExists(pg, second.user as string)).toBe(true);
+    await waitUntil(async () => !(await leaseValid(bao, lease1)), 'the old lease to be revoked');
+    await waitUntil(async () => !(await roleExists(pg, first.user)), 'the old role to be dropped');
+    expect(await roleExists(pg, second.user)).toBe(true);
     process.kill(run.pid, 'SIGTERM');
     const res = await run.result;
     expect(res.exitCode, res.stderr).toBe(0);
@@ -336,7 +347,7 @@ describe('rotation of dynamic PostgreSQL credentials', () => {
     expect(hup?.ino).not.toBe(file?.ino);
     expect(hup?.mode).toBe(0o400);
     expect(starts(appLog)).toHaveLength(1); // no restart
-    await waitUntil(async () => !(await leaseValid(bao, lease1 as string)), 'the old lease to be revoked');
+    await waitUntil(async () => !(await leaseValid(bao, lease1)), 'the old lease to be revoked');
     expect(run.count('revoked a lease')).toBe(1); // by vaultrun, not by expiry
     process.kill(run.pid, 'SIGTERM');
     const res = await run.result;
@@ -353,9 +364,9 @@ describe('rotation of dynamic PostgreSQL credentials', () => {
     process.kill(run.pid, 'SIGTERM');
     const res = await run.result;
     expect(res.exitCode, res.stderr).toBe(0);
-    expect(await leaseValid(bao, lease as string)).toBe(true);
-    expect(await roleExists(pg, first.user as string)).toBe(true);
-    expect(await accessorValid(bao, accessor as string)).toBe(true);
+    expect(await leaseValid(bao, lease)).toBe(true);
+    expect(await roleExists(pg, first.user)).toBe(true);
+    expect(await accessorValid(bao, accessor)).toBe(true);
     expect(await pg.queryAs(first.user as string, first.password as string, 'select current_user')).toEqual([
       first.user,
     ]);

@@ -80,16 +80,24 @@ function distinct(names: string[], values: string[]): Array<[string, string]> {
 
 describe('dotenv', () => {
   it('round-trips through dotenv.parse, or refuses exactly the documented values', () => {
+    const seen = { refused: 0, roundTripped: 0, quoteOrBreak: 0 };
     fc.assert(
       fc.property(value, (v) => {
         if (dotenvCannot(v)) {
           expect(thrown(() => dotenvValue('X', v)).code).toBe('USAGE');
+          seen.refused++;
           return;
         }
         expect(parseDotenv(formatDotenv([['X', v]]))).toEqual({ X: v });
+        seen.roundTripped++;
+        if (/['"\n#$]/.test(v)) seen.quoteOrBreak++;
       }),
       { numRuns: 2000 },
     );
+    // Count guard: both branches ran often, and the round trips include the values that need quoting.
+    expect(seen.refused, 'refused').toBeGreaterThan(200);
+    expect(seen.roundTripped, 'round-tripped').toBeGreaterThan(800);
+    expect(seen.quoteOrBreak, 'round-tripped with a quote, break, # or $').toBeGreaterThan(100);
   });
 
   it('a whole file of variables parses back to the same variables', () => {

@@ -90,41 +90,80 @@ describe('parseValue and planReferences never leak a value into an error', () =>
 
 describe('parseValue and planReferences on arbitrary input', () => {
   const anyString = fc.string({ unit: 'binary', maxLength: 40 });
+  const nearValid = fc
+    .tuple(
+      fc.array(fc.stringMatching(/^[a-z0-9._-]{1,6}$/), { minLength: 1, maxLength: 4 }),
+      fc.stringMatching(/^[a-zA-Z0-9_.}-]{1,6}$/),
+      fc.option(fc.oneof(fc.integer({ min: 0, max: 20 }).map(String), junk), { nil: undefined }),
+    )
+    .map(
+      ([segments, key, version]) =>
+        `${segments.join('/')}#${key}${version === undefined ? '' : `#${version}`}`,
+    );
   const referenceLike = fc.oneof(
     anyString,
     anyString.map((s) => `vault:${s}`),
     fc.tuple(anyString, anyString, anyString).map(([a, b, c]) => `${a}\${vault:${b}}${c}`),
     fc.tuple(anyString, anyString).map(([a, b]) => `${a}\${vault:${b}`),
     fc.tuple(junk, junk, junk).map(([a, b, c]) => `vault:${a}#${b}#${c}`),
+    // Near-valid references (paths with dot segments, keys with a brace, versions 0–20 or junk): without
+    // them almost every value above is a syntax error, and the checks on successful parses would see none.
+    nearValid.map((r) => `vault:${r}`),
+    fc.tuple(anyString, nearValid, anyString).map(([a, r, c]) => `${a}\${vault:${r}}${c}`),
+    fc.tuple(nearValid, nearValid).map(([r, q]) => `\${vault:${r}}-\${vault:${q}}`),
   );
 
   it('either succeed or throw a USAGE VaultrunError', () => {
+    const seen = { errors: 0, references: 0 };
     fc.assert(
       fc.property(anyString, referenceLike, (name, value) => {
         const error = attempt(() => parseValue(name, value));
         if (error !== undefined) {
           expect(error).toBeInstanceOf(VaultrunError);
           expect((error as VaultrunError).code).toBe('USAGE');
+          seen.errors++;
+        } else if (parseValue(name, value).kind !== 'plain') {
+          seen.references++;
         }
       }),
       { numRuns: 3000 },
     );
+    // Count guard: both outcomes are frequent (a generator of plain strings only would prove nothing).
+    expect(seen.errors, 'errors').toBeGreaterThan(1000);
+    expect(seen.references, 'references').toBeGreaterThan(200);
   });
 
   it('planReferences does the same for whole environments', () => {
+    const seen = { errors: 0, plans: 0 };
     fc.assert(
-      fc.property(fc.dictionary(anyString, referenceLike, { maxKeys: 8 }), (env) => {
-        const error = attempt(() => planReferences(env, OPTIONS));
-        if (error !== undefined) {
-          expect(error).toBeInstanceOf(VaultrunError);
-          expect((error as VaultrunError).code).toBe('USAGE');
-        }
-      }),
+      fc.property(
+        fc.oneof(
+          fc.dictionary(anyString, referenceLike, { maxKeys: 8 }),
+          fc.dictionary(
+            variableName,
+            nearValid.map((r) => `vault:${r}`),
+            { maxKeys: 4 },
+          ),
+        ),
+        (env) => {
+          const error = attempt(() => planReferences(env, OPTIONS));
+          if (error !== undefined) {
+            expect(error).toBeInstanceOf(VaultrunError);
+            expect((error as VaultrunError).code).toBe('USAGE');
+            seen.errors++;
+          } else if (planReferences(env, OPTIONS).reads.length > 0) {
+            seen.plans++;
+          }
+        },
+      ),
       { numRuns: 1000 },
     );
+    expect(seen.errors, 'errors').toBeGreaterThan(200);
+    expect(seen.plans, 'plans with reads').toBeGreaterThan(40);
   });
 
   it('successful parses yield well-formed references', () => {
+    const seen = { whole: 0, template: 0, inline: 0, versioned: 0 };
     fc.assert(
       fc.property(referenceLike, (value) => {
         let parsed: ReturnType<typeof parseValue>;
@@ -139,6 +178,7 @@ describe('parseValue and planReferences on arbitrary input', () => {
             : parsed.kind === 'template'
               ? parsed.segments.flatMap((s) => ('ref' in s ? [{ ref: s.ref, inline: true }] : []))
               : [];
+        if (parsed.kind !== 'plain') seen[parsed.kind]++;
         if (parsed.kind === 'plain')
           expect(value.startsWith('vault:') || value.includes('${vault:')).toBe(false);
         if (parsed.kind === 'template') {
@@ -153,14 +193,20 @@ describe('parseValue and planReferences on arbitrary input', () => {
           expect(ref.path.split('/').every((s) => s !== '' && s !== '.' && s !== '..')).toBe(true);
           expect(ref.key).not.toBe('');
           expect(ref.key).not.toContain('#');
-          if (inline) expect(`${ref.path}${ref.key}`).not.toContain('}');
+          if (inline) {
+            expect(`${ref.path}${ref.key}`).not.toContain('}');
+            seen.inline++;
+          }
           if (ref.version !== undefined) {
             expect(Number.isInteger(ref.version) && ref.version > 0).toBe(true);
+            seen.versioned++;
           }
         }
       }),
       { numRuns: 3000 },
     );
+    // Count guard: the checks above ran on many references of each kind.
+    for (const [what, count] of Object.entries(seen)) expect(count, what).toBeGreaterThan(80);
   });
 });
 
@@ -184,6 +230,7 @@ describe('rendering a plan (round trip)', () => {
   const syntax = (r: Ref) => `\${vault:${r.path}#${r.key}${r.version === undefined ? '' : `#${r.version}`}}`;
 
   it('yields exactly the template with each reference replaced by its secret', () => {
+    let compared = 0;
     fc.assert(
       fc.property(
         fc.array(fc.array(part, { minLength: 1, maxLength: 6 }), { minLength: 1, maxLength: 5 }),
@@ -212,6 +259,7 @@ describe('rendering a plan (round trip)', () => {
               .join('');
             if (!parts.some((p) => 'ref' in p)) delete expected[name];
           });
+          compared += Object.keys(expected).length;
           env.UNRELATED = 'my vault ${HOME}';
           const plan = planReferences(env, OPTIONS);
           expect(new Set(plan.reads.map((r) => r.id))).toEqual(new Set(data.keys()));
@@ -224,6 +272,8 @@ describe('rendering a plan (round trip)', () => {
       ),
       { numRuns: 500 },
     );
+    // Count guard: many templates holding references were really compared (not skipped as ambiguous).
+    expect(compared).toBeGreaterThan(500);
   });
 
   it('yields the secret itself for whole-value references, in env or file', () => {

@@ -1,11 +1,10 @@
-import { createHash } from 'node:crypto';
 import { type FSWatcher, watch as fsWatch } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { basename, dirname } from 'node:path';
 import { VaultrunError } from '../../errors.js';
 import type { Logger } from '../../log.js';
 import type { ReadRequest } from '../../refs/plan.js';
-import type { Prepared, VaultContext } from '../../resolve.js';
+import { type Prepared, sha256, type VaultContext } from '../../resolve.js';
 import { pollVerdict } from '../../vault/consistency.js';
 import { readSecret, type SecretRead } from '../../vault/kv.js';
 import { currentVersion } from '../../vault/lease.js';
@@ -18,14 +17,14 @@ import type { Timers } from './timers.js';
  *   lease are read and compared by hash. Pinned versions (`#KEY#3`) never change and are not polled; secrets
  *   with a lease have their own clock (leases.ts).
  * - Files: the env files and NAME_FILE sources are watched (inotify on their directory, so renames by a
- *   sidecar and Kubernetes' symlink swaps are seen) and hashed again on every poll.
+ *   sidecar and Kubernetes' symlink swaps are seen) and hashed again on every poll. They are compared with
+ *   the hash of the very text the environment was resolved from (Prepared.sourceHashes), and checked once
+ *   right after the watch is installed: a change made between the resolution and the watch is seen too.
  * - Vault unreachable or a path denied: warned once, the command keeps running, the next poll tries again.
  * What changed is handed to a callback (change.ts acts on it).
  */
 
-export function sha256(text: string): string {
-  return createHash('sha256').update(text).digest('hex');
-}
+export { sha256 };
 
 /** When the next poll comes: the interval ±10% (`random` in [0, 1)). Pure. */
 export function pollDelayMs(pollIntervalMs: number, random: number): number {
@@ -63,6 +62,7 @@ export interface WatchOptions {
 export class Watch {
   private watchers: FSWatcher[] = [];
   private fileHashes = new Map<string, string>();
+  private checking: Promise<void> = Promise.resolve();
   /** Reads whose KV v2 metadata is denied: polled by reading the secret. */
   private readonly metadataDenied = new Set<string>();
   /** Watched paths whose last check failed (not unreachable), with the error code: warned once. */
@@ -71,17 +71,26 @@ export class Watch {
 
   constructor(private readonly options: WatchOptions) {}
 
-  /** Watches the source files and starts polling. */
+  /**
+   * Watches the source files (installed when this returns) and starts polling. The files are compared with
+   * what they held when the environment was resolved, at once: a change made since then is not missed.
+   */
   start(): void {
-    void this.hashFiles().then(() => this.watchFiles());
+    this.watchFromResolution();
     this.schedulePoll();
   }
 
-  /** The source files changed (after a re-prepare): watch the new set from its current content. */
+  /** The source files changed (after a re-prepare): watch the new set, compared with what was re-read. */
   async rewatch(): Promise<void> {
-    this.fileHashes = new Map();
-    await this.hashFiles();
+    await this.watchFromResolution();
+  }
+
+  private watchFromResolution(): Promise<void> {
+    this.fileHashes = new Map(Object.entries(this.options.current().prepared.sourceHashes));
     this.watchFiles();
+    const checked = this.checkFiles();
+    checked.catch(() => {});
+    return checked;
   }
 
   close(): void {
@@ -214,7 +223,6 @@ export class Watch {
     for (const file of this.options.current().prepared.sourceFiles) {
       hashes.set(file, await readFile(file, 'utf8').then(sha256, () => 'missing'));
     }
-    if (this.fileHashes.size === 0) this.fileHashes = hashes;
     return hashes;
   }
 
@@ -232,7 +240,7 @@ export class Watch {
         const watcher = fsWatch(dir, { persistent: false }, (_event, name) => {
           // Kubernetes swaps a ..data symlink; sidecars rename temporary files: any event may concern us.
           if (name === null || names.has(name.toString()) || name.toString().startsWith('..')) {
-            void this.checkFiles();
+            this.checkFiles().catch(() => {});
           }
         });
         watcher.on('error', () => {});
@@ -246,7 +254,14 @@ export class Watch {
     }
   }
 
-  private async checkFiles(): Promise<void> {
+  /** Checks run one after the other, each against what the one before it saw. */
+  private checkFiles(): Promise<void> {
+    const next = this.checking.then(() => this.checkFilesOnce());
+    this.checking = next.catch(() => {});
+    return next;
+  }
+
+  private async checkFilesOnce(): Promise<void> {
     if (this.options.current().prepared.sourceFiles.length === 0) return;
     const before = this.fileHashes;
     const now = await this.hashFiles();

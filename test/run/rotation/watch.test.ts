@@ -2,8 +2,9 @@ import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it, vi } from 'vitest';
+import { loadConfig } from '../../../src/config.js';
 import type { ReadRequest } from '../../../src/refs/plan.js';
-import type { Prepared } from '../../../src/resolve.js';
+import { type Prepared, prepare } from '../../../src/resolve.js';
 import { Timers } from '../../../src/run/rotation/timers.js';
 import { pollableReads, pollDelayMs, pollWaitMs, sha256, Watch } from '../../../src/run/rotation/watch.js';
 import type { SecretRead } from '../../../src/vault/kv.js';
@@ -74,6 +75,7 @@ describe('Watch', () => {
       env: {},
       plan: { vars: [], reads: [], referenceCount: 0 },
       sourceFiles: [file],
+      sourceHashes: { [file]: 'missing' },
     };
     const watch = new Watch({
       timers: new Timers(() => {}, clock),
@@ -105,6 +107,84 @@ describe('Watch', () => {
     await clock.advance(11_000);
     await vi.waitFor(() => expect(clock.delays()).toEqual([11_000]));
     expect(changes).toHaveLength(1);
+    watch.close();
+  });
+});
+
+describe('Watch: a change between the resolution and the watch is not missed', () => {
+  let dir: string | undefined;
+  afterEach(async () => {
+    if (dir) await rm(dir, { recursive: true, force: true });
+  });
+
+  /** A Watch over `prepared` whose polls never come (the interval is far away): only the watch can see. */
+  function watchOf(prepared: Prepared, clock: FakeClock) {
+    const changes: Array<{ reason: string; readIds: string[]; reprepare: boolean }> = [];
+    const watch = new Watch({
+      timers: new Timers(() => {}, clock),
+      log: recordingLogger().log,
+      pollIntervalMs: 3_600_000,
+      waitMs: 5_000,
+      vault: () => undefined,
+      current: () => ({ prepared, reads: new Map() }),
+      changed: (reason, readIds, reprepare) => changes.push({ reason, readIds, reprepare }),
+    });
+    return { watch, changes };
+  }
+
+  it.each(['env file', 'NAME_FILE source'])(
+    'a %s changed after it was read and before start() is seen at start, without a poll',
+    async (kind) => {
+      dir = await mkdtemp(join(tmpdir(), 'vaultrun-watch-'));
+      const file = join(dir, 'source');
+      await writeFile(file, kind === 'env file' ? 'A=1\n' : 'one\n');
+      const config =
+        kind === 'env file'
+          ? loadConfig({}, { VAULTRUN_ENV_FILE: file })
+          : loadConfig({}, { VAULTRUN_FILE_ENV_DIRS: dir });
+      const processEnv = kind === 'env file' ? {} : { A_FILE: file };
+      const prepared = await prepare(config, processEnv, recordingLogger().log);
+      expect(prepared.sourceFiles).toEqual([file]);
+      expect(prepared.env.A).toBe(kind === 'env file' ? '1' : 'one');
+      // The window: the command starts with A=1 while the file already says something else.
+      await writeFile(file, kind === 'env file' ? 'A=2\n' : 'two\n');
+      const clock = new FakeClock();
+      const { watch, changes } = watchOf(prepared, clock);
+      watch.start();
+      await vi.waitFor(() =>
+        expect(changes).toEqual([{ reason: `${file} changed`, readIds: [], reprepare: true }]),
+      );
+      expect(clock.delays()).toHaveLength(1); // only the next poll, not fired
+      watch.close();
+    },
+  );
+
+  it('the watch is installed when start() returns: a change right after it is seen without a poll', async () => {
+    dir = await mkdtemp(join(tmpdir(), 'vaultrun-watch-'));
+    const file = join(dir, 'app.env');
+    await writeFile(file, 'A=1\n');
+    const config = loadConfig({}, { VAULTRUN_ENV_FILE: file });
+    const prepared = await prepare(config, {}, recordingLogger().log);
+    const clock = new FakeClock();
+    const { watch, changes } = watchOf(prepared, clock);
+    watch.start();
+    await writeFile(file, 'A=2\n');
+    await vi.waitFor(() => expect(changes).toHaveLength(1));
+    expect(changes[0]).toEqual({ reason: `${file} changed`, readIds: [], reprepare: true });
+    watch.close();
+  });
+
+  it('an unchanged file is not reported at start', async () => {
+    dir = await mkdtemp(join(tmpdir(), 'vaultrun-watch-'));
+    const file = join(dir, 'app.env');
+    await writeFile(file, 'A=1\n');
+    const config = loadConfig({}, { VAULTRUN_ENV_FILE: file });
+    const prepared = await prepare(config, {}, recordingLogger().log);
+    expect(prepared.sourceHashes).toEqual({ [file]: sha256('A=1\n') });
+    const clock = new FakeClock();
+    const { watch, changes } = watchOf(prepared, clock);
+    await watch.rewatch(); // start()'s file part, awaited: the check at start has run
+    expect(changes).toEqual([]);
     watch.close();
   });
 });
