@@ -6,6 +6,7 @@ import { type Config, loadConfig } from './config.js';
 import { EXIT_TABLE, exitCodeOf, VaultrunError } from './errors.js';
 import { createLogger, type LogFormat } from './log.js';
 import { writeStdout } from './output.js';
+import { argumentProblems } from './refs/lookalike.js';
 import { abandonStart, resolveEnvironment, revokeUnusedLogin, summaryLine } from './resolve.js';
 import { concealCredentials } from './run/conceal.js';
 import { execReplace, findExecutable } from './run/exec.js';
@@ -76,6 +77,12 @@ async function runCommand(command: string[], config: Config, io: CliIo): Promise
     ...(owner ? { owner } : {}),
   });
   const { stats, vault } = resolution;
+  const changed = new Set(Object.keys(resolution.env).filter((k) => resolution.env[k] !== processEnv[k]));
+  for (const problem of argumentProblems(command, changed)) {
+    log.warn(problem, {
+      hint: 'set the reference in a variable (NAME=vault:PATH#KEY) and let the program read it, or expand it with a shell: sh -c \'exec app "$NAME"\'',
+    });
+  }
   if (stats.references > 0) {
     log.info(summaryLine(resolution), { requests: stats.requests });
   } else {
