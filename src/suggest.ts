@@ -27,7 +27,8 @@ export function editDistance(a: string, b: string): number {
 
 /**
  * The candidate closest to `typed`, if it is close enough to be a likely typo: the same name in another case,
- * or at most a third of the longer name's letters apart (at least 1, at most 3). Ties: the first candidate.
+ * or at most a third of the longer name's letters apart (at most 3; so names under 3 letters only by case).
+ * Ties: the first candidate.
  */
 export function closest(typed: string, candidates: readonly string[]): string | undefined {
   const lower = typed.toLowerCase();
@@ -37,7 +38,7 @@ export function closest(typed: string, candidates: readonly string[]): string | 
   for (const name of candidates) {
     if (name === typed) continue;
     const distance = editDistance(lower, name.toLowerCase());
-    const limit = Math.min(3, Math.max(1, Math.floor(Math.max(typed.length, name.length) / 3)));
+    const limit = Math.min(3, Math.floor(Math.max(typed.length, name.length) / 3));
     if (distance <= limit && (best === undefined || distance < best.distance)) best = { name, distance };
   }
   return best?.name;
