@@ -1468,7 +1468,7 @@ function closest(typed, candidates) {
   for (const name of candidates) {
     if (name === typed) continue;
     const distance = editDistance(lower, name.toLowerCase());
-    const limit = Math.min(3, Math.max(1, Math.floor(Math.max(typed.length, name.length) / 3)));
+    const limit = Math.min(3, Math.floor(Math.max(typed.length, name.length) / 3));
     if (distance <= limit && (best === void 0 || distance < best.distance)) best = { name, distance };
   }
   return best?.name;
@@ -2762,7 +2762,9 @@ var VaultClient = class _VaultClient {
         if (stale === void 0) return body;
         retryable = { reason: stale };
       } catch (error) {
-        retryable = this.classify(error, options.what, index !== void 0);
+        const next = this.classify(error, options.what, index !== void 0);
+        const cutShort = error instanceof TransportError && error.code === "ETIMEDOUT" && budget.remainingMs() <= 0 && retryable.status !== void 0;
+        if (!cutShort) retryable = next;
         if (base !== this.settings.addr && (retryable.status === void 0 || retryable.status >= 429))
           this.leaderBase = void 0;
       }

@@ -271,7 +271,14 @@ export class VaultClient {
         if (stale === undefined) return body as T;
         retryable = { reason: stale };
       } catch (error) {
-        retryable = this.classify(error, options.what, index !== undefined);
+        const next = this.classify(error, options.what, index !== undefined);
+        // A last attempt cut short by the deadline says less than the answer before it ("Vault is sealed").
+        const cutShort =
+          error instanceof TransportError &&
+          error.code === 'ETIMEDOUT' &&
+          budget.remainingMs() <= 0 &&
+          retryable.status !== undefined;
+        if (!cutShort) retryable = next;
         // The active node went away (or stepped down): ask sys/leader again at the next attempt.
         if (base !== this.settings.addr && (retryable.status === undefined || retryable.status >= 429))
           this.leaderBase = undefined;
