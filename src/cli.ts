@@ -27,7 +27,12 @@ export function buildProgram(): Command {
     .usage('[options] [--] COMMAND [ARGS...]')
     .description(
       'Resolve vault:PATH#KEY references in the environment from HashiCorp Vault / OpenBao, then run COMMAND.\n' +
-        'Without --supervise, vaultrun replaces itself with COMMAND (same pid).',
+        'Without --supervise, vaultrun replaces itself with COMMAND (same pid).\n\n' +
+        'Example:\n' +
+        '  export VAULT_ADDR=https://vault.example.com:8200 VAULT_TOKEN_FILE=/run/secrets/vault-token\n' +
+        '  export DB_PASSWORD=vault:secret/app/db#password     # PATH as for `vault kv get`, then #KEY\n' +
+        '  vaultrun -- app --serve                              # app sees DB_PASSWORD=<the value>\n' +
+        'Errors say what to do; common mistakes: docs/errors-and-logs.md#common-mistakes',
     )
     .argument('[command...]', 'the command to run, looked up on PATH')
     .helpOption('-h, --help', 'show this help')
