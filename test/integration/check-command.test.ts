@@ -77,7 +77,7 @@ describe('vaultrun check', () => {
     expect(result.stderr).toMatch(
       /key "pasword" not found at secret\/app\/db; did you mean "password"\? keys there: password, user/,
     );
-    expect(result.stderr).toMatch(/permission denied while reading secret\/other\/x/);
+    expect(result.stderr).toMatch(/permission denied reading secret\/other\/x/);
     expect(result.stderr).toMatch(/checked 7 references: 2 ok or ignored, 5 failed exit=77/);
   });
 
