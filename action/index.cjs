@@ -762,6 +762,11 @@ function rawValue(setting, flags, env) {
   }
   return setting.default === void 0 ? void 0 : { value: setting.default, origin: "default" };
 }
+var LOOKS_LIKE_REFERENCE = /^\s*vault:|\$\{vault:/;
+function hostHint(text) {
+  const host = text.trim();
+  return /^[A-Za-z0-9.[\]:-]+(\/[^\s]*)?$/.test(host) ? `write https://${host} (or http://${host} if Vault has no TLS)` : "expected e.g. https://vault.example.com:8200";
+}
 function bad(origin, problem, hint) {
   return new VaultrunError("USAGE", `${origin}: ${problem}`, hint ? { hint } : {});
 }
@@ -805,12 +810,20 @@ function parseOnChange(text) {
 }
 function loadConfig(flags, env) {
   const values = /* @__PURE__ */ new Map();
+  const origins = /* @__PURE__ */ new Map();
   for (const setting of SETTINGS) {
     const raw = rawValue(setting, flags, env);
     if (raw === void 0) continue;
     const { value, origin } = raw;
     const text = Array.isArray(value) ? value.join(",") : String(value);
     let parsed;
+    if (setting.kind !== "bool" && LOOKS_LIKE_REFERENCE.test(text)) {
+      throw bad(
+        origin,
+        "holds a Vault reference, but vaultrun's own settings are not resolved",
+        "give the value itself; for credentials, use the *_FILE settings (e.g. VAULT_TOKEN_FILE) to read them from a file"
+      );
+    }
     switch (setting.kind) {
       case "bool":
         parsed = typeof value === "boolean" ? value : parseBool(text, origin);
@@ -842,6 +855,9 @@ function loadConfig(flags, env) {
         break;
       case "url": {
         let url;
+        if (!/^\s*[a-z][a-z0-9+.-]*:\/\//i.test(text)) {
+          throw bad(origin, "no scheme: the address must start with https:// or http://", hostHint(text));
+        }
         try {
           url = new URL(text);
         } catch {
@@ -849,6 +865,13 @@ function loadConfig(flags, env) {
         }
         if (url.protocol !== "http:" && url.protocol !== "https:") {
           throw bad(origin, `unsupported scheme ${url.protocol}`, "use http:// or https://");
+        }
+        if (/\/v1\/*$/.test(url.pathname)) {
+          throw bad(
+            origin,
+            "ends with /v1, but vaultrun adds /v1/ to every request itself",
+            "remove /v1 from the address, e.g. https://vault.example.com:8200"
+          );
         }
         parsed = text.trim().replace(/\/+$/, "");
         break;
@@ -861,6 +884,7 @@ function loadConfig(flags, env) {
       }
     }
     values.set(setting.key, parsed);
+    origins.set(setting.key, origin);
   }
   const get = (key) => values.get(key);
   const opt = (key, v) => v === void 0 ? {} : { [key]: v };
@@ -906,6 +930,7 @@ function loadConfig(flags, env) {
   }
   return {
     addr: get("addr"),
+    ...origins.get("addr") === "default" ? { addrIsDefault: true } : {},
     ...opt("namespace", get("namespace")),
     ...opt("caCert", get("caCert")),
     ...opt("caPath", get("caPath")),
@@ -1411,6 +1436,49 @@ function readId(ref) {
   return ref.version === void 0 ? ref.path : `${ref.path}#${ref.version}`;
 }
 
+// src/suggest.ts
+function editDistance(a, b) {
+  const rows = a.length + 1;
+  const cols = b.length + 1;
+  const d = Array.from(
+    { length: rows },
+    (_, i) => Array.from({ length: cols }, (_2, j) => i === 0 ? j : j === 0 ? i : 0)
+  );
+  const at2 = (i, j) => d[i]?.[j] ?? 0;
+  for (let i = 1; i < rows; i++) {
+    for (let j = 1; j < cols; j++) {
+      const cost = a[i - 1] === b[j - 1] ? 0 : 1;
+      let best = Math.min(at2(i - 1, j) + 1, at2(i, j - 1) + 1, at2(i - 1, j - 1) + cost);
+      if (i > 1 && j > 1 && a[i - 1] === b[j - 2] && a[i - 2] === b[j - 1]) {
+        best = Math.min(best, at2(i - 2, j - 2) + 1);
+      }
+      d[i][j] = best;
+    }
+  }
+  return at2(a.length, b.length);
+}
+function closest(typed, candidates) {
+  const lower = typed.toLowerCase();
+  const sameCase = candidates.find((c) => c !== typed && c.toLowerCase() === lower);
+  if (sameCase !== void 0) return sameCase;
+  let best;
+  for (const name of candidates) {
+    if (name === typed) continue;
+    const distance = editDistance(lower, name.toLowerCase());
+    const limit = Math.min(3, Math.floor(Math.max(typed.length, name.length) / 3));
+    if (distance <= limit && (best === void 0 || distance < best.distance)) best = { name, distance };
+  }
+  return best?.name;
+}
+function didYouMean(typed, candidates) {
+  const near = closest(typed, candidates);
+  return near === void 0 ? "" : `did you mean "${near}"? `;
+}
+function missingKeyHint(key, known) {
+  if (known.length === 0) return "the secret has no keys";
+  return `${didYouMean(key, known)}keys there: ${known.join(", ")}`;
+}
+
 // src/refs/plan.ts
 function isFileVariable(name) {
   return name.length > "_FILE".length && name.endsWith("_FILE");
@@ -1465,7 +1533,7 @@ function lookup(ref, variable, results) {
     throw new VaultrunError(
       "NOT_FOUND",
       `${variable}: key "${ref.key}" not found at ${ref.path}${ref.version ? ` (version ${ref.version})` : ""}`,
-      { hint: known.length ? `keys there: ${known.join(", ")}` : "the secret has no keys" }
+      { hint: missingKeyHint(ref.key, known) }
     );
   }
   return secretToString(result.data[ref.key]);
@@ -1928,6 +1996,26 @@ function mergeEnv(processEnv, files, override) {
   return override ? { ...base, ...fromFiles } : { ...fromFiles, ...base };
 }
 
+// src/refs/lookalike.ts
+function lookalikeProblem(value) {
+  const head = /^\s*(vault|openbao|bao)\s*:/i.exec(value);
+  if (head) {
+    const word = head[1];
+    if (word.toLowerCase() !== "vault")
+      return `it starts with ${word.toLowerCase()}: (references start with vault:)`;
+    if (word !== "vault")
+      return "it starts with vault: in capitals (references start with lower-case vault:)";
+    return "it has spaces around vault: (a whole-value reference starts with vault: at the first character)";
+  }
+  if (/\$\{\s*vault\s*:/i.test(value)) {
+    return "it has an inline reference spelled differently (inline references are written ${vault:PATH#KEY})";
+  }
+  if (/\$vault:|\$\(vault:|\{\{\s*vault:/i.test(value)) {
+    return "it has vault: after $, $( or {{ (inline references are written ${vault:PATH#KEY})";
+  }
+  return void 0;
+}
+
 // src/vault/auth.ts
 var import_promises5 = require("node:fs/promises");
 var import_node_os3 = require("node:os");
@@ -1949,11 +2037,12 @@ async function readCredentialFile(path, what, hint) {
   if (value === "") throw new VaultrunError("LOGIN_FAILED", `${what} file ${path} is empty`);
   return value;
 }
-function loginRefused(error, what) {
+function loginRefused(error, what, advice = {}) {
   if (error instanceof VaultrunError && (error.code === "PERMISSION_DENIED" || error.code === "VAULT_ERROR" || error.code === "NOT_FOUND")) {
-    throw new VaultrunError("LOGIN_FAILED", `login refused: ${error.message}`, {
+    const problem = advice.problem ?? error.message;
+    throw new VaultrunError("LOGIN_FAILED", `login refused: ${problem}`, {
       cause: error,
-      hint: `check the ${what}`,
+      hint: advice.hint ?? `check the ${what}`,
       ...error.status ? { status: error.status } : {}
     });
   }
@@ -2174,7 +2263,14 @@ async function tokenLogin(client, s, log) {
   const body = await client.request("GET", "auth/token/lookup-self", {
     token,
     what: "checking the token (auth/token/lookup-self)"
-  }).catch((e) => loginRefused(e, `token from ${source}`));
+  }).catch(
+    (e) => loginRefused(e, `token from ${source}`, {
+      ...e instanceof VaultrunError && e.status === 403 ? {
+        problem: `the token from ${source} is not valid (expired, revoked or mistyped): Vault denied auth/token/lookup-self`
+      } : {},
+      hint: `get a new token (vault login, vault token create, or your CI's login) and put it in ${source}`
+    })
+  );
   const what = "auth/token/lookup-self";
   const data = dataOf(body, what);
   return {
@@ -2228,7 +2324,11 @@ async function approleLogin(client, s, log) {
   const body = await client.request("POST", `auth/${mount}/login`, {
     body: { role_id: roleId, secret_id: secretId },
     what: `logging in with AppRole (auth/${mount}/login)`
-  }).catch((e) => loginRefused(e, "role_id and secret_id (and the AppRole mount path)"));
+  }).catch(
+    (e) => loginRefused(e, "role_id and secret_id", {
+      hint: `check VAULT_ROLE_ID(_FILE) and VAULT_SECRET_ID(_FILE) and the mount (auth/${mount}); a secret_id expires or runs out of uses: make a new one with vault write -f auth/${mount}/role/ROLE/secret-id`
+    })
+  );
   const { token, ttl, renewable } = loginAnswer(body, `the AppRole login at auth/${mount}/login`);
   log.masker.add(token);
   if (!s.secretId && s.secretIdFile && s.deleteSecretIdFile) {
@@ -2402,9 +2502,55 @@ var TransportError = class extends Error {
     this.code = code;
   }
 };
-var TLS_CODES = /CERT|SSL|TLS|SELF_SIGNED|UNABLE_TO_VERIFY|ERR_TLS|HOSTNAME|ALTNAME/;
+var TLS_CODES = /CERT|SSL|TLS|SELF_SIGNED|UNABLE_TO_VERIFY|ERR_TLS|HOSTNAME|ALTNAME|^EPROTO$/;
+var PLAIN_HTTP_TO_TLS = "ERR_PLAIN_HTTP_TO_TLS_SERVER";
 function isTlsFailure(error) {
   return TLS_CODES.test(error.code);
+}
+function tlsAdvice(code) {
+  switch (code) {
+    case "UNABLE_TO_VERIFY_LEAF_SIGNATURE":
+    case "UNABLE_TO_GET_ISSUER_CERT":
+    case "UNABLE_TO_GET_ISSUER_CERT_LOCALLY":
+    case "SELF_SIGNED_CERT_IN_CHAIN":
+    case "DEPTH_ZERO_SELF_SIGNED_CERT":
+      return {
+        problem: "Vault's certificate is signed by a CA vaultrun does not trust (a private or self-signed CA?)",
+        hint: "set VAULT_CACERT=/path/to/ca.pem (the CA that signed Vault's certificate) or VAULT_CAPATH to a directory of CA files"
+      };
+    case "ERR_TLS_CERT_ALTNAME_INVALID":
+    case "HOSTNAME_MISMATCH":
+      return {
+        problem: "Vault's certificate is not valid for the host name in VAULT_ADDR (or VAULT_TLS_SERVER_NAME)",
+        hint: "use a name the certificate lists in VAULT_ADDR, or set VAULT_TLS_SERVER_NAME to it"
+      };
+    case "CERT_HAS_EXPIRED":
+      return {
+        problem: "Vault's certificate has expired",
+        hint: "renew Vault's certificate (and check this machine's clock)"
+      };
+    case "CERT_NOT_YET_VALID":
+      return {
+        problem: "Vault's certificate is not valid yet",
+        hint: "check this machine's clock, or the certificate's start date"
+      };
+    case "EPROTO":
+    case "ERR_SSL_WRONG_VERSION_NUMBER":
+      return {
+        problem: "VAULT_ADDR says https://, but the server did not answer with TLS (plain HTTP?)",
+        hint: "if Vault listens without TLS (tls_disable), write VAULT_ADDR with http://"
+      };
+    case PLAIN_HTTP_TO_TLS:
+      return {
+        problem: 'VAULT_ADDR says http://, but the server expects TLS ("Client sent an HTTP request to an HTTPS server")',
+        hint: "write VAULT_ADDR with https:// (and set VAULT_CACERT if its CA is private)"
+      };
+    default:
+      return {
+        problem: "the TLS handshake failed",
+        hint: "set VAULT_CACERT / VAULT_CAPATH to the CA that signed Vault's certificate, or VAULT_TLS_SERVER_NAME"
+      };
+  }
 }
 function createTransport(options) {
   const httpAgent = new import_node_http.default.Agent({ keepAlive: true, maxSockets: options.maxSockets });
@@ -2442,6 +2588,11 @@ function createTransport(options) {
           const index = res.headers["x-vault-index"];
           if (typeof index === "string") req.vaultIndex = index;
           const text = Buffer.concat(chunks).toString("utf8");
+          clearTimeout(timer);
+          if (!isHttps && res.statusCode === 400 && text.startsWith("Client sent an HTTP request to an HTTPS server")) {
+            reject(new TransportError(PLAIN_HTTP_TO_TLS, "the server expects TLS"));
+            return;
+          }
           let body;
           try {
             body = text === "" ? void 0 : JSON.parse(text);
@@ -2476,6 +2627,17 @@ function createTransport(options) {
 }
 
 // src/vault/client.ts
+function unavailableHint(reason, addrIsDefault) {
+  const more = "raise --wait to wait longer";
+  if (addrIsDefault)
+    return "set VAULT_ADDR (or --addr) to your Vault's address, e.g. https://vault.example.com:8200";
+  if (/\bsealed\b/i.test(reason)) return `Vault is sealed: unseal it (vault operator unseal); ${more}`;
+  if (/not initiali[sz]ed/i.test(reason))
+    return `Vault is not initialised: vault operator init, then unseal it; ${more}`;
+  if (/^(ECONNREFUSED|ENOTFOUND|EAI_AGAIN|EHOSTUNREACH|ENETUNREACH)\b/.test(reason))
+    return `nothing answered at VAULT_ADDR: check its host and port, and that Vault is running; ${more}`;
+  return `check VAULT_ADDR, the network, and that Vault is unsealed and active; ${more}`;
+}
 var ApiResponseError = class extends Error {
   response;
   constructor(statusCode, body) {
@@ -2612,7 +2774,9 @@ var VaultClient = class _VaultClient {
         if (stale === void 0) return body;
         retryable = { reason: stale };
       } catch (error) {
-        retryable = this.classify(error, options.what, index !== void 0);
+        const next = this.classify(error, options.what, index !== void 0);
+        const cutShort = error instanceof TransportError && error.code === "ETIMEDOUT" && budget.remainingMs() <= 0 && retryable.status !== void 0;
+        if (!cutShort) retryable = next;
         if (base !== this.settings.addr && (retryable.status === void 0 || retryable.status >= 429))
           this.leaderBase = void 0;
       }
@@ -2629,11 +2793,12 @@ var VaultClient = class _VaultClient {
       });
       await (0, import_promises6.setTimeout)(wait);
     }
+    const where = this.settings.addrIsDefault ? `${this.settings.addr} (the default: VAULT_ADDR is not set)` : this.settings.addr;
     throw new VaultrunError(
       "UNREACHABLE",
-      `Vault at ${this.settings.addr} is unavailable while ${options.what}: ${retryable.reason}; gave up after ${secondsText(budget.elapsedMs())} s`,
+      `Vault at ${where} is unavailable while ${options.what}: ${retryable.reason}; gave up after ${secondsText(budget.elapsedMs())} s`,
       {
-        hint: "check VAULT_ADDR, the network, and that Vault is unsealed and active; raise --wait to wait longer",
+        hint: unavailableHint(retryable.reason, this.settings.addrIsDefault === true),
         ...retryable.status ? { status: retryable.status } : {}
       }
     );
@@ -2691,12 +2856,11 @@ var VaultClient = class _VaultClient {
   classify(error, what, sentIndex = false) {
     if (error instanceof TransportError) {
       if (isTlsFailure(error)) {
+        const { problem, hint } = tlsAdvice(error.code);
         throw new VaultrunError(
           "UNREACHABLE",
-          `TLS failure talking to Vault at ${this.settings.addr} while ${what}: ${error.code}`,
-          {
-            hint: "set VAULT_CACERT / VAULT_CAPATH to the CA that signed Vault's certificate, or VAULT_TLS_SERVER_NAME"
-          }
+          `TLS failure talking to Vault at ${this.settings.addr} while ${what}: ${problem} (${error.code})`,
+          { hint }
         );
       }
       return { reason: error.code };
@@ -2775,6 +2939,25 @@ function checkMount(path, mount, lookupDenied = false) {
   if (RESERVED_MOUNT_TYPES.has(mount.type) || mount.path.split("/").some(isReservedSegment) || !inside && hasInnerReservedSegment(path)) {
     throw refuse(`it is in the ${mount.type} mount ${mount.path}`);
   }
+}
+function notFoundHint(path, mount) {
+  if (!mount || !path.startsWith(mount.path)) {
+    return "no secrets engine is mounted at the start of this path (or the token may not look it up): list the mounts with `vault secrets list`";
+  }
+  const rest = path.slice(mount.path.length);
+  const logical = mount.kvVersion === 2 && rest.startsWith("data/") ? `${mount.path}${rest.slice(5)}` : path;
+  const cut = logical.lastIndexOf("/");
+  const parent = cut >= mount.path.length ? logical.slice(0, cut) : mount.path.replace(/\/$/, "");
+  const list = mount.type === "kv" ? "vault kv list" : "vault list";
+  return `it is in mount ${mount.path} (${describe(mount)}); list what is there with \`${list} ${parent}\``;
+}
+function policyHint(path, mount) {
+  let policyPath = path;
+  if (mount?.kvVersion === 2 && path.startsWith(mount.path)) {
+    const rest = path.slice(mount.path.length);
+    policyPath = rest.startsWith("data/") ? path : `${mount.path}data/${rest}`;
+  }
+  return `the token's policies must allow it: path "${policyPath}" { capabilities = ["read"] }`;
 }
 function describe(mount) {
   return mount.type === "kv" ? `KV version ${mount.kvVersion ?? 1}` : `a ${mount.type} engine`;
@@ -2857,7 +3040,14 @@ async function readSecret(client, mounts, token, read) {
     if (error instanceof VaultrunError && error.code === "NOT_FOUND") {
       throw new VaultrunError("NOT_FOUND", `no secret at ${label}`, {
         cause: error,
-        hint: mount ? `mount ${mount.path} (${describe(mount)}); check the path with \`vault kv get ${read.path}\`` : "check the path"
+        hint: notFoundHint(read.path, mount)
+      });
+    }
+    if (error instanceof VaultrunError && error.code === "PERMISSION_DENIED") {
+      throw new VaultrunError("PERMISSION_DENIED", `permission denied reading ${label}`, {
+        cause: error,
+        hint: policyHint(read.path, mount),
+        ...error.status ? { status: error.status } : {}
       });
     }
     throw error;
@@ -2983,6 +3173,16 @@ async function prepare(config, processEnv, log) {
     }
   }
   const plan = planReferences(env, { passthrough: literal, fileEnv: config.fileEnv, isOwnSetting });
+  const planned = new Set(plan.vars.map((v) => v.name));
+  for (const [name, value] of Object.entries(env).sort(([a], [b]) => a < b ? -1 : 1)) {
+    if (value === void 0 || planned.has(name) || literal.has(name) || isOwnSetting(name)) continue;
+    const problem = lookalikeProblem(value);
+    if (problem) {
+      log.warn(`${name} looks like a Vault reference but is not one: ${problem}; it is passed on unchanged`, {
+        hint: "write vault:PATH#KEY or ${vault:PATH#KEY}, or list the variable in VAULTRUN_PASSTHROUGH"
+      });
+    }
+  }
   return { env, plan, sourceFiles };
 }
 async function openVault(config, log, deadline) {
@@ -2995,10 +3195,16 @@ async function openVault(config, log, deadline) {
       waitMs: config.waitMs,
       concurrency: config.concurrency,
       consistency: config.consistency,
-      clusterAddrs: config.clusterAddrs
+      clusterAddrs: config.clusterAddrs,
+      ...config.addrIsDefault ? { addrIsDefault: true } : {}
     },
     log
   );
+  if (config.addrIsDefault) {
+    log.warn(`VAULT_ADDR is not set: using the default ${config.addr}`, {
+      hint: "set VAULT_ADDR (or --addr) to your Vault's address"
+    });
+  }
   client.deadline = deadline;
   try {
     const session = await login(client, config.auth, log);

@@ -6,6 +6,7 @@ import { type Config, loadConfig } from './config.js';
 import { EXIT_TABLE, exitCodeOf, VaultrunError } from './errors.js';
 import { createLogger, type LogFormat } from './log.js';
 import { writeStdout } from './output.js';
+import { argumentProblems } from './refs/lookalike.js';
 import { abandonStart, resolveEnvironment, revokeUnusedLogin, summaryLine } from './resolve.js';
 import { concealCredentials } from './run/conceal.js';
 import { execReplace, findExecutable } from './run/exec.js';
@@ -26,7 +27,12 @@ export function buildProgram(): Command {
     .usage('[options] [--] COMMAND [ARGS...]')
     .description(
       'Resolve vault:PATH#KEY references in the environment from HashiCorp Vault / OpenBao, then run COMMAND.\n' +
-        'Without --supervise, vaultrun replaces itself with COMMAND (same pid).',
+        'Without --supervise, vaultrun replaces itself with COMMAND (same pid).\n\n' +
+        'Example:\n' +
+        '  export VAULT_ADDR=https://vault.example.com:8200 VAULT_TOKEN_FILE=/run/secrets/vault-token\n' +
+        '  export DB_PASSWORD=vault:secret/app/db#password     # PATH as for `vault kv get`, then #KEY\n' +
+        '  vaultrun -- app --serve                              # app sees DB_PASSWORD=<the value>\n' +
+        'Errors say what to do; common mistakes: docs/errors-and-logs.md#common-mistakes',
     )
     .argument('[command...]', 'the command to run, looked up on PATH')
     .helpOption('-h, --help', 'show this help')
@@ -76,6 +82,12 @@ async function runCommand(command: string[], config: Config, io: CliIo): Promise
     ...(owner ? { owner } : {}),
   });
   const { stats, vault } = resolution;
+  const changed = new Set(Object.keys(resolution.env).filter((k) => resolution.env[k] !== processEnv[k]));
+  for (const problem of argumentProblems(command, changed)) {
+    log.warn(problem, {
+      hint: 'set the reference in a variable (NAME=vault:PATH#KEY) and let the program read it, or expand it with a shell: sh -c \'exec app "$NAME"\'',
+    });
+  }
   if (stats.references > 0) {
     log.info(summaryLine(resolution), { requests: stats.requests });
   } else {

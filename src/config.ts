@@ -13,6 +13,8 @@ export type FlagValues = Partial<Record<SettingKey, string | boolean | string[] 
 
 export interface Config {
   addr: string;
+  /** Neither VAULT_ADDR / BAO_ADDR nor --addr was given: `addr` is the default (warned about, named in errors). */
+  addrIsDefault?: true;
   namespace?: string;
   caCert?: string;
   caPath?: string;
@@ -75,6 +77,17 @@ function rawValue(
   return setting.default === undefined ? undefined : { value: setting.default, origin: 'default' };
 }
 
+/** A whole-value or inline reference: `vault:…` or `${vault:…`. */
+const LOOKS_LIKE_REFERENCE = /^\s*vault:|\$\{vault:/;
+
+/** The hint for an address without a scheme: the fix, when the text is a plain host[:port]. */
+function hostHint(text: string): string {
+  const host = text.trim();
+  return /^[A-Za-z0-9.[\]:-]+(\/[^\s]*)?$/.test(host)
+    ? `write https://${host} (or http://${host} if Vault has no TLS)`
+    : 'expected e.g. https://vault.example.com:8200';
+}
+
 function bad(origin: string, problem: string, hint?: string): VaultrunError {
   return new VaultrunError('USAGE', `${origin}: ${problem}`, hint ? { hint } : {});
 }
@@ -130,12 +143,21 @@ function parseOnChange(text: string): Config['onChange'] {
 
 export function loadConfig(flags: FlagValues, env: Readonly<Record<string, string | undefined>>): Config {
   const values = new Map<string, unknown>();
+  const origins = new Map<string, string>();
   for (const setting of SETTINGS as readonly Setting[]) {
     const raw = rawValue(setting, flags, env);
     if (raw === undefined) continue;
     const { value, origin } = raw;
     const text = Array.isArray(value) ? value.join(',') : String(value);
     let parsed: unknown;
+    if (setting.kind !== 'bool' && LOOKS_LIKE_REFERENCE.test(text)) {
+      // Never the value (VAULT_TOKEN is a setting too): only where it came from.
+      throw bad(
+        origin,
+        "holds a Vault reference, but vaultrun's own settings are not resolved",
+        'give the value itself; for credentials, use the *_FILE settings (e.g. VAULT_TOKEN_FILE) to read them from a file',
+      );
+    }
     switch (setting.kind) {
       case 'bool':
         parsed = typeof value === 'boolean' ? value : parseBool(text, origin);
@@ -167,6 +189,10 @@ export function loadConfig(flags: FlagValues, env: Readonly<Record<string, strin
         break;
       case 'url': {
         let url: URL;
+        // "vault.example.com:8200" parses as a URL whose scheme is "vault.example.com:": say what is missing.
+        if (!/^\s*[a-z][a-z0-9+.-]*:\/\//i.test(text)) {
+          throw bad(origin, 'no scheme: the address must start with https:// or http://', hostHint(text));
+        }
         try {
           url = new URL(text);
         } catch {
@@ -174,6 +200,13 @@ export function loadConfig(flags: FlagValues, env: Readonly<Record<string, strin
         }
         if (url.protocol !== 'http:' && url.protocol !== 'https:') {
           throw bad(origin, `unsupported scheme ${url.protocol}`, 'use http:// or https://');
+        }
+        if (/\/v1\/*$/.test(url.pathname)) {
+          throw bad(
+            origin,
+            'ends with /v1, but vaultrun adds /v1/ to every request itself',
+            'remove /v1 from the address, e.g. https://vault.example.com:8200',
+          );
         }
         // new URL() ignores surrounding whitespace; the address we use must not keep it either.
         parsed = text.trim().replace(/\/+$/, '');
@@ -187,6 +220,7 @@ export function loadConfig(flags: FlagValues, env: Readonly<Record<string, strin
       }
     }
     values.set(setting.key, parsed);
+    origins.set(setting.key, origin);
   }
   const get = <T>(key: SettingKey): T => values.get(key) as T;
   const opt = <K extends string, T>(key: K, v: T | undefined): { [P in K]?: T } =>
@@ -234,6 +268,7 @@ export function loadConfig(flags: FlagValues, env: Readonly<Record<string, strin
   }
   return {
     addr: get<string>('addr'),
+    ...(origins.get('addr') === 'default' ? { addrIsDefault: true as const } : {}),
     ...opt('namespace', get<string | undefined>('namespace')),
     ...opt('caCert', get<string | undefined>('caCert')),
     ...opt('caPath', get<string | undefined>('caPath')),

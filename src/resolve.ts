@@ -12,6 +12,7 @@ import {
 import { mergeEnv, readEnvFile } from './env/sources.js';
 import { VaultrunError } from './errors.js';
 import type { Logger } from './log.js';
+import { lookalikeProblem } from './refs/lookalike.js';
 import { readId, refsOf } from './refs/parse.js';
 import { type Plan, planReferences, type ReadResult, renderPlan, secretToString } from './refs/plan.js';
 import { isOwnSetting } from './settings.js';
@@ -83,6 +84,16 @@ export async function prepare(
     }
   }
   const plan = planReferences(env, { passthrough: literal, fileEnv: config.fileEnv, isOwnSetting });
+  const planned = new Set(plan.vars.map((v) => v.name));
+  for (const [name, value] of Object.entries(env).sort(([a], [b]) => (a < b ? -1 : 1))) {
+    if (value === undefined || planned.has(name) || literal.has(name) || isOwnSetting(name)) continue;
+    const problem = lookalikeProblem(value);
+    if (problem) {
+      log.warn(`${name} looks like a Vault reference but is not one: ${problem}; it is passed on unchanged`, {
+        hint: 'write vault:PATH#KEY or ${vault:PATH#KEY}, or list the variable in VAULTRUN_PASSTHROUGH',
+      });
+    }
+  }
   return { env, plan, sourceFiles, sourceHashes };
 }
 
@@ -115,9 +126,15 @@ export async function openVault(config: Config, log: Logger, deadline?: Deadline
       concurrency: config.concurrency,
       consistency: config.consistency,
       clusterAddrs: config.clusterAddrs,
+      ...(config.addrIsDefault ? { addrIsDefault: true } : {}),
     },
     log,
   );
+  if (config.addrIsDefault) {
+    log.warn(`VAULT_ADDR is not set: using the default ${config.addr}`, {
+      hint: "set VAULT_ADDR (or --addr) to your Vault's address",
+    });
+  }
   client.deadline = deadline;
   try {
     const session = await login(client, config.auth, log);

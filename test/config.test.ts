@@ -330,21 +330,61 @@ describe('URL validation', () => {
     expect(load({}, { VAULT_ADDR: text }).addr).toBe(addr);
   });
 
-  it.each<[string, RegExp]>([
-    ['not a url', /^VAULT_ADDR: not a URL/],
-    ['vault.example.com', /^VAULT_ADDR: not a URL/],
-    ['ftp://vault:21', /^VAULT_ADDR: unsupported scheme ftp:/],
-    ['unix:///run/vault.sock', /^VAULT_ADDR: unsupported scheme unix:/],
-    // Without a scheme, "host:port" parses as a URL with the scheme "host:".
-    ['localhost:8200', /^VAULT_ADDR: unsupported scheme/],
-  ])('%j is rejected', (text, message) => {
+  it.each<[string, RegExp, RegExp]>([
+    ['not a url', /^VAULT_ADDR: no scheme/, /expected e\.g\. https:\/\/vault\.example\.com:8200/],
+    ['vault.example.com', /^VAULT_ADDR: no scheme/, /^write https:\/\/vault\.example\.com \(or http:\/\//],
+    ['http//vault:8200', /^VAULT_ADDR: no scheme/, /https:\/\//],
+    ['https://vault:8200:1', /^VAULT_ADDR: not a URL/, /https:\/\//],
+    ['ftp://vault:21', /^VAULT_ADDR: unsupported scheme ftp:/, /https?:\/\//],
+    ['unix:///run/vault.sock', /^VAULT_ADDR: unsupported scheme unix:/, /https?:\/\//],
+    // Without a scheme, "host:port" would parse as a URL with the scheme "host:": it is named as missing.
+    [
+      'localhost:8200',
+      /^VAULT_ADDR: no scheme/,
+      /^write https:\/\/localhost:8200 \(or http:\/\/localhost:8200/,
+    ],
+    ['127.0.0.1:8200', /^VAULT_ADDR: no scheme/, /^write https:\/\/127\.0\.0\.1:8200/],
+    // Vault's API prefix is added by vaultrun: an address ending in /v1 would ask for /v1/v1/….
+    ['https://vault.example.com/v1', /^VAULT_ADDR: ends with \/v1/, /^remove \/v1 from the address/],
+    ['http://127.0.0.1:8200/v1/', /^VAULT_ADDR: ends with \/v1/, /^remove \/v1/],
+  ])('%j is rejected', (text, message, hint) => {
     const error = usage({}, { VAULT_ADDR: text });
     expect(error.message).toMatch(message);
-    expect(error.hint).toMatch(/https?:\/\//);
+    expect(error.hint).toMatch(hint);
+  });
+
+  it('an address with a path prefix (a proxy) is kept, /v1 only refused at the end', () => {
+    expect(load({}, { VAULT_ADDR: 'https://proxy.example.com/vault/' }).addr).toBe(
+      'https://proxy.example.com/vault',
+    );
+    expect(load({}, { VAULT_ADDR: 'https://proxy.example.com/v1x' }).addr).toBe(
+      'https://proxy.example.com/v1x',
+    );
+  });
+
+  it('addrIsDefault says whether VAULT_ADDR / BAO_ADDR / --addr was given', () => {
+    expect(load({}, {}).addrIsDefault).toBe(true);
+    expect(load({}, { VAULT_ADDR: 'http://x:1' }).addrIsDefault).toBeUndefined();
+    expect(load({}, { BAO_ADDR: 'http://x:1' }).addrIsDefault).toBeUndefined();
+    expect(load({ addr: 'http://x:1' }, {}).addrIsDefault).toBeUndefined();
+  });
+
+  it.each<[Record<string, string>, Record<string, string>, string]>([
+    [{ namespace: 'vault:secret/ns#name' }, {}, '--namespace'],
+    [{}, { VAULT_NAMESPACE: '${vault:secret/ns#name}' }, 'VAULT_NAMESPACE'],
+    [{}, { VAULT_TOKEN: 'vault:secret/token#value' }, 'VAULT_TOKEN'],
+    [{}, { VAULT_ADDR: 'vault:secret/addr#url' }, 'VAULT_ADDR'],
+  ])('a reference in a setting (%j %j) is refused, naming %s and not the value', (flags, env, origin) => {
+    const error = usage(flags, env);
+    expect(error.message).toBe(
+      `${origin}: holds a Vault reference, but vaultrun's own settings are not resolved`,
+    );
+    expect(error.hint).toMatch(/^give the value itself; for credentials, use the \*_FILE settings/);
+    expect(`${error.message} ${error.hint}`).not.toMatch(/secret\//);
   });
 
   it('names the flag when the URL came from --addr', () => {
-    expect(usage({ addr: 'nope' }, {}).message).toMatch(/^--addr: not a URL/);
+    expect(usage({ addr: 'nope' }, {}).message).toMatch(/^--addr: no scheme/);
   });
 });
 

@@ -6,6 +6,7 @@ import { parseValue, type Ref, readId, refsOf } from '../refs/parse.js';
 import type { Plan, ReadResult } from '../refs/plan.js';
 import { abandonStart, fetchReads, leasesOf, openVault, prepare } from '../resolve.js';
 import { isOwnSetting } from '../settings.js';
+import { missingKeyHint } from '../suggest.js';
 import { Deadline } from '../vault/deadline.js';
 import type { SecretRead } from '../vault/kv.js';
 import { revokeLease, revokeSelf } from '../vault/lease.js';
@@ -64,7 +65,7 @@ export function checkRow(
       reference,
       status: 'missing key',
       exit: EXIT_CODES.NOT_FOUND,
-      message: `key "${ref.key}" not found at ${ref.path}; ${keys.length ? `keys there: ${keys.join(', ')}` : 'the secret has no keys'}`,
+      message: `key "${ref.key}" not found at ${ref.path}; ${missingKeyHint(ref.key, keys)}`,
     };
   } else {
     return { variable, reference, status: 'ok', exit: 0 };

@@ -43,7 +43,7 @@ export async function runSubcommand(
 ): Promise<number> {
   const rest = [...argv.slice(0, sub.index), ...argv.slice(sub.index + 1)];
   const program = sub.name === 'resolve' ? buildResolveProgram() : buildCheckProgram();
-  if (!parseArgv(program, rest, io.stdout)) return 0;
+  if (!parseArgv(program, rest, io.stdout, sub.name)) return 0;
   const config = loadConfig(settingFlagValues(program), io.env);
   io.log.level = config.logLevel;
   io.log.format = config.logFormat;

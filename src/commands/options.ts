@@ -56,12 +56,14 @@ export function envOnlyHelp(): string[] {
 
 /**
  * Parses argv with commander, help and errors going through us: help to `stdout`, errors as USAGE (exit 64).
- * Returns false when help was shown (the caller exits 0).
+ * Returns false when help was shown (the caller exits 0). `subcommand`: the subcommand being parsed, whose
+ * unexpected arguments may mean a program of that name (`vaultrun check --x` for `vaultrun -- check --x`).
  */
 export function parseArgv(
   program: Command,
   argv: readonly string[],
   stdout: (text: string) => void,
+  subcommand?: string,
 ): boolean {
   program.exitOverride();
   program.configureOutput({
@@ -77,10 +79,37 @@ export function parseArgv(
   } catch (error) {
     if (error instanceof CommanderError) {
       if (error.code === 'commander.helpDisplayed' || error.code === 'commander.help') return false;
-      throw new VaultrunError('USAGE', error.message.replace(/^error: /, ''), {
-        hint: `run ${program.name()} --help for the options`,
-      });
+      throw usageError(error, program.name(), subcommand);
     }
     throw error;
   }
+}
+
+/**
+ * Pure: commander's error as one message and one hint. Commander's "(Did you mean --wait?)" goes into the hint;
+ * a subcommand given arguments it does not take is maybe a program of that name, missing its `--`.
+ */
+export function usageError(
+  error: { code: string; message: string },
+  name: string,
+  subcommand?: string,
+): VaultrunError {
+  const [first = '', ...rest] = error.message.replace(/^error: /, '').split('\n');
+  const suggestion = rest
+    .join(' ')
+    .match(/Did you mean (.+?)\?/)?.[1]
+    ?.trim();
+  const parts: string[] = [];
+  if (suggestion) parts.push(`did you mean ${suggestion}?`);
+  if (
+    subcommand &&
+    (error.code === 'commander.excessArguments' || error.code === 'commander.unknownOption')
+  ) {
+    parts.push(`to run a program named ${subcommand}, put -- before it: vaultrun -- ${subcommand} ARGS`);
+  }
+  parts.push(`run ${name} --help for the options`);
+  // Commander names the unexpected arguments; they are the user's text (a value, maybe): not repeated.
+  const message =
+    error.code === 'commander.excessArguments' ? `${name} takes no arguments` : first.replace(/\.$/, '');
+  return new VaultrunError('USAGE', message, { hint: parts.join('; ') });
 }

@@ -1,4 +1,5 @@
 import { VaultrunError } from '../errors.js';
+import { missingKeyHint } from '../suggest.js';
 import { type ParsedValue, parseValue, type Ref, readId, refsOf } from './parse.js';
 
 /**
@@ -112,7 +113,7 @@ function lookup(ref: Ref, variable: string, results: ReadonlyMap<string, ReadRes
     throw new VaultrunError(
       'NOT_FOUND',
       `${variable}: key "${ref.key}" not found at ${ref.path}${ref.version ? ` (version ${ref.version})` : ''}`,
-      { hint: known.length ? `keys there: ${known.join(', ')}` : 'the secret has no keys' },
+      { hint: missingKeyHint(ref.key, known) },
     );
   }
   return secretToString(result.data[ref.key]);

@@ -30,14 +30,19 @@ export async function readCredentialFile(path: string, what: string, hint?: stri
 }
 
 /** Vault said no to a login (403, 400, 404): LOGIN_FAILED, naming what to check. Other errors pass. */
-export function loginRefused(error: unknown, what: string): never {
+export function loginRefused(
+  error: unknown,
+  what: string,
+  advice: { problem?: string; hint?: string } = {},
+): never {
   if (
     error instanceof VaultrunError &&
     (error.code === 'PERMISSION_DENIED' || error.code === 'VAULT_ERROR' || error.code === 'NOT_FOUND')
   ) {
-    throw new VaultrunError('LOGIN_FAILED', `login refused: ${error.message}`, {
+    const problem = advice.problem ?? error.message;
+    throw new VaultrunError('LOGIN_FAILED', `login refused: ${problem}`, {
       cause: error,
-      hint: `check the ${what}`,
+      hint: advice.hint ?? `check the ${what}`,
       ...(error.status ? { status: error.status } : {}),
     });
   }

@@ -83,7 +83,16 @@ async function tokenLogin(client: VaultClient, s: AuthSettings, log: Logger): Pr
       token,
       what: 'checking the token (auth/token/lookup-self)',
     })
-    .catch((e: unknown) => loginRefused(e, `token from ${source}`));
+    .catch((e: unknown) =>
+      loginRefused(e, `token from ${source}`, {
+        ...(e instanceof VaultrunError && e.status === 403
+          ? {
+              problem: `the token from ${source} is not valid (expired, revoked or mistyped): Vault denied auth/token/lookup-self`,
+            }
+          : {}),
+        hint: `get a new token (vault login, vault token create, or your CI's login) and put it in ${source}`,
+      }),
+    );
   const what = 'auth/token/lookup-self';
   const data = dataOf(body, what);
   return {
@@ -143,7 +152,13 @@ async function approleLogin(client: VaultClient, s: AuthSettings, log: Logger): 
       body: { role_id: roleId, secret_id: secretId },
       what: `logging in with AppRole (auth/${mount}/login)`,
     })
-    .catch((e: unknown) => loginRefused(e, 'role_id and secret_id (and the AppRole mount path)'));
+    .catch((e: unknown) =>
+      loginRefused(e, 'role_id and secret_id', {
+        hint:
+          `check VAULT_ROLE_ID(_FILE) and VAULT_SECRET_ID(_FILE) and the mount (auth/${mount}); a secret_id expires ` +
+          `or runs out of uses: make a new one with vault write -f auth/${mount}/role/ROLE/secret-id`,
+      }),
+    );
   const { token, ttl, renewable } = loginAnswer(body, `the AppRole login at auth/${mount}/login`);
   log.masker.add(token);
   // Only now: a start that failed before this point (Vault unreachable, sealed) can be retried with the file.

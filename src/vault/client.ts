@@ -17,6 +17,7 @@ import {
   type TlsSettings,
   TransportError,
   type TransportRequest,
+  tlsAdvice,
 } from './transport.js';
 
 /**
@@ -47,6 +48,21 @@ export interface ClientSettings {
   consistency?: Consistency;
   /** Origins besides `addr` that `--consistency leader` may send requests (and the token) to. */
   clusterAddrs?: readonly string[];
+  /** `addr` is the default: neither VAULT_ADDR / BAO_ADDR nor --addr was given (said in errors). */
+  addrIsDefault?: boolean;
+}
+
+/** Pure: what to do when Vault stayed unavailable until --wait ran out, from the last reason seen. */
+export function unavailableHint(reason: string, addrIsDefault: boolean): string {
+  const more = 'raise --wait to wait longer';
+  if (addrIsDefault)
+    return "set VAULT_ADDR (or --addr) to your Vault's address, e.g. https://vault.example.com:8200";
+  if (/\bsealed\b/i.test(reason)) return `Vault is sealed: unseal it (vault operator unseal); ${more}`;
+  if (/not initiali[sz]ed/i.test(reason))
+    return `Vault is not initialised: vault operator init, then unseal it; ${more}`;
+  if (/^(ECONNREFUSED|ENOTFOUND|EAI_AGAIN|EHOSTUNREACH|ENETUNREACH)\b/.test(reason))
+    return `nothing answered at VAULT_ADDR: check its host and port, and that Vault is running; ${more}`;
+  return `check VAULT_ADDR, the network, and that Vault is unsealed and active; ${more}`;
 }
 
 export type Consistency = 'index' | 'forward' | 'leader' | 'eventual';
@@ -281,11 +297,14 @@ export class VaultClient {
       });
       await sleep(wait);
     }
+    const where = this.settings.addrIsDefault
+      ? `${this.settings.addr} (the default: VAULT_ADDR is not set)`
+      : this.settings.addr;
     throw new VaultrunError(
       'UNREACHABLE',
-      `Vault at ${this.settings.addr} is unavailable while ${options.what}: ${retryable.reason}; gave up after ${secondsText(budget.elapsedMs())} s`,
+      `Vault at ${where} is unavailable while ${options.what}: ${retryable.reason}; gave up after ${secondsText(budget.elapsedMs())} s`,
       {
-        hint: 'check VAULT_ADDR, the network, and that Vault is unsealed and active; raise --wait to wait longer',
+        hint: unavailableHint(retryable.reason, this.settings.addrIsDefault === true),
         ...(retryable.status ? { status: retryable.status } : {}),
       },
     );
@@ -346,12 +365,11 @@ export class VaultClient {
   private classify(error: unknown, what: string, sentIndex = false): { reason: string; status?: number } {
     if (error instanceof TransportError) {
       if (isTlsFailure(error)) {
+        const { problem, hint } = tlsAdvice(error.code);
         throw new VaultrunError(
           'UNREACHABLE',
-          `TLS failure talking to Vault at ${this.settings.addr} while ${what}: ${error.code}`,
-          {
-            hint: "set VAULT_CACERT / VAULT_CAPATH to the CA that signed Vault's certificate, or VAULT_TLS_SERVER_NAME",
-          },
+          `TLS failure talking to Vault at ${this.settings.addr} while ${what}: ${problem} (${error.code})`,
+          { hint },
         );
       }
       return { reason: error.code };

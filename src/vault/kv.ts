@@ -84,6 +84,30 @@ export function checkMount(path: string, mount: MountInfo | undefined, lookupDen
   }
 }
 
+/** Pure: the hint for a path with no secret: the mount it is in, and how to see what is there. */
+export function notFoundHint(path: string, mount: MountInfo | undefined): string {
+  if (!mount || !path.startsWith(mount.path)) {
+    return 'no secrets engine is mounted at the start of this path (or the token may not look it up): list the mounts with `vault secrets list`';
+  }
+  const rest = path.slice(mount.path.length);
+  // `vault kv list` takes the path without data/ (a KV v2 reference may be written with it).
+  const logical = mount.kvVersion === 2 && rest.startsWith('data/') ? `${mount.path}${rest.slice(5)}` : path;
+  const cut = logical.lastIndexOf('/');
+  const parent = cut >= mount.path.length ? logical.slice(0, cut) : mount.path.replace(/\/$/, '');
+  const list = mount.type === 'kv' ? 'vault kv list' : 'vault list';
+  return `it is in mount ${mount.path} (${describe(mount)}); list what is there with \`${list} ${parent}\``;
+}
+
+/** Pure: the policy rule a denied read needs (KV v2 reads go to MOUNT/data/PATH). */
+export function policyHint(path: string, mount: MountInfo | undefined): string {
+  let policyPath = path;
+  if (mount?.kvVersion === 2 && path.startsWith(mount.path)) {
+    const rest = path.slice(mount.path.length);
+    policyPath = rest.startsWith('data/') ? path : `${mount.path}data/${rest}`;
+  }
+  return `the token's policies must allow it: path "${policyPath}" { capabilities = ["read"] }`;
+}
+
 function describe(mount: MountInfo): string {
   return mount.type === 'kv' ? `KV version ${mount.kvVersion ?? 1}` : `a ${mount.type} engine`;
 }
@@ -217,9 +241,14 @@ export async function readSecret(
     if (error instanceof VaultrunError && error.code === 'NOT_FOUND') {
       throw new VaultrunError('NOT_FOUND', `no secret at ${label}`, {
         cause: error,
-        hint: mount
-          ? `mount ${mount.path} (${describe(mount)}); check the path with \`vault kv get ${read.path}\``
-          : 'check the path',
+        hint: notFoundHint(read.path, mount),
+      });
+    }
+    if (error instanceof VaultrunError && error.code === 'PERMISSION_DENIED') {
+      throw new VaultrunError('PERMISSION_DENIED', `permission denied reading ${label}`, {
+        cause: error,
+        hint: policyHint(read.path, mount),
+        ...(error.status ? { status: error.status } : {}),
       });
     }
     throw error;

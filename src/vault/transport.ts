@@ -51,10 +51,63 @@ export class TransportError extends Error {
   }
 }
 
-const TLS_CODES = /CERT|SSL|TLS|SELF_SIGNED|UNABLE_TO_VERIFY|ERR_TLS|HOSTNAME|ALTNAME/;
+const TLS_CODES = /CERT|SSL|TLS|SELF_SIGNED|UNABLE_TO_VERIFY|ERR_TLS|HOSTNAME|ALTNAME|^EPROTO$/;
+
+/** Our code for an http:// request answered by a TLS listener ("Client sent an HTTP request to an HTTPS server"). */
+export const PLAIN_HTTP_TO_TLS = 'ERR_PLAIN_HTTP_TO_TLS_SERVER';
 
 export function isTlsFailure(error: TransportError): boolean {
   return TLS_CODES.test(error.code);
+}
+
+/** Pure: what a TLS failure (by its code) means and what to do, in the user's words. */
+export function tlsAdvice(code: string): { problem: string; hint: string } {
+  switch (code) {
+    case 'UNABLE_TO_VERIFY_LEAF_SIGNATURE':
+    case 'UNABLE_TO_GET_ISSUER_CERT':
+    case 'UNABLE_TO_GET_ISSUER_CERT_LOCALLY':
+    case 'SELF_SIGNED_CERT_IN_CHAIN':
+    case 'DEPTH_ZERO_SELF_SIGNED_CERT':
+      return {
+        problem:
+          "Vault's certificate is signed by a CA vaultrun does not trust (a private or self-signed CA?)",
+        hint: "set VAULT_CACERT=/path/to/ca.pem (the CA that signed Vault's certificate) or VAULT_CAPATH to a directory of CA files",
+      };
+    case 'ERR_TLS_CERT_ALTNAME_INVALID':
+    case 'HOSTNAME_MISMATCH':
+      return {
+        problem:
+          "Vault's certificate is not valid for the host name in VAULT_ADDR (or VAULT_TLS_SERVER_NAME)",
+        hint: 'use a name the certificate lists in VAULT_ADDR, or set VAULT_TLS_SERVER_NAME to it',
+      };
+    case 'CERT_HAS_EXPIRED':
+      return {
+        problem: "Vault's certificate has expired",
+        hint: "renew Vault's certificate (and check this machine's clock)",
+      };
+    case 'CERT_NOT_YET_VALID':
+      return {
+        problem: "Vault's certificate is not valid yet",
+        hint: "check this machine's clock, or the certificate's start date",
+      };
+    case 'EPROTO':
+    case 'ERR_SSL_WRONG_VERSION_NUMBER':
+      return {
+        problem: 'VAULT_ADDR says https://, but the server did not answer with TLS (plain HTTP?)',
+        hint: 'if Vault listens without TLS (tls_disable), write VAULT_ADDR with http://',
+      };
+    case PLAIN_HTTP_TO_TLS:
+      return {
+        problem:
+          'VAULT_ADDR says http://, but the server expects TLS ("Client sent an HTTP request to an HTTPS server")',
+        hint: 'write VAULT_ADDR with https:// (and set VAULT_CACERT if its CA is private)',
+      };
+    default:
+      return {
+        problem: 'the TLS handshake failed',
+        hint: "set VAULT_CACERT / VAULT_CAPATH to the CA that signed Vault's certificate, or VAULT_TLS_SERVER_NAME",
+      };
+  }
 }
 
 export type Transport = ((req: TransportRequest) => Promise<TransportResponse>) & { close(): void };
@@ -97,6 +150,16 @@ export function createTransport(options: TransportOptions): Transport {
             const index = res.headers['x-vault-index'];
             if (typeof index === 'string') req.vaultIndex = index;
             const text = Buffer.concat(chunks).toString('utf8');
+            clearTimeout(timer);
+            // Go's TLS listener answers a plain HTTP request with this text and a 400: not Vault's answer.
+            if (
+              !isHttps &&
+              res.statusCode === 400 &&
+              text.startsWith('Client sent an HTTP request to an HTTPS server')
+            ) {
+              reject(new TransportError(PLAIN_HTTP_TO_TLS, 'the server expects TLS'));
+              return;
+            }
             let body: unknown;
             try {
               body = text === '' ? undefined : JSON.parse(text);

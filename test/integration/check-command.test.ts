@@ -74,8 +74,10 @@ describe('vaultrun check', () => {
     // Details on stderr, one per failing row: names, paths, keys, never values.
     expect(result.stderr).toMatch(/no secret at secret\/app\/api version 1 variable=API_KEY_V1/);
     expect(result.stderr).toMatch(/BROKEN: invalid Vault reference: missing #KEY/);
-    expect(result.stderr).toMatch(/key "pasword" not found at secret\/app\/db; keys there: password, user/);
-    expect(result.stderr).toMatch(/permission denied while reading secret\/other\/x/);
+    expect(result.stderr).toMatch(
+      /key "pasword" not found at secret\/app\/db; did you mean "password"\? keys there: password, user/,
+    );
+    expect(result.stderr).toMatch(/permission denied reading secret\/other\/x/);
     expect(result.stderr).toMatch(/checked 7 references: 2 ok or ignored, 5 failed exit=77/);
   });
 

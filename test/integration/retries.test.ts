@@ -70,7 +70,7 @@ describe('retries: a sealed Vault (HTTP 503)', () => {
         69,
         /retrying Vault request .*HTTP 503 \(Vault is sealed\)/,
         /unavailable .*HTTP 503 \(Vault is sealed\); gave up after 2\.\d s/,
-        /unsealed/, // the hint
+        /Vault is sealed: unseal it \(vault operator unseal\)/, // the hint
       );
     } finally {
       await bao.unseal();

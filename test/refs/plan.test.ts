@@ -211,7 +211,7 @@ describe('renderPlan', () => {
     );
     expect(error.code).toBe('NOT_FOUND');
     expect(error.message).toBe('DB_PASS: key "passwd" not found at secret/db');
-    expect(error.hint).toBe('keys there: extra, password, port, tls, user');
+    expect(error.hint).toBe('did you mean "password"? keys there: extra, password, port, tls, user');
     for (const text of [error.message, error.hint]) {
       expect(text).not.toContain('alice');
       expect(text).not.toContain('pw-9f8e7d6c');
