@@ -232,7 +232,7 @@ var require_dist = __commonJS({
 });
 
 // src/action/main.ts
-var import_node_crypto3 = require("node:crypto");
+var import_node_crypto4 = require("node:crypto");
 var import_node_fs6 = require("node:fs");
 var import_promises8 = require("node:fs/promises");
 var import_node_os4 = require("node:os");
@@ -1319,6 +1319,9 @@ function writeStdout(text) {
   }
 }
 
+// src/resolve.ts
+var import_node_crypto3 = require("node:crypto");
+
 // src/env/file-env.ts
 var import_node_path2 = require("node:path");
 
@@ -1671,10 +1674,11 @@ function planFileEnv(env, options) {
   }
   return sources;
 }
-async function readFileEnvSource(source) {
+async function readFileEnvSource(source, onText) {
   try {
-    const bytes = await readLimited(source.path, MAX_FILE_ENV_BYTES);
-    return bytes.toString("utf8").replace(/\r?\n$/, "");
+    const text = (await readLimited(source.path, MAX_FILE_ENV_BYTES)).toString("utf8");
+    onText?.(text);
+    return text.replace(/\r?\n$/, "");
   } catch (error) {
     if (error instanceof NotReadable) {
       const large = error.problem.startsWith("is larger");
@@ -1957,7 +1961,7 @@ async function removeSecretFiles() {
 // src/env/sources.ts
 var import_dotenv = __toESM(require_dist(), 1);
 var MAX_ENV_FILE_BYTES = 1024 * 1024;
-async function readEnvFile(path) {
+async function readEnvFile(path, onText) {
   let text;
   try {
     text = (await readLimited(path, MAX_ENV_FILE_BYTES, { allowFifo: true })).toString("utf8");
@@ -1965,6 +1969,7 @@ async function readEnvFile(path) {
     const message = error instanceof NotReadable ? `env file ${path} ${error.problem}` : `cannot read env file ${path}: ${error.code ?? "error"}`;
     throw new VaultrunError("IO", message, { hint: "check --env-file / VAULTRUN_ENV_FILE" });
   }
+  onText?.(text);
   return { path, vars: parseEnvFile(text) };
 }
 function parseEnvFile(text) {
@@ -2774,10 +2779,12 @@ var VaultClient = class _VaultClient {
         if (stale === void 0) return body;
         retryable = { reason: stale };
       } catch (error) {
-        const next = this.classify(error, options.what, index !== void 0);
-        const cutShort = error instanceof TransportError && error.code === "ETIMEDOUT" && budget.remainingMs() <= 0 && retryable.status !== void 0;
-        if (!cutShort) retryable = next;
-        if (base !== this.settings.addr && (retryable.status === void 0 || retryable.status >= 429))
+        const outcome = this.classify(error, options.what, index !== void 0);
+        const cut = req.timeoutMs !== void 0 && req.timeoutMs < this.settings.timeoutMs;
+        if (!(cut && attempt > 0 && error instanceof TransportError && error.code === "ETIMEDOUT")) {
+          retryable = outcome;
+        }
+        if (base !== this.settings.addr && (outcome.status === void 0 || outcome.status >= 429))
           this.leaderBase = void 0;
       }
       const wait = Math.min(
@@ -3151,7 +3158,14 @@ async function loadTls(config) {
 
 // src/resolve.ts
 async function prepare(config, processEnv, log) {
-  const envFiles = await Promise.all(config.envFiles.map(readEnvFile));
+  const sourceHashes = {};
+  const envFiles = await Promise.all(
+    config.envFiles.map(
+      (path) => readEnvFile(path, (text) => {
+        sourceHashes[path] = sha256(text);
+      })
+    )
+  );
   let env = mergeEnv(processEnv, envFiles, config.envFileOverride);
   const sourceFiles = [...config.envFiles];
   const literal = new Set(config.passthrough);
@@ -3163,7 +3177,12 @@ async function prepare(config, processEnv, log) {
       isOwnSetting
     });
     const contents = await Promise.all(
-      sources.map(async (source) => ({ source, value: await readFileEnvSource(source) }))
+      sources.map(async (source) => ({
+        source,
+        value: await readFileEnvSource(source, (text) => {
+          sourceHashes[source.path] = sha256(text);
+        })
+      }))
     );
     env = applyFileEnv(env, contents);
     for (const { source } of contents) {
@@ -3183,7 +3202,10 @@ async function prepare(config, processEnv, log) {
       });
     }
   }
-  return { env, plan, sourceFiles };
+  return { env, plan, sourceFiles, sourceHashes };
+}
+function sha256(text) {
+  return (0, import_node_crypto3.createHash)("sha256").update(text).digest("hex");
 }
 async function openVault(config, log, deadline) {
   const client = await VaultClient.create(
@@ -3717,7 +3739,7 @@ async function runAction(io) {
     } finally {
       resolution.vault?.client.close();
     }
-    const delimiter = () => `ghadelimiter_${(0, import_node_crypto3.randomUUID)()}`;
+    const delimiter = () => `ghadelimiter_${(0, import_node_crypto4.randomUUID)()}`;
     await appendExisting(outputFile, formatGithubEnv(vars, delimiter), "$GITHUB_OUTPUT");
     if (envFile) await appendExisting(envFile, formatGithubEnv(vars, delimiter), "$GITHUB_ENV");
     if (plan.file) await writePrivateFile(plan.file, render(plan.fileFormat, vars), "input file");
