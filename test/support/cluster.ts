@@ -180,7 +180,7 @@ export async function startCluster(options: { size?: number } = {}): Promise<Clu
     writeFileSync(
       join(node.dir, 'config.hcl'),
       `storage "raft" {\n  path = ${JSON.stringify(join(node.dir, 'data'))}\n  node_id = "node${node.index}"\n` +
-        `  performance_multiplier = 1\n${joins}}\n` +
+        `  performance_multiplier = 2\n${joins}}\n` +
         `listener "tcp" {\n  address = "127.0.0.1:${node.addr.split(':')[2]}"\n` +
         `  cluster_address = "127.0.0.1:${node.clusterPort}"\n  tls_disable = true\n}\n` +
         `api_addr = "${node.addr}"\ncluster_addr = "https://127.0.0.1:${node.relayPort}"\n` +
@@ -338,16 +338,18 @@ export async function startCluster(options: { size?: number } = {}): Promise<Clu
       relays[nodeOf(n).index]?.heal();
     },
     async kvPut(path, data, mount = 'secret') {
-      const active = await leader();
-      // A freshly enabled KV v2 mount answers "upgrading" for a moment: retry briefly.
+      // A freshly enabled KV v2 mount answers "upgrading" for a moment, and on a loaded machine the active node
+      // can lose its leadership under a write: retry briefly, through whichever node leads then.
       for (let i = 0; ; i++) {
         try {
+          const active = await leader();
           const res = await api<{ data: { version: number } }>(active, 'POST', `${mount}/data/${path}`, {
             data,
           });
           return res.data.version;
         } catch (e) {
-          if (i >= 100 || !(e instanceof OpenBaoApiError) || !/upgrad|no handler/i.test(e.message)) throw e;
+          const transient = /upgrad|no handler|leadership lost|not active|no leader/i;
+          if (i >= 100 || !(e instanceof OpenBaoApiError) || !transient.test(e.message)) throw e;
           await sleep(100);
         }
       }
