@@ -1,5 +1,5 @@
-import http from 'node:http';
-import https from 'node:https';
+import type * as Http from 'node:http';
+import type * as Https from 'node:https';
 
 /**
  * The HTTP transport under node-vault. node-vault accepts a `request-promise`-style function; ours uses Node's
@@ -58,16 +58,24 @@ export function isTlsFailure(error: TransportError): boolean {
 export type Transport = ((req: TransportRequest) => Promise<TransportResponse>) & { close(): void };
 
 export function createTransport(options: TransportOptions): Transport {
+  // Loaded here, not at module load: the single executable's start-up snapshot cannot hold node:http (its
+  // parser is a native object), and a start without references never needs it. node:https: see secureAgent.
+  const http = process.getBuiltinModule('node:http') as typeof Http;
   const httpAgent = new http.Agent({ keepAlive: true, maxSockets: options.maxSockets });
-  const httpsAgent = new https.Agent({
-    keepAlive: true,
-    maxSockets: options.maxSockets,
-    rejectUnauthorized: options.tls.rejectUnauthorized,
-    ...(options.tls.ca ? { ca: options.tls.ca } : {}),
-    ...(options.tls.cert ? { cert: options.tls.cert } : {}),
-    ...(options.tls.key ? { key: options.tls.key } : {}),
-    ...(options.tls.servername ? { servername: options.tls.servername } : {}),
-  });
+  // Created at the first https request: node:https loads node:tls, which parses Node's bundled certificates.
+  let httpsAgent: Https.Agent | undefined;
+  const secureAgent = (): Https.Agent => {
+    httpsAgent ??= new (process.getBuiltinModule('node:https') as typeof Https).Agent({
+      keepAlive: true,
+      maxSockets: options.maxSockets,
+      rejectUnauthorized: options.tls.rejectUnauthorized,
+      ...(options.tls.ca ? { ca: options.tls.ca } : {}),
+      ...(options.tls.cert ? { cert: options.tls.cert } : {}),
+      ...(options.tls.key ? { key: options.tls.key } : {}),
+      ...(options.tls.servername ? { servername: options.tls.servername } : {}),
+    });
+    return httpsAgent;
+  };
 
   const send = (req: TransportRequest): Promise<TransportResponse> =>
     new Promise((resolve, reject) => {
@@ -79,9 +87,9 @@ export function createTransport(options: TransportOptions): Transport {
         headers['content-type'] = 'application/json';
         headers['content-length'] = String(payload.length);
       }
-      const request = (isHttps ? https : http).request(
+      const request = (isHttps ? (process.getBuiltinModule('node:https') as typeof Https) : http).request(
         url,
-        { method: req.method, headers, agent: isHttps ? httpsAgent : httpAgent },
+        { method: req.method, headers, agent: isHttps ? secureAgent() : httpAgent },
         (res) => {
           const chunks: Buffer[] = [];
           res.on('data', (c: Buffer) => chunks.push(c));
@@ -125,7 +133,7 @@ export function createTransport(options: TransportOptions): Transport {
   return Object.assign(send, {
     close: () => {
       httpAgent.destroy();
-      httpsAgent.destroy();
+      httpsAgent?.destroy();
     },
   });
 }
