@@ -147,7 +147,10 @@ function main() {
     // With useSnapshot the blob holds V8's heap, not the bundle's text: an asset with the bundle's SHA-256
     // says which bundle it was built from (test/support/exe.ts checks it).
     const digest = join(work, 'bundle.sha256');
-    writeFileSync(digest, `vaultrun.cjs sha256 ${createHash('sha256').update(readFileSync(input)).digest('hex')}`);
+    writeFileSync(
+      digest,
+      `vaultrun.cjs sha256 ${createHash('sha256').update(readFileSync(input)).digest('hex')}`,
+    );
     writeFileSync(
       config,
       `${JSON.stringify(
