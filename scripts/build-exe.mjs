@@ -1,6 +1,6 @@
 // Builds dist/vaultrun, a Node.js single executable application (SEA), from dist/vaultrun.cjs.
 //
-//   node scripts/build-exe.mjs [--input dist/vaultrun.cjs] [--output dist/vaultrun] [--keep-temp]
+//   node scripts/build-exe.mjs [--input dist/vaultrun.cjs] [--output dist/vaultrun] [--keep-temp] [--no-snapshot]
 //
 // Only the Node.js binary pinned in node_modules (the `node` devDependency) is used; nothing is
 // downloaded. Steps:
@@ -118,11 +118,13 @@ function main() {
         input: { type: 'string', default: join(root, 'dist', 'vaultrun.cjs') },
         output: { type: 'string', default: join(root, 'dist', 'vaultrun') },
         'keep-temp': { type: 'boolean', default: false },
+        // For measurements (docs/performance.md): the code-cache build instead of the start-up snapshot.
+        'no-snapshot': { type: 'boolean', default: false },
       },
       strict: true,
     }));
   } catch (e) {
-    fail(`${e.message}\nusage: node scripts/build-exe.mjs [--input FILE.cjs] [--output FILE] [--keep-temp]`);
+    fail(`${e.message}\nusage: node scripts/build-exe.mjs [--input FILE.cjs] [--output FILE] [--keep-temp] [--no-snapshot]`);
   }
   const input = resolve(values.input);
   const output = resolve(values.output);
@@ -160,9 +162,11 @@ function main() {
           executable: base,
           output: tmpOut,
           disableExperimentalSEAWarning: true,
-          useSnapshot: true,
+          useSnapshot: !values['no-snapshot'],
+          useCodeCache: values['no-snapshot'],
           assets: { 'vaultrun.cjs.sha256': digest },
           execArgvExtension: 'none',
+          ...(process.env.VAULTRUN_SEA_EXECARGV ? { execArgv: process.env.VAULTRUN_SEA_EXECARGV.split(' ') } : {}),
         },
         null,
         2,
