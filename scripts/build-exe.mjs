@@ -166,7 +166,6 @@ function main() {
           useCodeCache: values['no-snapshot'],
           assets: { 'vaultrun.cjs.sha256': digest },
           execArgvExtension: 'none',
-          ...(process.env.VAULTRUN_SEA_EXECARGV ? { execArgv: process.env.VAULTRUN_SEA_EXECARGV.split(' ') } : {}),
         },
         null,
         2,
