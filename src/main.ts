@@ -1,5 +1,5 @@
 import { startupSnapshot } from 'node:v8';
-import { runMain } from './cli.js';
+import { prebuildProgram, runMain } from './cli.js';
 import { neutraliseNodeVariables } from './run/node-env.js';
 
 function start(): void {
@@ -15,5 +15,9 @@ function start(): void {
 
 // The single executable is built with a V8 startup snapshot (scripts/build-exe.mjs): the bundle is evaluated
 // once, at build time, and each start deserialises that state and runs start() only.
-if (startupSnapshot.isBuildingSnapshot()) startupSnapshot.setDeserializeMainFunction(start);
-else start();
+if (startupSnapshot.isBuildingSnapshot()) {
+  prebuildProgram();
+  startupSnapshot.setDeserializeMainFunction(start);
+} else {
+  start();
+}
