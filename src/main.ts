@@ -1,4 +1,4 @@
-import { startupSnapshot } from 'node:v8';
+import type * as V8 from 'node:v8';
 import { prebuildProgram, runMain } from './cli.js';
 import { neutraliseNodeVariables } from './run/node-env.js';
 
@@ -15,9 +15,13 @@ function start(): void {
 
 // The single executable is built with a V8 startup snapshot (scripts/build-exe.mjs): the bundle is evaluated
 // once, at build time, and each start deserialises that state and runs start() only.
-if (startupSnapshot.isBuildingSnapshot()) {
+// node:v8 is loaded only then (about 3 ms): a snapshot is only ever built by node --build-sea or
+// --build-snapshot.
+const building = process.execArgv.some((a) => a === '--build-sea' || a === '--build-snapshot');
+const snapshot = building ? (process.getBuiltinModule('node:v8') as typeof V8).startupSnapshot : undefined;
+if (snapshot?.isBuildingSnapshot()) {
   prebuildProgram();
-  startupSnapshot.setDeserializeMainFunction(start);
+  snapshot.setDeserializeMainFunction(start);
 } else {
   start();
 }
