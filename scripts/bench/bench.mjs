@@ -15,7 +15,8 @@
 //   the single executable) as the median of the per-round ratios;
 // - counts the Vault requests of one run of each tool and case from the audit log;
 // - measures the resident mode (vaultrun --supervise, envconsul, vault-env with VAULT_ENV_DAEMON) with 200
-//   references: VmRSS after --idle seconds, and VmHWM (the peak);
+//   references: VmRSS after --idle seconds, the anonymous part of it (RssAnon: the rest is the executable's
+//   pages, clean and shared), and VmHWM (the peak);
 // - prints the size of the single executable and what a registry layer of it costs (gzip, zstd).
 import { spawn, spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
@@ -212,7 +213,7 @@ function auditSize(file) {
 function procStatus(pid) {
   const text = readFileSync(`/proc/${pid}/status`, 'utf8');
   const kib = (name) => Number(new RegExp(`^${name}:\\s*(\\d+) kB`, 'm').exec(text)?.[1]);
-  return { rss: kib('VmRSS') / 1024, hwm: kib('VmHWM') / 1024 };
+  return { rss: kib('VmRSS') / 1024, hwm: kib('VmHWM') / 1024, anon: kib('RssAnon') / 1024 };
 }
 
 /** The children of any thread of pid (a Go program forks from whichever thread). */
@@ -355,7 +356,7 @@ try {
     const r = rss[tool.id];
     if (!r) return '';
     if (!r.ok) return 'failed';
-    return `${r.rss.toFixed(0)} MiB (peak ${r.hwm.toFixed(0)})`;
+    return `${r.rss.toFixed(0)} MiB (anon ${r.anon.toFixed(0)}, peak ${r.hwm.toFixed(0)})`;
   };
   const date = new Date().toISOString().slice(0, 10);
   const lines = [
