@@ -2,6 +2,7 @@
 //
 //   node scripts/bench/bench.mjs [--runs 25] [--warmup 3] [--idle 10] [--json FILE] [--only cjs,exe,...]
 //   VAULTRUN_BENCH_VAULT_ENV=/path/to/vault-env VAULTRUN_BENCH_ENVCONSUL=/path/to/envconsul npm run bench
+//   VAULTRUN_BENCH_BASELINE=/path/to/older/vaultrun [VAULTRUN_BENCH_BASELINE_LABEL=text]: one more row
 //
 // What it does (reported, never asserted; the numbers go to docs/performance.md):
 // - starts its own OpenBao dev server (test/support/openbao.ts, with a file audit device) and seeds KV v2:
@@ -121,6 +122,17 @@ function tools(bao) {
     resident: (child) => [node, cjs, '--supervise', '--', ...child],
     env: vaultrunEnv,
   });
+  // An older vaultrun single executable, to compare a change with what came before it in the same run.
+  const baseline = process.env.VAULTRUN_BENCH_BASELINE;
+  if (baseline) {
+    list.push({
+      id: 'baseline',
+      label: `vaultrun single executable, baseline (${process.env.VAULTRUN_BENCH_BASELINE_LABEL ?? baseline})`,
+      argv: (child) => [baseline, '--', ...child],
+      resident: (child) => [baseline, '--supervise', '--', ...child],
+      env: vaultrunEnv,
+    });
+  }
   const ve = process.env.VAULTRUN_BENCH_VAULT_ENV;
   if (ve) {
     list.push({

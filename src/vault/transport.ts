@@ -285,6 +285,11 @@ export function createTransport(options: TransportOptions): Transport {
       const origin = `${url.protocol}//${url.host}`;
       const payload = req.json === undefined ? undefined : Buffer.from(JSON.stringify(req.json));
       const headers: Record<string, string> = { Accept: 'application/json', ...req.headers };
+      // user:password@ in the address: Basic authentication, as node:http sends it (a proxy in front of Vault).
+      if (url.username || url.password) {
+        const userinfo = `${decodeURIComponent(url.username)}:${decodeURIComponent(url.password)}`;
+        headers.Authorization = `Basic ${Buffer.from(userinfo).toString('base64')}`;
+      }
       if (payload) {
         headers['Content-Type'] = 'application/json';
         headers['Content-Length'] = String(payload.length);
