@@ -85,6 +85,28 @@ export function requestHead(method: string, url: URL, headers: Record<string, st
   return `${head}\r\n`;
 }
 
+/** Pure: the headers of a request, ours added to the caller's. */
+export function requestHeaders(
+  method: string,
+  url: URL,
+  given: Record<string, string> | undefined,
+  bodyLength: number | undefined,
+): Record<string, string> {
+  const headers: Record<string, string> = { Accept: 'application/json', ...given };
+  // user:password@ in the address: Basic authentication, as node:http sends it (a proxy in front of Vault).
+  if (url.username || url.password) {
+    const userinfo = `${decodeURIComponent(url.username)}:${decodeURIComponent(url.password)}`;
+    headers.Authorization = `Basic ${Buffer.from(userinfo).toString('base64')}`;
+  }
+  if (bodyLength !== undefined) {
+    headers['Content-Type'] = 'application/json';
+    headers['Content-Length'] = String(bodyLength);
+  } else if (method !== 'GET' && method !== 'LIST' && method !== 'HEAD') {
+    headers['Content-Length'] = '0';
+  }
+  return headers;
+}
+
 export interface ResponseHead {
   statusCode: number;
   /** Lower-case names; a repeated header's values joined with ", ". */
@@ -284,19 +306,11 @@ export function createTransport(options: TransportOptions): Transport {
       const url = new URL(req.uri);
       const origin = `${url.protocol}//${url.host}`;
       const payload = req.json === undefined ? undefined : Buffer.from(JSON.stringify(req.json));
-      const headers: Record<string, string> = { Accept: 'application/json', ...req.headers };
-      // user:password@ in the address: Basic authentication, as node:http sends it (a proxy in front of Vault).
-      if (url.username || url.password) {
-        const userinfo = `${decodeURIComponent(url.username)}:${decodeURIComponent(url.password)}`;
-        headers.Authorization = `Basic ${Buffer.from(userinfo).toString('base64')}`;
-      }
-      if (payload) {
-        headers['Content-Type'] = 'application/json';
-        headers['Content-Length'] = String(payload.length);
-      } else if (req.method !== 'GET' && req.method !== 'LIST' && req.method !== 'HEAD') {
-        headers['Content-Length'] = '0';
-      }
-      const head = requestHead(req.method, url, headers);
+      const head = requestHead(
+        req.method,
+        url,
+        requestHeaders(req.method, url, req.headers, payload?.length),
+      );
       const socket = take(url, origin);
       let buf: Buffer = Buffer.alloc(0);
       let parsed: ResponseHead | undefined;

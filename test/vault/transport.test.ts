@@ -4,6 +4,7 @@ import {
   parseChunked,
   parseResponseHead,
   requestHead,
+  requestHeaders,
   TransportError,
 } from '../../src/vault/transport.js';
 
@@ -37,6 +38,29 @@ describe('requestHead', () => {
 
   it('refuses a method that is not a token', () => {
     expect(() => requestHead('GET /x', new URL('http://h/v1/x'), {})).toThrow(TypeError);
+  });
+});
+
+describe('requestHeaders', () => {
+  it('adds Accept, and the body headers of a JSON body', () => {
+    expect(requestHeaders('POST', new URL('http://h:1/v1/x'), { 'X-Vault-Token': 't' }, 12)).toEqual({
+      Accept: 'application/json',
+      'X-Vault-Token': 't',
+      'Content-Type': 'application/json',
+      'Content-Length': '12',
+    });
+    expect(requestHeaders('GET', new URL('http://h:1/v1/x'), undefined, undefined)).toEqual({
+      Accept: 'application/json',
+    });
+    expect(requestHeaders('PUT', new URL('http://h:1/v1/x'), undefined, undefined)).toEqual({
+      Accept: 'application/json',
+      'Content-Length': '0',
+    });
+  });
+
+  it('sends user:password@ of the address as Basic authentication (as node:http did)', () => {
+    const headers = requestHeaders('GET', new URL('http://us%40er:p%3Ass@h:1/v1/x'), undefined, undefined);
+    expect(headers.Authorization).toBe(`Basic ${Buffer.from('us@er:p:ss').toString('base64')}`);
   });
 });
 
