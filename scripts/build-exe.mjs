@@ -124,7 +124,9 @@ function main() {
       strict: true,
     }));
   } catch (e) {
-    fail(`${e.message}\nusage: node scripts/build-exe.mjs [--input FILE.cjs] [--output FILE] [--keep-temp] [--no-snapshot]`);
+    fail(
+      `${e.message}\nusage: node scripts/build-exe.mjs [--input FILE.cjs] [--output FILE] [--keep-temp] [--no-snapshot]`,
+    );
   }
   const input = resolve(values.input);
   const output = resolve(values.output);
