@@ -22,7 +22,7 @@
 import { spawn, spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
-import { cpus, tmpdir, totalmem } from 'node:os';
+import { cpus, loadavg, tmpdir, totalmem } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { gzipSync, zstdCompressSync } from 'node:zlib';
@@ -291,6 +291,7 @@ function sizes() {
 }
 
 // --- main ------------------------------------------------------------------------------------------------
+const loadBefore = loadavg()[0];
 const bao = await startOpenBao();
 try {
   for (const c of caseNames) {
@@ -372,7 +373,7 @@ try {
   };
   const date = new Date().toISOString().slice(0, 10);
   const lines = [
-    `Measured ${date} on ${machine()}; Node ${process.version}; OpenBao dev server on 127.0.0.1 with a file audit device, token login; ${runs} interleaved rounds after ${warmup} warm-up; medians, (×) = median of the per-round ratios to ${ref.label}.`,
+    `Measured ${date} on ${machine()} (load average ${loadBefore.toFixed(1)} before, ${loadavg()[0].toFixed(1)} after: other work on the machine inflates wall times, less so CPU times); Node ${process.version}; OpenBao dev server on 127.0.0.1 with a file audit device, token login; ${runs} interleaved rounds after ${warmup} warm-up; medians, (×) = median of the per-round ratios to ${ref.label}.`,
     '',
     `| | 1 reference | 200 references / 100 paths | CPU ms (1 · 200) | requests (1 · 200) | resident RSS idle ${idleSeconds} s (200 refs) |`,
     '|---|---:|---:|---:|---:|---:|',
