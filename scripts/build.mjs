@@ -43,9 +43,42 @@ export const withoutAxios = {
   },
 };
 
+/**
+ * Built-in modules loaded when first used, not when the bundle starts: node:crypto (about 6 ms to load, for a
+ * random file name or a digest that most starts never need) and node:child_process (commander loads it for
+ * executable subcommands, which vaultrun has none of; supervise mode uses it). Their exports are read
+ * through a Proxy at the time of use; esbuild reads a named import's property at each call.
+ */
+const LAZY_BUILTINS = /^(node:)?(crypto|child_process)$/;
+const lazyBuiltins = {
+  name: 'lazy-builtins',
+  setup(b) {
+    b.onResolve({ filter: LAZY_BUILTINS }, (args) =>
+      args.namespace === 'lazy-builtins'
+        ? { path: args.path, external: true }
+        : { path: args.path.replace(/^node:/, ''), namespace: 'lazy-builtins' },
+    );
+    b.onLoad({ filter: /.*/, namespace: 'lazy-builtins' }, (args) => ({
+      loader: 'js',
+      // The names are those of this Node's module, known without loading it at run time (esbuild's interop
+      // lists them when the bundle starts).
+      contents: `let m;
+const load = () => (m ??= process.getBuiltinModule('node:${args.path}'));
+const names = ${JSON.stringify(Object.keys(process.getBuiltinModule(`node:${args.path}`)))};
+module.exports = new Proxy({}, {
+  get: (_, key) => load()[key],
+  has: (_, key) => names.includes(key) || key in load(),
+  ownKeys: () => names,
+  getOwnPropertyDescriptor: (_, key) =>
+    names.includes(key) ? { configurable: true, enumerable: true, get: () => load()[key] } : undefined,
+});`,
+    }));
+  },
+};
+
 /** The options both bundles share. */
 export const common = {
-  plugins: [withoutAxios],
+  plugins: [withoutAxios, lazyBuiltins],
   bundle: true,
   platform: 'node',
   format: 'cjs',

@@ -142,11 +142,22 @@ async function runCommand(command: string[], config: Config, io: CliIo): Promise
   }
 }
 
+/**
+ * The program built ahead, while the single executable's start-up snapshot is made (src/main.ts): building it
+ * (about fifty options and their help) is then not a part of any start. Used once.
+ */
+let prebuilt: Command | undefined;
+
+export function prebuildProgram(): void {
+  prebuilt = buildProgram();
+}
+
 /** Parses argv and runs; returns the exit status. Throws VaultrunError for anything the user must fix. */
 export async function main(argv: readonly string[], io: CliIo): Promise<number> {
   const sub = subcommandOf(argv);
   if (sub) return runSubcommand(sub, argv, io);
-  const program = buildProgram();
+  const program = prebuilt ?? buildProgram();
+  prebuilt = undefined;
   if (!parseArgv(program, argv, io.stdout)) return 0;
   if (program.opts().version) {
     io.stdout(`${versionLine()}\n`);

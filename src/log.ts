@@ -15,7 +15,14 @@ export const MASK = '<redacted>';
 /** Values that must never appear in output. Short values (< 4 chars) are not masked: they would mangle text. */
 export class Masker {
   private readonly values = new Set<string>();
-  private sorted: string[] = [];
+  /** The values longest first, sorted when first needed after a change (not at each add: 200 secrets read
+   * at start would sort 200 times). */
+  private sortedCache: string[] | undefined = [];
+
+  private get sorted(): string[] {
+    this.sortedCache ??= [...this.values].sort((a, b) => b.length - a.length);
+    return this.sortedCache;
+  }
 
   add(value: string | undefined): void {
     if (value === undefined) return;
@@ -23,7 +30,7 @@ export class Masker {
       const v = part.trim();
       if (v.length >= 4 && !this.values.has(v)) {
         this.values.add(v);
-        this.sorted = [...this.values].sort((a, b) => b.length - a.length);
+        this.sortedCache = undefined;
         this.fragments = undefined;
       }
     }

@@ -1,5 +1,4 @@
 import { accessSync, constants, statSync } from 'node:fs';
-import { isSea } from 'node:sea';
 
 /**
  * Node reads a number of environment variables by itself, most of them once at start-up. Some would turn
@@ -180,7 +179,9 @@ export function neutraliseNodeVariables(): void {
     delete env[NODE_ENV_STASH];
     return;
   }
-  const sea = isSea();
+  // node:sea is loaded here, not at module load: its state must be the running process's, not the
+  // start-up snapshot's (scripts/build-exe.mjs).
+  const sea = process.getBuiltinModule('node:sea').isSea();
   const names = neutralisedIn(env, sea);
   if (names.length === 0 && !dumpableExecuteOnly()) return;
   const plan = reexecPlan(env, names, {

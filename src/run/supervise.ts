@@ -1,4 +1,4 @@
-import type { ResultPromise } from 'execa';
+import type { ChildProcess } from 'node:child_process';
 import type { Logger, Masker } from '../log.js';
 import { groupAlive, signalGroup, waitGroupGone } from './group.js';
 import { pumpMasked } from './mask.js';
@@ -51,7 +51,7 @@ export interface Controller {
 }
 
 interface Running {
-  process: ResultPromise;
+  process: ChildProcess;
   pid: number | undefined;
   exited: boolean;
   done: Promise<number>;
@@ -69,23 +69,25 @@ export async function supervise(options: SuperviseOptions): Promise<number> {
       'vaultrun is PID 1 in supervise mode: orphaned grandchildren will not be reaped; run it under an init (tini -- vaultrun …)',
     );
   }
-  // Loaded here, not at start-up: exec mode never needs it (and it touches the stdio streams when loaded).
-  const { execa } = await import('execa');
+  // Node's own spawn, loaded here: exec mode never needs it. (Not execa: half of the bundle's size, so more to
+  // load and a larger start-up snapshot for every start, for nothing vaultrun uses.)
+  const { spawn: spawnChild } = process.getBuiltinModule('node:child_process');
   const [argv0, ...args] = options.argv;
   let starts = 0;
   const spawn = (env: Readonly<Record<string, string>>): Running => {
-    const child = execa(options.file, args, {
+    const child = spawnChild(options.file, args, {
       argv0: argv0 ?? options.file,
       env: { ...env },
-      extendEnv: false,
       stdio: options.mask ? ['inherit', 'pipe', 'pipe'] : 'inherit',
-      buffer: false,
-      reject: false,
       detached: !interactive,
-      cleanup: true,
       ...(options.uid === undefined ? {} : { uid: options.uid }),
       ...(options.gid === undefined ? {} : { gid: options.gid }),
     });
+    // If vaultrun itself exits while the command still runs (an internal error), the command goes too.
+    const cleanup = () => {
+      if (!running.exited) child.kill();
+    };
+    process.once('exit', cleanup);
     starts++;
     const { mask } = options;
     const masked =
@@ -95,26 +97,27 @@ export async function supervise(options: SuperviseOptions): Promise<number> {
             pumpMasked(child.stderr, process.stderr, () => mask.list()),
           ])
         : undefined;
-    // The status comes from the child's exit, not from execa's result, which also waits until every copy of
-    // its stdout/stderr pipes is closed (--mask): a daemon it left behind must not keep vaultrun waiting. The
-    // masked output is drained at the very end, once the process group is gone.
+    // The status comes from the child's exit, not from the end of its stdout/stderr pipes (--mask), which
+    // waits until every copy is closed: a daemon it left behind must not keep vaultrun waiting. The masked
+    // output is drained at the very end, once the process group is gone.
     const running: Running = {
       process: child,
       pid: child.pid,
       exited: false,
       output: masked,
       done: new Promise<number>((resolve) => {
-        child.nodeChildProcess.once('exit', (code, signal) => {
+        child.once('exit', (code, signal) => {
           running.exited = true;
+          process.off('exit', cleanup);
           resolve(exitStatus(code, signal));
         });
-        void child.then((result) => {
+        child.on('error', (error: NodeJS.ErrnoException) => {
+          // Only a failed start ends the child here (a failed kill of a running one is an 'error' too).
+          if (child.pid !== undefined || running.exited) return;
           running.exited = true;
-          if (result.failed && result.exitCode === undefined && !result.signal) {
-            log.error('the command could not be started', { code: (result as { code?: string }).code });
-            resolve(126);
-          }
-          resolve(exitStatus(result.exitCode, result.signal));
+          process.off('exit', cleanup);
+          log.error('the command could not be started', { code: error.code });
+          resolve(126);
         });
       }),
     };
