@@ -27,23 +27,6 @@ function commit() {
 }
 
 /**
- * node-vault requires axios at load time but uses it only when it is not given a transport; vaultrun always
- * gives it its own (src/vault/transport.ts). So axios (and form-data, mime-db…) stays out of the bundle: a
- * smaller, faster start, and no HTTP client whose errors would carry the X-Vault-Token header.
- */
-export const withoutAxios = {
-  name: 'without-axios',
-  setup(b) {
-    b.onResolve({ filter: /^axios$/ }, () => ({ path: 'axios', namespace: 'without-axios' }));
-    b.onLoad({ filter: /.*/, namespace: 'without-axios' }, () => ({
-      loader: 'js',
-      contents:
-        'module.exports = { create() { throw new Error("axios is not in the vaultrun bundle: node-vault must use vaultrun\'s transport"); } };',
-    }));
-  },
-};
-
-/**
  * Built-in modules loaded when first used, not when the bundle starts: node:crypto (about 6 ms to load, for a
  * random file name or a digest that most starts never need) and node:child_process (commander loads it for
  * executable subcommands, which vaultrun has none of; supervise mode uses it). Their exports are read
@@ -78,7 +61,7 @@ module.exports = new Proxy({}, {
 
 /** The options both bundles share. */
 export const common = {
-  plugins: [withoutAxios, lazyBuiltins],
+  plugins: [lazyBuiltins],
   bundle: true,
   platform: 'node',
   format: 'cjs',
