@@ -324,7 +324,7 @@ export const SETTINGS = [
     flag: 'watch',
     env: ['VAULTRUN_WATCH'],
     kind: 'bool',
-    help: 'stay resident and act when a secret changes (default: on when a secret has a lease, else off)',
+    help: 'stay resident and act when a secret changes (default: on when a secret has a lease or a rotation schedule — a database static role, an issued certificate — else off)',
   },
   {
     key: 'pollInterval',
