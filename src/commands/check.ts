@@ -4,6 +4,7 @@ import { mergeEnv, readEnvFile } from '../env/sources.js';
 import { EXIT_CODES, VaultrunError } from '../errors.js';
 import { parseValue, type Ref, readId, refsOf } from '../refs/parse.js';
 import type { Plan, ReadResult } from '../refs/plan.js';
+import { shortCiphertext } from '../refs/transit.js';
 import { abandonStart, fetchReads, leasesOf, openVault, prepare } from '../resolve.js';
 import { isOwnSetting } from '../settings.js';
 import { missingKeyHint } from '../suggest.js';
@@ -35,6 +36,7 @@ export interface CheckRow {
 }
 
 export function referenceText(ref: Ref): string {
+  if (ref.ciphertext !== undefined) return `${shortCiphertext(ref.ciphertext)} (transit)`;
   return `${ref.path}#${ref.key}${ref.version === undefined ? '' : `#${ref.version}`}`;
 }
 

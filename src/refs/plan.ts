@@ -26,6 +26,8 @@ export interface ReadRequest {
   id: string;
   path: string;
   version?: number;
+  /** A transit ciphertext (refs/transit.ts): decrypted, with the others of the start, in one batch. */
+  ciphertext?: string;
   /** Variables that use this read, sorted: for messages. */
   variables: string[];
 }
@@ -55,7 +57,13 @@ export function planReferences(env: Readonly<Record<string, string>>, options: P
     for (const ref of refsOf(parsed)) {
       referenceCount++;
       const id = readId(ref);
-      const read = reads.get(id) ?? { id, path: ref.path, ...versionOf(ref), variables: [] };
+      const read = reads.get(id) ?? {
+        id,
+        path: ref.path,
+        ...versionOf(ref),
+        ...(ref.ciphertext === undefined ? {} : { ciphertext: ref.ciphertext }),
+        variables: [],
+      };
       if (!read.variables.includes(name)) read.variables.push(name);
       reads.set(id, read);
     }

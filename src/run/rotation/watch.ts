@@ -49,6 +49,7 @@ export function pollableReads(
     const secret = secrets.get(r.id);
     return (
       r.version === undefined &&
+      r.ciphertext === undefined &&
       secret !== undefined &&
       !secret.leaseId &&
       scheduledChangeMs(secret) === undefined
