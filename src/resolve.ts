@@ -27,6 +27,7 @@ import { login } from './vault/auth.js';
 import type { Session } from './vault/auth-types.js';
 import { VaultClient } from './vault/client.js';
 import { Deadline } from './vault/deadline.js';
+import { checkWritable, issueSecret } from './vault/issue.js';
 import { MountResolver, readSecret, type SecretRead } from './vault/kv.js';
 import { revokeLease, revokeSelf } from './vault/lease.js';
 import { loadTls } from './vault/tls.js';
@@ -119,6 +120,8 @@ export interface VaultContext {
   tokenRevoked?: boolean;
   /** What decrypts transit ciphertexts (--transit-key, --transit-mount). */
   transit?: TransitSettings;
+  /** `check`: write references are checked (path, mount) but not written. */
+  noWrites?: boolean;
 }
 
 /**
@@ -191,7 +194,16 @@ export async function fetchReads(
       .map(async (read) => {
         const cached = refresh.has(read.id) ? undefined : cache.get(read.id);
         try {
-          const secret = cached ?? (await readSecret(vault.client, vault.mounts, vault.session.token, read));
+          if (read.write && vault.noWrites) {
+            await checkWritable(vault.mounts, read);
+            results.set(read.id, { data: {} });
+            return;
+          }
+          const secret =
+            cached ??
+            (read.write
+              ? await issueSecret(vault.client, vault.mounts, vault.session.token, read)
+              : await readSecret(vault.client, vault.mounts, vault.session.token, read));
           reads.set(read.id, secret);
           results.set(read.id, { data: secret.data });
         } catch (error) {

@@ -28,6 +28,8 @@ export interface ReadRequest {
   version?: number;
   /** A transit ciphertext (refs/transit.ts): decrypted, with the others of the start, in one batch. */
   ciphertext?: string;
+  /** An issue-on-start write (refs/write.ts): POSTed, never read, never polled; not done by `check`. */
+  write?: { body: Record<string, unknown> };
   /** Variables that use this read, sorted: for messages. */
   variables: string[];
 }
@@ -62,6 +64,7 @@ export function planReferences(env: Readonly<Record<string, string>>, options: P
         path: ref.path,
         ...versionOf(ref),
         ...(ref.ciphertext === undefined ? {} : { ciphertext: ref.ciphertext }),
+        ...(ref.write === undefined ? {} : { write: ref.write }),
         variables: [],
       };
       if (!read.variables.includes(name)) read.variables.push(name);

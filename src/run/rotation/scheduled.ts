@@ -13,16 +13,35 @@ import type { Timer, Timers } from './timers.js';
  *   STATIC_MARGIN_MS, until the new one is there. The command is then restarted (or signalled) at once: no
  *   debounce, no splay — the old password no longer works.
  *
+ * - Certificates issued on start (`>>vault:PKI/issue/ROLE#…`) without a lease (the role has no
+ *   generate_lease): issued again at CERT_REFRESH (2/3) of the life they had left when issued (`expiration`),
+ *   so the command switches while the old certificate is still valid. With a lease, leases.ts replaces it
+ *   (at --lease-refresh of the lease's life) and it is not scheduled here.
+ *
  * What is read again is handed to the change machinery (change.ts) with a deadline of "now".
  */
 
 /** After the announced rotation, and between tries while Vault has not rotated yet. */
 export const STATIC_MARGIN_MS = 500;
 
-/** When a read announces its own change, ms after it was read; undefined when it does not. Pure. */
-export function scheduledChangeMs(secret: Pick<SecretRead, 'data' | 'leaseId'>): number | undefined {
+/** A certificate issued on start is issued again when this fraction of its life has passed. */
+export const CERT_REFRESH = 2 / 3;
+
+/**
+ * When a read announces its own change, ms after it was read (`now`: when that was); undefined when it does
+ * not. `write`: the secret was issued by a write reference. Pure.
+ */
+export function scheduledChangeMs(
+  secret: Pick<SecretRead, 'data' | 'leaseId'>,
+  write = false,
+  now = 0,
+): number | undefined {
   if (secret.leaseId) return undefined; // leases have their own clock (leases.ts)
   const { data } = secret;
+  if (write) {
+    if (typeof data.expiration !== 'number') return undefined;
+    return Math.max(0, data.expiration * 1000 - now) * CERT_REFRESH;
+  }
   if (
     typeof data.ttl === 'number' &&
     typeof data.rotation_period === 'number' &&
@@ -40,7 +59,11 @@ export function scheduledReads(
 ): ReadRequest[] {
   return reads.filter((r) => {
     const secret = secrets.get(r.id);
-    return secret !== undefined && r.version === undefined && scheduledChangeMs(secret) !== undefined;
+    return (
+      secret !== undefined &&
+      r.version === undefined &&
+      scheduledChangeMs(secret, r.write !== undefined, Date.now()) !== undefined
+    );
   });
 }
 
@@ -73,7 +96,7 @@ export class Scheduled {
     const due = new Set<string>();
     for (const read of scheduledReads(plan.reads, reads)) {
       const secret = reads.get(read.id);
-      const ms = secret && scheduledChangeMs(secret);
+      const ms = secret && scheduledChangeMs(secret, read.write !== undefined, timers.now());
       if (!secret || ms === undefined) continue;
       due.add(read.id);
       const armed = this.timers.get(read.id);
@@ -81,7 +104,10 @@ export class Scheduled {
       if (armed) timers.cancel(armed.timer);
       const timer = timers.later(ms, () => {
         this.timers.delete(read.id);
-        this.options.readAgain(`${read.path} rotates now`, [read.id], timers.now());
+        const what = read.write
+          ? `the certificate from ${read.path} is due for renewal`
+          : `${read.path} rotates now`;
+        this.options.readAgain(what, [read.id], timers.now());
       });
       this.timers.set(read.id, { timer, secret });
       log.debug('read again when it rotates', { path: read.path, in_ms: Math.round(ms) });

@@ -50,6 +50,7 @@ export function pollableReads(
     return (
       r.version === undefined &&
       r.ciphertext === undefined &&
+      r.write === undefined &&
       secret !== undefined &&
       !secret.leaseId &&
       scheduledChangeMs(secret) === undefined
