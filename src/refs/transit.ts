@@ -1,5 +1,3 @@
-import type { Ref } from './parse.js';
-
 /**
  * Transit ciphertexts in the environment (compatible with bank-vaults vault-env): a value `vault:v1:BASE64`
  * (or `${vault:v1:BASE64}` inside a value) is decrypted with the configured transit key, so encrypted values can
@@ -26,7 +24,7 @@ export function isCiphertext(text: string): boolean {
 export const PLAINTEXT_KEY = 'plaintext';
 
 /** Pure: the reference standing for a ciphertext. Its path is a label for messages, never read. */
-export function ciphertextRef(ciphertext: string): Ref {
+export function ciphertextRef(ciphertext: string): { path: string; key: string; ciphertext: string } {
   return { path: `transit ciphertext ${shortCiphertext(ciphertext)}`, key: PLAINTEXT_KEY, ciphertext };
 }
 

@@ -1,5 +1,4 @@
 import { VaultrunError } from '../errors.js';
-import type { Ref } from './parse.js';
 import { pathProblem } from './path.js';
 
 /**
@@ -34,8 +33,14 @@ export function canonicalJson(value: unknown): string {
   return JSON.stringify(value);
 }
 
-/** Pure: parses a whole value starting with `>>vault:`. */
-export function parseWriteRef(variable: string, value: string): Ref {
+export interface WriteRef {
+  path: string;
+  key: string;
+  write: { body: Record<string, unknown> };
+}
+
+/** Pure: parses a whole value starting with `>>vault:` (a Ref of parse.ts, with `write`). */
+export function parseWriteRef(variable: string, value: string): WriteRef {
   const rest = value.slice(WRITE_PREFIX.length);
   const first = rest.indexOf('#');
   if (first < 0) throw invalid(variable, 'missing #KEY after the path');
@@ -64,6 +69,6 @@ export function parseWriteRef(variable: string, value: string): Ref {
 }
 
 /** The identity of one write: path and canonical body (no path starts with '#'). */
-export function writeId(ref: Pick<Ref, 'path' | 'write'>): string {
+export function writeId(ref: { path: string; write?: { body: Record<string, unknown> } }): string {
   return `#write#${ref.path}#${canonicalJson(ref.write?.body ?? {})}`;
 }
