@@ -3,6 +3,7 @@ import { VaultrunError } from '../../src/errors.js';
 import { parseValue, readId, refsOf } from '../../src/refs/parse.js';
 import { planReferences } from '../../src/refs/plan.js';
 import { isCiphertext } from '../../src/refs/transit.js';
+import { pollableReads } from '../../src/run/rotation/watch.js';
 import { decryptPath } from '../../src/vault/transit.js';
 
 const CT = 'vault:v1:8SDd3WHDOjf7mq69CyCqYjBXAiQQAVZRkFM13ok481zoCmHnSeDX9vyf7w==';
@@ -82,5 +83,17 @@ describe('decryptPath', () => {
   ])('%j → %s', (settings, expected) => {
     if (typeof expected === 'string') expect(decryptPath(settings)).toBe(expected);
     else expect(() => decryptPath(settings)).toThrow(expected);
+  });
+});
+
+describe('watch mode', () => {
+  it('a ciphertext is never polled (it cannot change; polling would GET a path)', () => {
+    const plan = planReferences(
+      { A: 'vault:v1:AbC=', B: 'vault:secret/a#k' },
+      { passthrough: new Set(), fileEnv: true, isOwnSetting: () => false },
+    );
+    const secret = { data: { plaintext: 'x' }, leaseId: '', leaseDuration: 0, renewable: false };
+    const secrets = new Map(plan.reads.map((r) => [r.id, secret]));
+    expect(pollableReads(plan.reads, secrets).map((r) => r.path)).toEqual(['secret/a']);
   });
 });
