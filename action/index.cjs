@@ -593,6 +593,21 @@ var SETTINGS = [
     help: "*_FILE variables that are never converted"
   },
   {
+    key: "transitKey",
+    flag: "transit-key",
+    env: ["VAULTRUN_TRANSIT_KEY", "VAULT_TRANSIT_KEY_ID"],
+    kind: "string",
+    help: "transit key that decrypts vault:v1:\u2026 ciphertexts in the environment (one batch request per start)"
+  },
+  {
+    key: "transitMount",
+    flag: "transit-mount",
+    env: ["VAULTRUN_TRANSIT_MOUNT", "VAULT_TRANSIT_PATH"],
+    kind: "string",
+    default: "transit",
+    help: "mount path of the transit engine that decrypts ciphertexts"
+  },
+  {
     key: "runtimeDir",
     flag: "runtime-dir",
     env: ["VAULTRUN_RUNTIME_DIR"],
@@ -620,7 +635,7 @@ var SETTINGS = [
     flag: "watch",
     env: ["VAULTRUN_WATCH"],
     kind: "bool",
-    help: "stay resident and act when a secret changes (default: on when a secret has a lease, else off)"
+    help: "stay resident and act when a secret changes (default: on when a secret has a lease or a rotation schedule \u2014 a database static role, an issued certificate \u2014 else off)"
   },
   {
     key: "pollInterval",
@@ -960,6 +975,8 @@ function loadConfig(flags, env) {
     passthrough: new Set(get("passthrough") ?? []),
     ignoreMissing: get("ignoreMissing"),
     fileEnv: get("fileEnv"),
+    ...opt("transitKey", get("transitKey")),
+    transitMount: get("transitMount"),
     fileEnvExclude: new Set(get("fileEnvExclude") ?? []),
     fileEnvDirs: get("fileEnvDirs") ?? [],
     ...opt("runtimeDir", get("runtimeDir")),
@@ -1406,12 +1423,72 @@ function encodeApiPath(path, query = {}) {
   return params.length ? `${encoded}?${params.join("&")}` : encoded;
 }
 
+// src/refs/transit.ts
+var CIPHERTEXT = /^vault:v[1-9][0-9]{0,9}:[A-Za-z0-9+/]+={0,2}$/;
+function isCiphertext(text) {
+  return CIPHERTEXT.test(text);
+}
+var PLAINTEXT_KEY = "plaintext";
+function ciphertextRef(ciphertext) {
+  return { path: `transit ciphertext ${shortCiphertext(ciphertext)}`, key: PLAINTEXT_KEY, ciphertext };
+}
+function shortCiphertext(ciphertext) {
+  return ciphertext.length > 20 ? `${ciphertext.slice(0, 17)}\u2026` : ciphertext;
+}
+
+// src/refs/write.ts
+var WRITE_PREFIX = ">>vault:";
+var GRAMMAR = 'expected >>vault:PATH#KEY or >>vault:PATH#KEY#{"field":"value",\u2026}';
+function invalid(variable, problem) {
+  return new VaultrunError("USAGE", `${variable}: invalid write reference: ${problem}`, {
+    hint: `${GRAMMAR}; list the variable in VAULTRUN_PASSTHROUGH to pass it through untouched`
+  });
+}
+function canonicalJson(value) {
+  if (Array.isArray(value)) return `[${value.map(canonicalJson).join(",")}]`;
+  if (value !== null && typeof value === "object") {
+    const entries = Object.entries(value).sort(([a], [b]) => a < b ? -1 : 1);
+    return `{${entries.map(([k, v]) => `${JSON.stringify(k)}:${canonicalJson(v)}`).join(",")}}`;
+  }
+  return JSON.stringify(value);
+}
+function parseWriteRef(variable, value) {
+  const rest = value.slice(WRITE_PREFIX.length);
+  const first = rest.indexOf("#");
+  if (first < 0) throw invalid(variable, "missing #KEY after the path");
+  const path = rest.slice(0, first).replace(/^\/+/, "").replace(/\/+$/, "");
+  const afterPath = rest.slice(first + 1);
+  const second = afterPath.indexOf("#");
+  const key = second < 0 ? afterPath : afterPath.slice(0, second);
+  const bodyText = second < 0 ? "{}" : afterPath.slice(second + 1);
+  if (path === "") throw invalid(variable, "empty path");
+  const problem = pathProblem(path);
+  if (problem) throw invalid(variable, problem);
+  if (!/^(?:[^/]+\/)+issue\/[^/]+$/.test(path)) {
+    throw invalid(variable, "a write may only go to MOUNT/issue/ROLE (a PKI role)");
+  }
+  if (key === "") throw invalid(variable, "empty key");
+  let body;
+  try {
+    body = JSON.parse(bodyText);
+  } catch {
+    throw invalid(variable, "the body after the second # is not valid JSON");
+  }
+  if (body === null || typeof body !== "object" || Array.isArray(body)) {
+    throw invalid(variable, "the body must be a JSON object");
+  }
+  return { path, key, write: { body } };
+}
+function writeId(ref) {
+  return `#write#${ref.path}#${canonicalJson(ref.write?.body ?? {})}`;
+}
+
 // src/refs/parse.ts
 var WHOLE_PREFIX = "vault:";
 var INLINE_OPEN = "${vault:";
-var GRAMMAR = "expected vault:PATH#KEY or vault:PATH#KEY#VERSION (inline: ${vault:PATH#KEY})";
+var GRAMMAR2 = "expected vault:PATH#KEY or vault:PATH#KEY#VERSION (inline: ${vault:PATH#KEY})";
 var PATH_HINT = `a reference path is segments separated by single '/', made of ${PATH_CHARACTERS}, no '.' or '..' segment, not in the ${RESERVED_MOUNTS.map((m) => `${m}/`).join(", ")} mounts`;
-function syntaxError(variable, problem, hint = GRAMMAR) {
+function syntaxError(variable, problem, hint = GRAMMAR2) {
   return new VaultrunError("USAGE", `${variable}: invalid Vault reference: ${problem}`, {
     hint: `${hint}; list the variable in VAULTRUN_PASSTHROUGH to pass it through untouched`
   });
@@ -1433,6 +1510,8 @@ function parseRefBody(variable, body) {
   return { path, key, version: Number(rawVersion) };
 }
 function parseValue(variable, value) {
+  if (isCiphertext(value)) return { kind: "whole", ref: ciphertextRef(value) };
+  if (value.startsWith(WRITE_PREFIX)) return { kind: "whole", ref: parseWriteRef(variable, value) };
   if (value.startsWith(WHOLE_PREFIX)) {
     return { kind: "whole", ref: parseRefBody(variable, value.slice(WHOLE_PREFIX.length)) };
   }
@@ -1445,7 +1524,10 @@ function parseValue(variable, value) {
     if (open4 > 0) segments.push({ text: rest.slice(0, open4) });
     const close = rest.indexOf("}", open4);
     if (close < 0) throw syntaxError(variable, "inline reference '${vault:' is not closed with '}'");
-    segments.push({ ref: parseRefBody(variable, rest.slice(open4 + INLINE_OPEN.length, close)) });
+    const body = rest.slice(open4 + INLINE_OPEN.length, close);
+    segments.push({
+      ref: isCiphertext(`vault:${body}`) ? ciphertextRef(`vault:${body}`) : parseRefBody(variable, body)
+    });
     rest = rest.slice(close + 1);
   }
   if (rest !== "") segments.push({ text: rest });
@@ -1457,6 +1539,8 @@ function refsOf(parsed) {
   return [];
 }
 function readId(ref) {
+  if (ref.write !== void 0) return writeId(ref);
+  if (ref.ciphertext !== void 0) return `#transit#${ref.ciphertext}`;
   return ref.version === void 0 ? ref.path : `${ref.path}#${ref.version}`;
 }
 
@@ -1521,7 +1605,14 @@ function planReferences(env, options) {
     for (const ref of refsOf(parsed)) {
       referenceCount++;
       const id = readId(ref);
-      const read = reads.get(id) ?? { id, path: ref.path, ...versionOf(ref), variables: [] };
+      const read = reads.get(id) ?? {
+        id,
+        path: ref.path,
+        ...versionOf(ref),
+        ...ref.ciphertext === void 0 ? {} : { ciphertext: ref.ciphertext },
+        ...ref.write === void 0 ? {} : { write: ref.write },
+        variables: []
+      };
       if (!read.variables.includes(name)) read.variables.push(name);
       reads.set(id, read);
     }
@@ -3167,6 +3258,66 @@ var VaultClient = class _VaultClient {
   }
 };
 
+// src/vault/issue.ts
+async function checkWritable(mounts, read) {
+  const mount = await mounts.mountFor(read.path);
+  const rest = mount && read.path.startsWith(mount.path) ? read.path.slice(mount.path.length) : void 0;
+  if (mount?.type !== "pki" || rest === void 0 || !/^issue\/[^/]+$/.test(rest)) {
+    throw new VaultrunError(
+      "USAGE",
+      `${read.path} is not writable by a reference: writes go only to issue/ROLE of a PKI mount${mount ? ` (${mount.path} is a ${mount.type} engine)` : " (Vault did not say which mount it is in)"}`,
+      {
+        hint: "use >>vault:PKI_MOUNT/issue/ROLE#FIELD#{\u2026}; the token needs read on sys/internal/ui/mounts (the default policy grants it)"
+      }
+    );
+  }
+}
+function issuedData(data) {
+  const chain = data.ca_chain;
+  if (!Array.isArray(chain) || !chain.every((c) => typeof c === "string")) return data;
+  return { ...data, ca_chain: chain.map((c) => `${c.trim()}
+`).join("") };
+}
+async function issueSecret(client, mounts, token, read) {
+  await checkWritable(mounts, read);
+  const body = read.write?.body ?? {};
+  let answer;
+  try {
+    answer = await client.request("POST", encodeApiPath(read.path), {
+      token,
+      what: `issuing with ${read.path}`,
+      body
+    });
+  } catch (error) {
+    if (error instanceof VaultrunError && error.code === "PERMISSION_DENIED") {
+      throw new VaultrunError("PERMISSION_DENIED", `permission denied writing ${read.path}`, {
+        cause: error,
+        hint: `the token's policies must allow it: path "${read.path}" { capabilities = ["update"] }`
+      });
+    }
+    if (error instanceof VaultrunError && (error.code === "VAULT_ERROR" || error.code === "NOT_FOUND")) {
+      throw new VaultrunError(
+        error.code,
+        `${read.path} refused the write ${canonicalJson(body)}: ${error.message}`,
+        {
+          cause: error,
+          hint: "check the role (vault read PKI_MOUNT/roles/ROLE) and the fields of the body"
+        }
+      );
+    }
+    throw error;
+  }
+  if (!answer?.data || typeof answer.data !== "object") {
+    throw new VaultrunError("VAULT_ERROR", `${read.path} answered without data`);
+  }
+  return {
+    data: issuedData(answer.data),
+    leaseId: answer.lease_id ?? "",
+    leaseDuration: answer.lease_duration ?? 0,
+    renewable: answer.renewable ?? false
+  };
+}
+
 // src/vault/kv.ts
 function apiPathFor(path, mount, version) {
   if (mount?.kvVersion !== 2 || !path.startsWith(mount.path)) {
@@ -3417,6 +3568,90 @@ async function loadTls(config) {
   };
 }
 
+// src/vault/transit.ts
+function decryptPath(settings) {
+  const mount = settings.mount.replace(/^\/+|\/+$/g, "");
+  const problem = mount === "" ? "it is empty" : pathProblem(mount);
+  if (problem) {
+    throw new VaultrunError("USAGE", `--transit-mount: invalid mount path: ${problem}`, {
+      hint: "set VAULTRUN_TRANSIT_MOUNT (or VAULT_TRANSIT_PATH) to the path the transit engine is mounted at, e.g. transit"
+    });
+  }
+  const key = settings.key ?? "";
+  if (key === "") {
+    throw new VaultrunError(
+      "USAGE",
+      "a transit ciphertext (vault:v1:\u2026) is in the environment but no transit key is set",
+      {
+        hint: "set VAULTRUN_TRANSIT_KEY (or VAULT_TRANSIT_KEY_ID, or --transit-key) to the name of the key that encrypted it"
+      }
+    );
+  }
+  if (!/^[A-Za-z0-9_.@+=~-]+$/.test(key) || /^\.+$/.test(key)) {
+    throw new VaultrunError("USAGE", "--transit-key: invalid key name (one path segment expected)", {
+      hint: "a transit key name is letters, digits and - _ . @ + = ~"
+    });
+  }
+  return `${mount}/decrypt/${key}`;
+}
+async function decryptAll(client, token, settings, reads) {
+  const out = /* @__PURE__ */ new Map();
+  if (reads.length === 0) return out;
+  const path = decryptPath(settings);
+  let body;
+  try {
+    body = await client.request("POST", path, {
+      token,
+      what: `decrypting ${reads.length} transit ciphertext${reads.length === 1 ? "" : "s"} with ${path}`,
+      // A ciphertext that fails (another key) answers 400 for the whole batch unless asked otherwise: the
+      // others still decrypt, each failure is its own variables' error.
+      body: {
+        batch_input: reads.map((r) => ({ ciphertext: r.ciphertext })),
+        partial_failure_response_code: 200
+      }
+    });
+  } catch (error) {
+    if (error instanceof VaultrunError && error.code === "PERMISSION_DENIED") {
+      throw new VaultrunError("PERMISSION_DENIED", `permission denied decrypting with ${path}`, {
+        cause: error,
+        hint: `the token's policies must allow it: path "${path}" { capabilities = ["update"] }`
+      });
+    }
+    if (error instanceof VaultrunError && (error.code === "NOT_FOUND" || error.code === "VAULT_ERROR")) {
+      throw new VaultrunError(error.code, `could not decrypt with ${path}: ${error.message}`, {
+        cause: error,
+        hint: "check the transit mount (--transit-mount) and key (--transit-key): `vault read MOUNT/keys/KEY`"
+      });
+    }
+    throw error;
+  }
+  const results = body?.data?.batch_results ?? [];
+  reads.forEach((read, i) => {
+    const item = results[i];
+    if (typeof item?.plaintext === "string" && !item.error) {
+      const plaintext = Buffer.from(item.plaintext, "base64").toString("utf8");
+      out.set(read.id, {
+        data: { [PLAINTEXT_KEY]: plaintext },
+        leaseId: "",
+        leaseDuration: 0,
+        renewable: false
+      });
+    } else {
+      out.set(
+        read.id,
+        new VaultrunError(
+          "VAULT_ERROR",
+          `transit could not decrypt a ciphertext with ${path}: ${item?.error ?? "no result"}`,
+          {
+            hint: "was it encrypted with this key (--transit-key) and mount (--transit-mount)?"
+          }
+        )
+      );
+    }
+  });
+  return out;
+}
+
 // src/resolve.ts
 async function prepare(config, processEnv, log) {
   const sourceHashes = {};
@@ -3491,7 +3726,12 @@ async function openVault(config, log, deadline) {
   client.deadline = deadline;
   try {
     const session = await login(client, config.auth, log);
-    return { client, session, mounts: new MountResolver(client, session.token, log) };
+    return {
+      client,
+      session,
+      mounts: new MountResolver(client, session.token, log),
+      transit: { mount: config.transitMount, key: config.transitKey }
+    };
   } catch (error) {
     client.close();
     throw error;
@@ -3499,11 +3739,18 @@ async function openVault(config, log, deadline) {
 }
 async function fetchReads(vault, plan, cache = /* @__PURE__ */ new Map(), refresh = /* @__PURE__ */ new Set(), reads = /* @__PURE__ */ new Map()) {
   const results = /* @__PURE__ */ new Map();
-  const settled = await Promise.allSettled(
-    plan.reads.map(async (read) => {
+  const ciphertexts = plan.reads.filter((r) => r.ciphertext !== void 0);
+  const settled = await Promise.allSettled([
+    fetchCiphertexts(vault, ciphertexts, cache, refresh, reads, results),
+    ...plan.reads.filter((r) => r.ciphertext === void 0).map(async (read) => {
       const cached = refresh.has(read.id) ? void 0 : cache.get(read.id);
       try {
-        const secret = cached ?? await readSecret(vault.client, vault.mounts, vault.session.token, read);
+        if (read.write && vault.noWrites) {
+          await checkWritable(vault.mounts, read);
+          results.set(read.id, { data: {} });
+          return;
+        }
+        const secret = cached ?? (read.write ? await issueSecret(vault.client, vault.mounts, vault.session.token, read) : await readSecret(vault.client, vault.mounts, vault.session.token, read));
         reads.set(read.id, secret);
         results.set(read.id, { data: secret.data });
       } catch (error) {
@@ -3512,9 +3759,44 @@ async function fetchReads(vault, plan, cache = /* @__PURE__ */ new Map(), refres
         results.set(read.id, { error });
       }
     })
-  );
+  ]);
   for (const outcome of settled) if (outcome.status === "rejected") throw outcome.reason;
   return { results, reads };
+}
+async function fetchCiphertexts(vault, ciphertexts, cache, refresh, reads, results) {
+  const todo = [];
+  for (const read of ciphertexts) {
+    const cached = refresh.has(read.id) ? void 0 : cache.get(read.id);
+    if (!cached) {
+      todo.push(read);
+      continue;
+    }
+    reads.set(read.id, cached);
+    results.set(read.id, { data: cached.data });
+  }
+  if (todo.length === 0) return;
+  let decrypted;
+  try {
+    decrypted = await decryptAll(
+      vault.client,
+      vault.session.token,
+      vault.transit ?? { mount: "transit" },
+      todo
+    );
+  } catch (error) {
+    if (!(error instanceof VaultrunError)) throw error;
+    if (error.code === "UNREACHABLE" || error.code === "LOGIN_FAILED") throw error;
+    for (const read of todo) results.set(read.id, { error });
+    return;
+  }
+  for (const [id, outcome] of decrypted) {
+    if (outcome instanceof VaultrunError) {
+      results.set(id, { error: outcome });
+    } else {
+      reads.set(id, outcome);
+      results.set(id, { data: outcome.data });
+    }
+  }
 }
 function leasesOf(plan, reads) {
   return plan.reads.flatMap((r) => {

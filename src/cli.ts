@@ -12,6 +12,7 @@ import { concealCredentials } from './run/conceal.js';
 import { execReplace, findExecutable } from './run/exec.js';
 import { restoredNodeVariables } from './run/node-env.js';
 import { Rotation } from './run/rotation/index.js';
+import { rotatesOnSchedule } from './run/rotation/scheduled.js';
 import { supervise } from './run/supervise.js';
 import { becomeUser, resolveUser, userEnvironment } from './run/user.js';
 import { SETTINGS, type Setting } from './settings.js';
@@ -97,7 +98,7 @@ async function runCommand(command: string[], config: Config, io: CliIo): Promise
   try {
     // Resident when asked to supervise, or to watch — which is the default as soon as a secret has a lease:
     // exec-ing away would leave the lease to die.
-    const watching = config.watch ?? resolution.leases.length > 0;
+    const watching = config.watch ?? (resolution.leases.length > 0 || rotatesOnSchedule(resolution));
     const resident = config.supervise || watching;
     const file = await findExecutable(name, resolution.env.PATH);
     if (resident) {

@@ -29,6 +29,9 @@ export interface Config {
   passthrough: Set<string>;
   ignoreMissing: boolean;
   fileEnv: boolean;
+  /** --transit-key / --transit-mount: what decrypts vault:v1:… ciphertexts. */
+  transitKey?: string;
+  transitMount: string;
   fileEnvExclude: Set<string>;
   fileEnvDirs: string[];
   runtimeDir?: string;
@@ -283,6 +286,8 @@ export function loadConfig(flags: FlagValues, env: Readonly<Record<string, strin
     passthrough: new Set(get<string[] | undefined>('passthrough') ?? []),
     ignoreMissing: get<boolean>('ignoreMissing'),
     fileEnv: get<boolean>('fileEnv'),
+    ...opt('transitKey', get<string | undefined>('transitKey')),
+    transitMount: get<string>('transitMount'),
     fileEnvExclude: new Set(get<string[] | undefined>('fileEnvExclude') ?? []),
     fileEnvDirs: get<string[] | undefined>('fileEnvDirs') ?? [],
     ...opt('runtimeDir', get<string | undefined>('runtimeDir')),

@@ -14,15 +14,24 @@ import { VaultrunError } from './errors.js';
 import type { Logger } from './log.js';
 import { lookalikeProblem } from './refs/lookalike.js';
 import { readId, refsOf } from './refs/parse.js';
-import { type Plan, planReferences, type ReadResult, renderPlan, secretToString } from './refs/plan.js';
+import {
+  type Plan,
+  planReferences,
+  type ReadRequest,
+  type ReadResult,
+  renderPlan,
+  secretToString,
+} from './refs/plan.js';
 import { isOwnSetting } from './settings.js';
 import { login } from './vault/auth.js';
 import type { Session } from './vault/auth-types.js';
 import { VaultClient } from './vault/client.js';
 import { Deadline } from './vault/deadline.js';
+import { checkWritable, issueSecret } from './vault/issue.js';
 import { MountResolver, readSecret, type SecretRead } from './vault/kv.js';
 import { revokeLease, revokeSelf } from './vault/lease.js';
 import { loadTls } from './vault/tls.js';
+import { decryptAll, type TransitSettings } from './vault/transit.js';
 
 /**
  * The library API. One resolution is three stages, each usable on its own (the supervisor re-runs them when a
@@ -109,6 +118,10 @@ export interface VaultContext {
   mounts: MountResolver;
   /** The token we created was revoked already (nothing needed it any more). */
   tokenRevoked?: boolean;
+  /** What decrypts transit ciphertexts (--transit-key, --transit-mount). */
+  transit?: TransitSettings;
+  /** `check`: write references are checked (path, mount) but not written. */
+  noWrites?: boolean;
 }
 
 /**
@@ -138,7 +151,12 @@ export async function openVault(config: Config, log: Logger, deadline?: Deadline
   client.deadline = deadline;
   try {
     const session = await login(client, config.auth, log);
-    return { client, session, mounts: new MountResolver(client, session.token, log) };
+    return {
+      client,
+      session,
+      mounts: new MountResolver(client, session.token, log),
+      transit: { mount: config.transitMount, key: config.transitKey },
+    };
   } catch (error) {
     client.close();
     throw error;
@@ -168,22 +186,79 @@ export async function fetchReads(
   reads: Map<string, SecretRead> = new Map(),
 ): Promise<{ results: Map<string, ReadResult>; reads: Map<string, SecretRead> }> {
   const results = new Map<string, ReadResult>();
-  const settled = await Promise.allSettled(
-    plan.reads.map(async (read) => {
-      const cached = refresh.has(read.id) ? undefined : cache.get(read.id);
-      try {
-        const secret = cached ?? (await readSecret(vault.client, vault.mounts, vault.session.token, read));
-        reads.set(read.id, secret);
-        results.set(read.id, { data: secret.data });
-      } catch (error) {
-        if (!(error instanceof VaultrunError)) throw error;
-        if (error.code === 'UNREACHABLE' || error.code === 'LOGIN_FAILED') throw error;
-        results.set(read.id, { error });
-      }
-    }),
-  );
+  const ciphertexts = plan.reads.filter((r) => r.ciphertext !== undefined);
+  const settled = await Promise.allSettled([
+    fetchCiphertexts(vault, ciphertexts, cache, refresh, reads, results),
+    ...plan.reads
+      .filter((r) => r.ciphertext === undefined)
+      .map(async (read) => {
+        const cached = refresh.has(read.id) ? undefined : cache.get(read.id);
+        try {
+          if (read.write && vault.noWrites) {
+            await checkWritable(vault.mounts, read);
+            results.set(read.id, { data: {} });
+            return;
+          }
+          const secret =
+            cached ??
+            (read.write
+              ? await issueSecret(vault.client, vault.mounts, vault.session.token, read)
+              : await readSecret(vault.client, vault.mounts, vault.session.token, read));
+          reads.set(read.id, secret);
+          results.set(read.id, { data: secret.data });
+        } catch (error) {
+          if (!(error instanceof VaultrunError)) throw error;
+          if (error.code === 'UNREACHABLE' || error.code === 'LOGIN_FAILED') throw error;
+          results.set(read.id, { error });
+        }
+      }),
+  ]);
   for (const outcome of settled) if (outcome.status === 'rejected') throw outcome.reason;
   return { results, reads };
+}
+
+/** The transit ciphertexts of a plan not in `cache` (or to refresh): decrypted in one batch request. */
+async function fetchCiphertexts(
+  vault: VaultContext,
+  ciphertexts: readonly ReadRequest[],
+  cache: ReadonlyMap<string, SecretRead>,
+  refresh: ReadonlySet<string>,
+  reads: Map<string, SecretRead>,
+  results: Map<string, ReadResult>,
+): Promise<void> {
+  const todo: ReadRequest[] = [];
+  for (const read of ciphertexts) {
+    const cached = refresh.has(read.id) ? undefined : cache.get(read.id);
+    if (!cached) {
+      todo.push(read);
+      continue;
+    }
+    reads.set(read.id, cached);
+    results.set(read.id, { data: cached.data });
+  }
+  if (todo.length === 0) return;
+  let decrypted: Map<string, SecretRead | VaultrunError>;
+  try {
+    decrypted = await decryptAll(
+      vault.client,
+      vault.session.token,
+      vault.transit ?? { mount: 'transit' },
+      todo,
+    );
+  } catch (error) {
+    if (!(error instanceof VaultrunError)) throw error;
+    if (error.code === 'UNREACHABLE' || error.code === 'LOGIN_FAILED') throw error;
+    for (const read of todo) results.set(read.id, { error });
+    return;
+  }
+  for (const [id, outcome] of decrypted) {
+    if (outcome instanceof VaultrunError) {
+      results.set(id, { error: outcome });
+    } else {
+      reads.set(id, outcome);
+      results.set(id, { data: outcome.data });
+    }
+  }
 }
 
 export function leasesOf(plan: Plan, reads: ReadonlyMap<string, SecretRead>): Lease[] {

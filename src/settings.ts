@@ -297,6 +297,21 @@ export const SETTINGS = [
     help: '*_FILE variables that are never converted',
   },
   {
+    key: 'transitKey',
+    flag: 'transit-key',
+    env: ['VAULTRUN_TRANSIT_KEY', 'VAULT_TRANSIT_KEY_ID'],
+    kind: 'string',
+    help: 'transit key that decrypts vault:v1:… ciphertexts in the environment (one batch request per start)',
+  },
+  {
+    key: 'transitMount',
+    flag: 'transit-mount',
+    env: ['VAULTRUN_TRANSIT_MOUNT', 'VAULT_TRANSIT_PATH'],
+    kind: 'string',
+    default: 'transit',
+    help: 'mount path of the transit engine that decrypts ciphertexts',
+  },
+  {
     key: 'runtimeDir',
     flag: 'runtime-dir',
     env: ['VAULTRUN_RUNTIME_DIR'],
@@ -324,7 +339,7 @@ export const SETTINGS = [
     flag: 'watch',
     env: ['VAULTRUN_WATCH'],
     kind: 'bool',
-    help: 'stay resident and act when a secret changes (default: on when a secret has a lease, else off)',
+    help: 'stay resident and act when a secret changes (default: on when a secret has a lease or a rotation schedule — a database static role, an issued certificate — else off)',
   },
   {
     key: 'pollInterval',

@@ -4,6 +4,8 @@ import { mergeEnv, readEnvFile } from '../env/sources.js';
 import { EXIT_CODES, VaultrunError } from '../errors.js';
 import { parseValue, type Ref, readId, refsOf } from '../refs/parse.js';
 import type { Plan, ReadResult } from '../refs/plan.js';
+import { shortCiphertext } from '../refs/transit.js';
+import { canonicalJson } from '../refs/write.js';
 import { abandonStart, fetchReads, leasesOf, openVault, prepare } from '../resolve.js';
 import { isOwnSetting } from '../settings.js';
 import { missingKeyHint } from '../suggest.js';
@@ -19,7 +21,14 @@ import { addSettingOptions, envOnlyHelp } from './options.js';
  * variable → reference → status, and the exit status says whether a start would succeed. Unlike a start it
  * does not stop at the first failure: every variable gets its own status.
  */
-export type CheckStatus = 'ok' | 'missing path' | 'missing key' | 'denied' | 'invalid' | 'error';
+export type CheckStatus =
+  | 'ok'
+  | 'missing path'
+  | 'missing key'
+  | 'denied'
+  | 'invalid'
+  | 'error'
+  | 'not written';
 
 export interface CheckRow {
   variable: string;
@@ -35,6 +44,8 @@ export interface CheckRow {
 }
 
 export function referenceText(ref: Ref): string {
+  if (ref.ciphertext !== undefined) return `${shortCiphertext(ref.ciphertext)} (transit)`;
+  if (ref.write !== undefined) return `>>${ref.path}#${ref.key}#${canonicalJson(ref.write.body)}`;
   return `${ref.path}#${ref.key}${ref.version === undefined ? '' : `#${ref.version}`}`;
 }
 
@@ -58,6 +69,15 @@ export function checkRow(
   } else if ('error' in result) {
     const status = STATUS_OF_CODE[result.error.code] ?? 'error';
     row = { variable, reference, status, exit: result.error.exitCode, message: result.error.message };
+  } else if (ref.write !== undefined) {
+    // `check` never writes: the path and its mount were checked; what a start would write is said.
+    return {
+      variable,
+      reference,
+      status: 'not written',
+      exit: 0,
+      message: `a start would POST ${canonicalJson(ref.write.body)} to ${ref.path} and take "${ref.key}" of the answer`,
+    };
   } else if (!Object.hasOwn(result.data, ref.key)) {
     const keys = Object.keys(result.data).sort();
     row = {
@@ -147,6 +167,7 @@ export async function runCheck(config: Config, io: CliIo): Promise<number> {
   if (plan.vars.length > 0) {
     // One deadline (--wait) for the login and every read, as for a start.
     const vault = await openVault(config, log, new Deadline(config.waitMs));
+    vault.noWrites = true;
     const reads = new Map<string, SecretRead>();
     try {
       let results: Map<string, ReadResult>;
@@ -190,10 +211,14 @@ export async function runCheck(config: Config, io: CliIo): Promise<number> {
   }
   io.stdout(formatCheckTable(rows));
   for (const row of rows) {
+    if (row.status === 'not written' && row.message) {
+      log.info(row.message, { variable: row.variable });
+      continue;
+    }
     if (row.status === 'ok' || !row.message) continue;
     (row.ignored ? log.warn : log.error)(row.message, { variable: row.variable, status: row.status });
   }
-  const failed = rows.filter((r) => r.status !== 'ok' && !r.ignored).length;
+  const failed = rows.filter((r) => r.exit !== 0 && !r.ignored).length;
   const status = checkExitStatus(rows);
   const summary = `checked ${rows.length} reference${rows.length === 1 ? '' : 's'}: ${rows.length - failed} ok or ignored, ${failed} failed`;
   if (failed > 0) log.error(summary, { exit: status });

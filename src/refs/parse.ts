@@ -1,5 +1,7 @@
 import { VaultrunError } from '../errors.js';
 import { PATH_CHARACTERS, pathProblem, RESERVED_MOUNTS } from './path.js';
+import { ciphertextRef, isCiphertext } from './transit.js';
+import { parseWriteRef, WRITE_PREFIX, writeId } from './write.js';
 
 /**
  * Reference grammar (compatible with bank-vaults vault-env for these forms):
@@ -16,6 +18,10 @@ export interface Ref {
   path: string;
   key: string;
   version?: number;
+  /** A transit ciphertext to decrypt (transit.ts) instead of a path to read. */
+  ciphertext?: string;
+  /** An issue-on-start write (write.ts): POST this body to the path, take KEY of the answer. */
+  write?: { body: Record<string, unknown> };
 }
 
 export type Segment = { text: string } | { ref: Ref };
@@ -59,6 +65,8 @@ export function parseRefBody(variable: string, body: string): Ref {
 
 /** Classifies one environment value: no reference, a whole-value reference, or a template with inline ones. */
 export function parseValue(variable: string, value: string): ParsedValue {
+  if (isCiphertext(value)) return { kind: 'whole', ref: ciphertextRef(value) };
+  if (value.startsWith(WRITE_PREFIX)) return { kind: 'whole', ref: parseWriteRef(variable, value) };
   if (value.startsWith(WHOLE_PREFIX)) {
     return { kind: 'whole', ref: parseRefBody(variable, value.slice(WHOLE_PREFIX.length)) };
   }
@@ -71,7 +79,10 @@ export function parseValue(variable: string, value: string): ParsedValue {
     if (open > 0) segments.push({ text: rest.slice(0, open) });
     const close = rest.indexOf('}', open);
     if (close < 0) throw syntaxError(variable, "inline reference '${vault:' is not closed with '}'");
-    segments.push({ ref: parseRefBody(variable, rest.slice(open + INLINE_OPEN.length, close)) });
+    const body = rest.slice(open + INLINE_OPEN.length, close);
+    segments.push({
+      ref: isCiphertext(`vault:${body}`) ? ciphertextRef(`vault:${body}`) : parseRefBody(variable, body),
+    });
     rest = rest.slice(close + 1);
   }
   if (rest !== '') segments.push({ text: rest });
@@ -86,6 +97,9 @@ export function refsOf(parsed: ParsedValue): Ref[] {
 }
 
 /** The identity of one read: a path at a version. Every variable using it shares one request. */
-export function readId(ref: Pick<Ref, 'path' | 'version'>): string {
+export function readId(ref: Pick<Ref, 'path' | 'version' | 'ciphertext' | 'write'>): string {
+  if (ref.write !== undefined) return writeId(ref);
+  // A path is never empty and never has '#': this id cannot be a path's.
+  if (ref.ciphertext !== undefined) return `#transit#${ref.ciphertext}`;
   return ref.version === undefined ? ref.path : `${ref.path}#${ref.version}`;
 }

@@ -26,6 +26,10 @@ export interface ReadRequest {
   id: string;
   path: string;
   version?: number;
+  /** A transit ciphertext (refs/transit.ts): decrypted, with the others of the start, in one batch. */
+  ciphertext?: string;
+  /** An issue-on-start write (refs/write.ts): POSTed, never read, never polled; not done by `check`. */
+  write?: { body: Record<string, unknown> };
   /** Variables that use this read, sorted: for messages. */
   variables: string[];
 }
@@ -55,7 +59,14 @@ export function planReferences(env: Readonly<Record<string, string>>, options: P
     for (const ref of refsOf(parsed)) {
       referenceCount++;
       const id = readId(ref);
-      const read = reads.get(id) ?? { id, path: ref.path, ...versionOf(ref), variables: [] };
+      const read = reads.get(id) ?? {
+        id,
+        path: ref.path,
+        ...versionOf(ref),
+        ...(ref.ciphertext === undefined ? {} : { ciphertext: ref.ciphertext }),
+        ...(ref.write === undefined ? {} : { write: ref.write }),
+        variables: [],
+      };
       if (!read.variables.includes(name)) read.variables.push(name);
       reads.set(id, read);
     }

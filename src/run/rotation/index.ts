@@ -21,6 +21,7 @@ import { renewLease, renewSelf, revokeLease, revokeSelf } from '../../vault/leas
 import type { Controller } from '../supervise.js';
 import { type Change, changedVariables, PendingChange } from './change.js';
 import { Leases } from './leases.js';
+import { Scheduled } from './scheduled.js';
 import { type Clock, systemClock, type Timer, Timers } from './timers.js';
 import { OurToken } from './token.js';
 import { Watch } from './watch.js';
@@ -66,6 +67,7 @@ export class Rotation {
   private readonly token: OurToken;
   private readonly leases: Leases;
   private readonly watch: Watch;
+  private readonly scheduled: Scheduled;
   private readonly change: PendingChange;
   private vault: VaultContext | undefined;
   private controller: Controller | undefined;
@@ -130,6 +132,12 @@ export class Rotation {
       leasedReads: () => this.leases.readIds(),
       readAgain: (reason, readIds, deadline) => this.change.notice(reason, readIds, false, deadline),
     });
+    this.scheduled = new Scheduled({
+      timers,
+      log,
+      current: () => ({ plan: this.prepared.plan, reads: this.reads }),
+      readAgain: (reason, readIds, deadline) => this.change.notice(reason, readIds, false, deadline),
+    });
     this.watch = new Watch({
       timers,
       log,
@@ -148,6 +156,7 @@ export class Rotation {
     if (!this.options.watching) return;
     this.token.start();
     this.watch.start();
+    this.scheduled.arm();
     this.log.debug('watching for changes', {
       paths: this.watch.pollable().length,
       files: this.prepared.sourceFiles.length,
@@ -179,6 +188,15 @@ export class Rotation {
 
   /** Acts on a change: re-resolves what changed and, if the command's environment or files differ, restarts or signals it. */
   private async apply(pending: Change): Promise<void> {
+    try {
+      await this.applyChange(pending);
+    } finally {
+      // Secrets that announce their next change (static roles): from what the command now runs with.
+      if (!this.stopped && this.options.watching) this.scheduled.arm();
+    }
+  }
+
+  private async applyChange(pending: Change): Promise<void> {
     if (this.stopped || !this.controller) return;
     const reason = pending.reasons.join('; ');
     let prepared = this.prepared;

@@ -8,6 +8,7 @@ import { type Prepared, sha256, type VaultContext } from '../../resolve.js';
 import { pollVerdict } from '../../vault/consistency.js';
 import { readSecret, type SecretRead } from '../../vault/kv.js';
 import { currentVersion } from '../../vault/lease.js';
+import { scheduledChangeMs } from './scheduled.js';
 import type { Timers } from './timers.js';
 
 /**
@@ -36,12 +37,25 @@ export function pollWaitMs(waitMs: number, pollIntervalMs: number): number {
   return Math.max(1000, Math.min(waitMs, pollIntervalMs / 2));
 }
 
-/** Reads worth polling: read, no lease (leases have their own clock) and no pinned version. Pure. */
+/**
+ * Reads worth polling: read, no lease (leases have their own clock), not announcing their own change (static
+ * roles: scheduled.ts) and no pinned version. Pure.
+ */
 export function pollableReads(
   reads: readonly ReadRequest[],
   secrets: ReadonlyMap<string, SecretRead>,
 ): ReadRequest[] {
-  return reads.filter((r) => r.version === undefined && !secrets.get(r.id)?.leaseId && secrets.has(r.id));
+  return reads.filter((r) => {
+    const secret = secrets.get(r.id);
+    return (
+      r.version === undefined &&
+      r.ciphertext === undefined &&
+      r.write === undefined &&
+      secret !== undefined &&
+      !secret.leaseId &&
+      scheduledChangeMs(secret) === undefined
+    );
+  });
 }
 
 export interface WatchOptions {

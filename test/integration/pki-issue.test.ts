@@ -1,0 +1,205 @@
+// Issue-on-start (write) references against OpenBao's real PKI engine: certificate, private key and CA chain from
+// ONE issuance written to 0400 files (NAME_FILE), the key checked against the certificate with node:crypto;
+// `check` never writes; in resident mode a short-lived certificate is issued again before it expires, with
+// exactly one restart per re-issue; a role with generate_lease=true gives a lease that is revoked on exit.
+import { createPrivateKey, X509Certificate } from 'node:crypto';
+import { readFileSync, statSync } from 'node:fs';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { baseEnv, runVaultrun } from '../support/cli.js';
+import { type OpenBao, OpenBaoApiError, startOpenBao } from '../support/openbao.js';
+import { workDir } from '../support/processes.js';
+import { auditRequests, probeEnv, runProbe, Sensitive, tempDir } from '../support/resolution.js';
+import { ROTATION_APP, startResident, starts, waitForStart, waitUntil } from '../support/rotation.js';
+
+const POLICY = `
+path "pki/issue/*" { capabilities = ["update"] }
+path "sys/leases/revoke" { capabilities = ["update"] }
+`;
+
+describe('issue-on-start references (PKI)', () => {
+  let bao: OpenBao;
+  let token: string;
+  let rootPem: string;
+  const secrets = new Sensitive();
+  const body = (ttl: string) => JSON.stringify({ common_name: 'api.internal', ttl });
+  const tlsEnv = (role: string, ttl: string) => ({
+    TLS_CERT_FILE: `>>vault:pki/issue/${role}#certificate#${body(ttl)}`,
+    TLS_KEY_FILE: `>>vault:pki/issue/${role}#private_key#${body(ttl)}`,
+    TLS_CHAIN_FILE: `>>vault:pki/issue/${role}#ca_chain#${body(ttl)}`,
+  });
+
+  beforeAll(async () => {
+    bao = await startOpenBao();
+    secrets.add('root token', bao.rootToken);
+    await bao.api('POST', 'sys/mounts/pki', { type: 'pki', config: { max_lease_ttl: '87600h' } });
+    const root = await bao.api<{ data: { certificate: string } }>('POST', 'pki/root/generate/internal', {
+      common_name: 'vaultrun test root',
+      ttl: '87600h',
+    });
+    rootPem = root.data.certificate;
+    await bao.api('POST', 'pki/roles/web', {
+      allowed_domains: 'internal',
+      allow_subdomains: true,
+      max_ttl: '2h',
+    });
+    await bao.api('POST', 'pki/roles/leased', {
+      allowed_domains: 'internal',
+      allow_subdomains: true,
+      max_ttl: '2h',
+      generate_lease: true,
+    });
+    await bao.writePolicy('pki-web', POLICY);
+    token = await bao.createToken({ policies: ['pki-web'] });
+    secrets.add('token', token);
+  });
+
+  afterAll(async () => {
+    await bao?.stop();
+  });
+
+  it('exec: certificate, key and CA chain of ONE issuance in 0400 files; the key matches the certificate', async () => {
+    const before = (await auditRequests(bao, 'pki/issue/web')).length;
+    const runtime = join(tempDir(), 'rt');
+    const run = await runProbe(
+      secrets,
+      { VAULT_ADDR: bao.addr, VAULT_TOKEN: token, ...tlsEnv('web', '1h') },
+      {
+        args: ['--no-watch', '--runtime-dir', runtime],
+      },
+    );
+    const env = probeEnv(run);
+    expect((await auditRequests(bao, 'pki/issue/web')).slice(before)).toHaveLength(1);
+    const [certFile, keyFile, chainFile] = [
+      env.TLS_CERT_FILE,
+      env.TLS_KEY_FILE,
+      env.TLS_CHAIN_FILE,
+    ] as string[];
+    for (const file of [certFile, keyFile, chainFile]) {
+      expect(file?.startsWith(runtime)).toBe(true);
+      expect(statSync(file as string).mode & 0o777).toBe(0o400);
+    }
+    const cert = new X509Certificate(readFileSync(certFile as string));
+    const key = readFileSync(keyFile as string, 'utf8');
+    secrets.add('private key', key);
+    expect(cert.subject).toContain('CN=api.internal');
+    expect(cert.checkPrivateKey(createPrivateKey(key))).toBe(true);
+    const chain = readFileSync(chainFile as string, 'utf8');
+    expect(chain.trim()).toBe(rootPem.trim());
+    expect(cert.verify(new X509Certificate(rootPem).publicKey)).toBe(true);
+    expect(run.output).not.toContain('PRIVATE KEY');
+  });
+
+  it('check: says what would be written, writes nothing (exit 0); a write to a KV mount is refused', async () => {
+    await bao.kvPut('app', { x: '1' });
+    const before = (await auditRequests(bao, /^(pki|secret)\/issue\//)).length;
+    const ok = await runVaultrun(['check'], {
+      env: baseEnv({ VAULT_ADDR: bao.addr, VAULT_TOKEN: token, ...tlsEnv('web', '1h') }),
+    });
+    expect(ok.exitCode, ok.stderr).toBe(0);
+    expect(ok.stdout).toMatch(
+      /TLS_CERT_FILE\s+>>pki\/issue\/web#certificate#\{"common_name":"api.internal","ttl":"1h"\}\s+not written/,
+    );
+    expect(ok.stderr).toContain(
+      'a start would POST {"common_name":"api.internal","ttl":"1h"} to pki/issue/web',
+    );
+    expect(await auditRequests(bao, /^(pki|secret)\/issue\//)).toHaveLength(before);
+    const kv = await runVaultrun(['resolve'], {
+      env: baseEnv({ VAULT_ADDR: bao.addr, VAULT_TOKEN: bao.rootToken, X: '>>vault:secret/issue/app#x' }),
+    });
+    expect(kv.exitCode).toBe(64);
+    expect(kv.stderr).toMatch(
+      /secret\/issue\/app is not writable by a reference: writes go only to issue\/ROLE of a PKI mount \(secret\/ is a kv engine\)/,
+    );
+    expect(await auditRequests(bao, /^(pki|secret)\/issue\//)).toHaveLength(before);
+  });
+
+  it('resident: a 12 s certificate is issued again at 2/3 of its life, before it expires; exactly one restart per re-issue', async () => {
+    const appLog = join(workDir('vaultrun-pki-'), 'app.log');
+    const runtime = join(workDir('vaultrun-pki-'), 'rt');
+    const run = startResident(
+      [
+        '--debounce',
+        '100ms',
+        '--splay',
+        '1h',
+        '--runtime-dir',
+        runtime,
+        '--log-level',
+        'debug',
+        'node',
+        ROTATION_APP,
+      ],
+      {
+        env: baseEnv({
+          VAULT_ADDR: bao.addr,
+          VAULT_TOKEN: token,
+          ...tlsEnv('web', '12s'),
+          APP_LOG: appLog,
+          APP_FILE_VARS: 'TLS_CERT_FILE,TLS_KEY_FILE',
+        }),
+      },
+    );
+    const apps = [
+      await waitForStart(appLog, 1),
+      await waitForStart(appLog, 2),
+      await waitForStart(appLog, 3),
+    ];
+    const certs = apps.map((a) => new X509Certificate(a.files?.TLS_CERT_FILE?.content as string));
+    for (const [i, app] of apps.entries()) {
+      const key = app.files?.TLS_KEY_FILE?.content as string;
+      secrets.add(`key ${i}`, key);
+      expect(certs[i]?.checkPrivateKey(createPrivateKey(key))).toBe(true);
+      expect(app.files?.TLS_KEY_FILE?.mode).toBe(0o400);
+    }
+    expect(new Set(certs.map((c) => c.serialNumber)).size).toBe(3);
+    // Each new app started while the certificate before it was still valid.
+    for (const i of [1, 2]) {
+      expect(apps[i]?.t as number).toBeLessThan(Date.parse(certs[i - 1]?.validTo as string));
+    }
+    const restarts = run.logs().filter((l) => l.msg === 'secrets changed: restarting the command');
+    expect(restarts.length).toBeGreaterThanOrEqual(2);
+    for (const r of restarts) {
+      expect(r.reason).toBe('the certificate from pki/issue/web is due for renewal');
+      expect(r.variables).toBe('TLS_CERT_FILE,TLS_KEY_FILE'); // the CA chain stays the same
+    }
+    process.kill(run.pid, 'SIGTERM');
+    const res = await run.result;
+    expect(res.exitCode, res.stderr).toBe(0);
+    // One restart per issuance: as many starts as restarts + 1 (counted after exit: nothing is under way).
+    expect(starts(appLog)).toHaveLength(restarts.length + 1);
+    const issued = run.logs().filter((l) => l.msg === 'read again when it rotates');
+    expect(issued.length).toBeGreaterThanOrEqual(3);
+    expect(secrets.leaks(run.stderr())).toEqual([]);
+  });
+
+  it('generate_lease=true: the certificate has a lease (resident by itself), revoked on exit', async () => {
+    const appLog = join(workDir('vaultrun-pki-'), 'app.log');
+    const run = startResident(['node', ROTATION_APP], {
+      env: baseEnv({
+        VAULT_ADDR: bao.addr,
+        VAULT_TOKEN: token,
+        ...tlsEnv('leased', '1h'),
+        APP_LOG: appLog,
+        APP_FILE_VARS: 'TLS_CERT_FILE',
+      }),
+    });
+    const app = await waitForStart(appLog, 1);
+    const cert = new X509Certificate(app.files?.TLS_CERT_FILE?.content as string);
+    const leases = await bao.api<{ data: { keys: string[] } }>('LIST', 'sys/leases/lookup/pki/issue/leased');
+    expect(leases.data.keys).toHaveLength(1);
+    const leaseId = `pki/issue/leased/${leases.data.keys[0]}`;
+    process.kill(run.pid, 'SIGTERM');
+    const res = await run.result;
+    expect(res.exitCode, res.stderr).toBe(0);
+    expect(run.count('revoked a lease')).toBe(1);
+    await expect(bao.api('PUT', 'sys/leases/lookup', { lease_id: leaseId })).rejects.toBeInstanceOf(
+      OpenBaoApiError,
+    );
+    const serial = cert.serialNumber.match(/../g)?.join(':').toLowerCase();
+    await waitUntil(async () => {
+      const revoked = await bao.api<{ data: { keys: string[] } }>('LIST', 'pki/certs/revoked');
+      return revoked.data.keys.includes(serial as string);
+    }, 'the certificate to be revoked in the PKI engine');
+  });
+});
