@@ -1325,6 +1325,111 @@ var import_node_crypto3 = require("node:crypto");
 // src/env/file-env.ts
 var import_node_path2 = require("node:path");
 
+// src/refs/filters.ts
+var FILTER_NAMES = ["base64decode", "base64encode", "json:POINTER", "tojson"];
+var FILTER_HINT = `filters are ${FILTER_NAMES.join(", ")} (e.g. vault:PATH#KEY|base64decode|json:/client_email)`;
+function parseFilter(raw) {
+  if (raw === "base64decode" || raw === "base64encode" || raw === "tojson") return { name: raw };
+  if (raw.startsWith("json:")) {
+    const pointer = raw.slice("json:".length);
+    if (pointer === "") return { name: "json", pointer: [] };
+    if (!pointer.startsWith("/")) return "a JSON pointer starts with '/' (json:/a/b)";
+    const tokens = pointer.slice(1).split("/");
+    if (tokens.some((t) => /~(?![01])/.test(t))) {
+      return "in a JSON pointer '~' must be followed by 0 or 1 (~0 is '~', ~1 is '/')";
+    }
+    return { name: "json", pointer: tokens.map((t) => t.replaceAll("~1", "/").replaceAll("~0", "~")) };
+  }
+  if (raw === "") return "empty filter (two | in a row, or | at the end)";
+  return "unknown filter";
+}
+function secretToString(value) {
+  if (typeof value === "string") return value;
+  if (typeof value === "number" || typeof value === "boolean" || typeof value === "bigint")
+    return String(value);
+  if (value === null || value === void 0) return "";
+  return JSON.stringify(value);
+}
+var BASE64 = /^(?:[A-Za-z0-9+/]*|[A-Za-z0-9_-]*)={0,2}$/;
+var UTF8 = new TextDecoder("utf-8", { fatal: true });
+function textOf(piece, filter) {
+  if ("bytes" in piece) {
+    try {
+      return UTF8.decode(piece.bytes);
+    } catch {
+      throw new Error(`${filter} needs text, but the value is bytes that are not UTF-8`);
+    }
+  }
+  if (typeof piece.value === "string") return piece.value;
+  throw new Error(`${filter} needs a text value, but the field is ${kindOf(piece.value)}`);
+}
+function kindOf(value) {
+  if (value === null) return "null";
+  if (Array.isArray(value)) return "an array";
+  return typeof value === "object" ? "an object" : `a ${typeof value}`;
+}
+function decodeBase64(text) {
+  const compact = text.replace(/[\s]+/g, "");
+  const unpadded = compact.replace(/=+$/, "");
+  if (!BASE64.test(compact) || unpadded.length % 4 === 1 || compact !== unpadded && compact.length % 4) {
+    throw new Error("base64decode: the value is not base64");
+  }
+  return new Uint8Array(
+    Buffer.from(unpadded, unpadded.includes("-") || unpadded.includes("_") ? "base64url" : "base64")
+  );
+}
+function select(document, pointer) {
+  let at2 = document;
+  for (const [i, token] of pointer.entries()) {
+    const where = `json: nothing at token ${i + 1} of the pointer`;
+    if (Array.isArray(at2)) {
+      if (!/^(0|[1-9][0-9]*)$/.test(token) || Number(token) >= at2.length) throw new Error(where);
+      at2 = at2[Number(token)];
+    } else if (at2 !== null && typeof at2 === "object" && Object.hasOwn(at2, token)) {
+      at2 = at2[token];
+    } else {
+      throw new Error(where);
+    }
+  }
+  return at2;
+}
+function applyFilter(filter, piece) {
+  switch (filter.name) {
+    case "base64decode":
+      return { bytes: decodeBase64(textOf(piece, "base64decode")) };
+    case "base64encode":
+      return {
+        value: "bytes" in piece ? Buffer.from(piece.bytes).toString("base64") : Buffer.from(secretToString(piece.value), "utf8").toString("base64")
+      };
+    case "tojson":
+      return { value: JSON.stringify("bytes" in piece ? textOf(piece, "tojson") : piece.value ?? null) };
+    case "json": {
+      let document;
+      if ("value" in piece && piece.value !== null && typeof piece.value === "object") document = piece.value;
+      else {
+        const text = textOf(piece, "json");
+        try {
+          document = JSON.parse(text);
+        } catch {
+          throw new Error("json: the value is not JSON");
+        }
+      }
+      return { value: select(document, filter.pointer) };
+    }
+  }
+}
+function applyFilters(filters, value) {
+  let piece = { value };
+  for (const filter of filters ?? []) piece = applyFilter(filter, piece);
+  return piece;
+}
+function pieceText(piece) {
+  if ("value" in piece) return secretToString(piece.value);
+  const text = textOf(piece, "a variable");
+  if (text.includes("\0")) throw new Error("a variable cannot hold a NUL byte");
+  return text;
+}
+
 // src/refs/path.ts
 var PATH_CHARACTERS = "letters A-Z a-z, digits, '-', '_', '.', '@', ':', ',', '+', '=', '~' and inner spaces";
 var RESERVED_MOUNTS = ["sys", "auth", "identity"];
@@ -1388,14 +1493,14 @@ function encodeApiPath(path, query = {}) {
 // src/refs/parse.ts
 var WHOLE_PREFIX = "vault:";
 var INLINE_OPEN = "${vault:";
-var GRAMMAR = "expected vault:PATH#KEY or vault:PATH#KEY#VERSION (inline: ${vault:PATH#KEY})";
+var GRAMMAR = "expected vault:PATH#KEY[#VERSION][|FILTER...][?|?=DEFAULT] (inline: ${vault:PATH#KEY...})";
 var PATH_HINT = `a reference path is segments separated by single '/', made of ${PATH_CHARACTERS}, no '.' or '..' segment, not in the ${RESERVED_MOUNTS.map((m) => `${m}/`).join(", ")} mounts`;
 function syntaxError(variable, problem, hint = GRAMMAR) {
   return new VaultrunError("USAGE", `${variable}: invalid Vault reference: ${problem}`, {
     hint: `${hint}; list the variable in VAULTRUN_PASSTHROUGH to pass it through untouched`
   });
 }
-function parseRefBody(variable, body) {
+function parseTarget(variable, body) {
   const parts = body.split("#");
   if (parts.length < 2) throw syntaxError(variable, "missing #KEY after the path");
   if (parts.length > 3) throw syntaxError(variable, "too many '#' (PATH and KEY may not contain '#')");
@@ -1410,6 +1515,32 @@ function parseRefBody(variable, body) {
     throw syntaxError(variable, "version must be a positive whole number");
   }
   return { path, key, version: Number(rawVersion) };
+}
+function parseRefBody(variable, body) {
+  const hash = body.indexOf("#");
+  if (hash < 0 || /[?|]/.test(body.slice(0, hash))) {
+    parseTarget(variable, body);
+    throw syntaxError(variable, "missing #KEY after the path");
+  }
+  const question = body.indexOf("?");
+  let fallback;
+  if (question >= 0) {
+    const tail = body.slice(question + 1);
+    if (tail === "") fallback = { optional: true };
+    else if (tail.startsWith("=")) fallback = { default: tail.slice(1) };
+    else throw syntaxError(variable, "'?' must end the reference, or be followed by '=DEFAULT'");
+    body = body.slice(0, question);
+  }
+  const [target = "", ...rawFilters] = body.split("|");
+  const ref = parseTarget(variable, target);
+  if (rawFilters.length > 0) {
+    ref.filters = rawFilters.map((raw, i) => {
+      const parsed = parseFilter(raw);
+      if (typeof parsed === "string") throw syntaxError(variable, `filter ${i + 1}: ${parsed}`, FILTER_HINT);
+      return parsed;
+    });
+  }
+  return fallback ? { ...ref, ...fallback } : ref;
 }
 function parseValue(variable, value) {
   if (value.startsWith(WHOLE_PREFIX)) {
@@ -1510,14 +1641,14 @@ function planReferences(env, options) {
 function versionOf(ref) {
   return ref.version === void 0 ? {} : { version: ref.version };
 }
-function secretToString(value) {
-  if (typeof value === "string") return value;
-  if (typeof value === "number" || typeof value === "boolean" || typeof value === "bigint")
-    return String(value);
-  if (value === null) return "";
-  return JSON.stringify(value);
-}
-function lookup(ref, variable, results) {
+var LeaveUnset = class extends Error {
+  constructor(reason) {
+    super(reason.message);
+    this.reason = reason;
+  }
+  reason;
+};
+function field(ref, variable, results) {
   const result = results.get(readId(ref));
   if (result === void 0) {
     throw new VaultrunError("INTERNAL", `${variable}: no read was made for path ${ref.path}`);
@@ -1539,7 +1670,41 @@ function lookup(ref, variable, results) {
       { hint: missingKeyHint(ref.key, known) }
     );
   }
-  return secretToString(result.data[ref.key]);
+  return result.data[ref.key];
+}
+function evaluateRef(ref, variable, results) {
+  let value;
+  try {
+    value = field(ref, variable, results);
+  } catch (error) {
+    if (error instanceof VaultrunError && error.code === "NOT_FOUND") {
+      if (ref.default !== void 0) return { fallback: ref.default };
+      if (ref.optional) throw new LeaveUnset(error);
+    }
+    throw error;
+  }
+  try {
+    return applyFilters(ref.filters, value);
+  } catch (error) {
+    throw filterError(variable, ref, error);
+  }
+}
+function filterError(variable, ref, error) {
+  const problem = error instanceof Error ? error.message : "filter failed";
+  return new VaultrunError("USAGE", `${variable}: ${ref.path}#${ref.key}: ${problem}`, {
+    hint: `check the filters of the reference (${FILTER_HINT}); the value itself is never shown`
+  });
+}
+function asText(piece, variable, ref) {
+  if ("fallback" in piece) return piece.fallback;
+  try {
+    return pieceText(piece);
+  } catch (error) {
+    const e = filterError(variable, ref, error);
+    throw new VaultrunError(e.code, e.message, {
+      hint: "binary content can go to a file: NAME_FILE=vault:PATH#KEY|base64decode"
+    });
+  }
 }
 function withVariable(error, variable) {
   if (error.message.startsWith(`${variable}:`)) return error;
@@ -1560,13 +1725,34 @@ var SEVERITY = [
   "INTERNAL"
 ];
 function renderPlan(plan, results, options) {
-  const out = { env: {}, files: {}, skipped: [] };
+  const out = { env: {}, files: {}, skipped: [], secrets: [] };
   const failures = [];
   for (const v of plan.vars) {
     let value;
     try {
-      value = v.parsed.kind === "whole" ? lookup(v.parsed.ref, v.name, results) : v.parsed.segments.map((s) => "ref" in s ? lookup(s.ref, v.name, results) : s.text).join("");
+      if (v.parsed.kind === "whole") {
+        const ref = v.parsed.ref;
+        const piece = evaluateRef(ref, v.name, results);
+        value = v.target === "file" && "bytes" in piece ? piece.bytes : asText(piece, v.name, ref);
+        if (!("fallback" in piece) && typeof value === "string") out.secrets.push(value);
+      } else {
+        value = v.parsed.segments.map((s) => {
+          if (!("ref" in s)) return s.text;
+          const piece = evaluateRef(s.ref, v.name, results);
+          const text = asText(piece, v.name, s.ref);
+          if (!("fallback" in piece)) out.secrets.push(text);
+          return text;
+        }).join("");
+      }
     } catch (error) {
+      if (error instanceof LeaveUnset) {
+        out.skipped.push({
+          name: v.name,
+          reason: withVariable(error.reason, v.name).message,
+          optional: true
+        });
+        continue;
+      }
       if (!(error instanceof VaultrunError)) throw error;
       const named = withVariable(error, v.name);
       if (options.ignoreMissing && error.code === "NOT_FOUND") {
@@ -1577,7 +1763,7 @@ function renderPlan(plan, results, options) {
       continue;
     }
     if (v.target === "file") out.files[v.name] = value;
-    else out.env[v.name] = value;
+    else out.env[v.name] = typeof value === "string" ? value : "";
   }
   const [first] = [...failures].sort((a, b) => SEVERITY.indexOf(a.code) - SEVERITY.indexOf(b.code));
   if (first) {
@@ -1603,7 +1789,7 @@ var NotReadable = class extends Error {
     this.problem = problem;
   }
 };
-function kindOf(st) {
+function kindOf2(st) {
   if (st.isFile()) return "a regular file";
   if (st.isDirectory()) return "a directory";
   if (st.isFIFO()) return "a FIFO (named pipe)";
@@ -1620,14 +1806,14 @@ async function readLimited(path, limit, options = {}) {
   } catch (error) {
     if (error.code === "ENXIO") {
       const st = await (0, import_promises2.stat)(path).catch(() => void 0);
-      if (st) throw new NotReadable(`is not a regular file (${kindOf(st)})`);
+      if (st) throw new NotReadable(`is not a regular file (${kindOf2(st)})`);
     }
     throw error;
   }
   try {
     const st = await handle.stat();
     if (!st.isFile() && !(options.allowFifo && st.isFIFO()))
-      throw new NotReadable(`is not a regular file (${kindOf(st)})`);
+      throw new NotReadable(`is not a regular file (${kindOf2(st)})`);
     if (st.size > limit) throw new NotReadable(`is larger than ${limit} bytes`);
     const buffer = Buffer.alloc(limit + 1);
     let total = 0;
@@ -1742,7 +1928,7 @@ var Refused = class extends Error {
 function at(dir, name) {
   return dir.viaProc ? `/proc/self/fd/${dir.handle.fd}/${name}` : (0, import_node_path3.join)(dir.path, name);
 }
-async function kindOf2(path) {
+async function kindOf3(path) {
   const st = await (0, import_promises3.lstat)(path).catch(() => void 0);
   if (!st) return "was removed while being opened";
   if (st.isSymbolicLink()) return "is a symbolic link";
@@ -1755,7 +1941,7 @@ async function openOwnDir(path, openPath = path) {
   } catch (error) {
     const code = error.code ?? "error";
     if (code === "ENOTDIR" || code === "ELOOP" || code === "ENOENT") {
-      throw new Refused("ENOTDIR", `${path} ${await kindOf2(openPath)}`, true);
+      throw new Refused("ENOTDIR", `${path} ${await kindOf3(openPath)}`, true);
     }
     throw new Refused(code, `${path} (${code})`, false);
   }
@@ -1908,7 +2094,7 @@ async function writeSecretFile(dir, name, content, mode = 256, owner) {
     created = true;
     let ino;
     try {
-      await handle.writeFile(content, "utf8");
+      await handle.writeFile(content, typeof content === "string" ? "utf8" : void 0);
       if (owner) await handle.chown(owner.uid, owner.gid);
       await handle.chmod(mode);
       await handle.sync();
@@ -2065,10 +2251,10 @@ function jsonObject(body, what) {
   }
   return body;
 }
-function optional(value, type, fallback, field, what) {
+function optional(value, type, fallback, field2, what) {
   if (value === void 0 || value === null) return fallback;
   if (typeof value !== type || type === "number" && !Number.isFinite(value)) {
-    throw new VaultrunError("LOGIN_FAILED", `the answer to ${what} has a malformed ${field} (not a ${type})`);
+    throw new VaultrunError("LOGIN_FAILED", `the answer to ${what} has a malformed ${field2} (not a ${type})`);
   }
   return value;
 }
@@ -2096,11 +2282,11 @@ function dataOf(body, what) {
   }
   return data;
 }
-function numberField(value, fallback, field, what) {
-  return optional(value, "number", fallback, field, what);
+function numberField(value, fallback, field2, what) {
+  return optional(value, "number", fallback, field2, what);
 }
-function booleanField(value, fallback, field, what) {
-  return optional(value, "boolean", fallback, field, what);
+function booleanField(value, fallback, field2, what) {
+  return optional(value, "boolean", fallback, field2, what);
 }
 function mountPath(mount) {
   return mount.replace(/^\/+|\/+$/g, "");
@@ -2999,9 +3185,9 @@ var MountResolver = class {
       const again = this.cached(path);
       if (again) return again;
     }
-    const lookup2 = this.lookup(path);
-    if (!pending) this.inflight.set(first, lookup2);
-    return lookup2;
+    const lookup = this.lookup(path);
+    if (!pending) this.inflight.set(first, lookup);
+    return lookup;
   }
   async lookup(path) {
     let body;
@@ -3278,9 +3464,12 @@ function renderEnvironment(config, prepared, results, log) {
     }
   }
   const rendered = renderPlan(plan, results, { ignoreMissing: config.ignoreMissing });
+  for (const text of rendered.secrets) log.masker.add(text);
   const env = { ...prepared.env };
-  for (const { name, reason } of rendered.skipped) {
-    log.warn("variable left unset (--ignore-missing)", { variable: name, reason });
+  for (const { name, reason, optional: optional2 } of rendered.skipped) {
+    if (optional2)
+      log.info("variable left unset (optional reference, missing in Vault)", { variable: name, reason });
+    else log.warn("variable left unset (--ignore-missing)", { variable: name, reason });
     delete env[name];
   }
   Object.assign(env, rendered.env);

@@ -207,8 +207,8 @@ export function leasesOf(plan: Plan, reads: ReadonlyMap<string, SecretRead>): Le
 export interface Rendered {
   /** The command's environment, secret-file variables still unset (see `fileValues`). */
   env: Record<string, string>;
-  /** Secret-file variable → content. */
-  fileValues: Record<string, string>;
+  /** Secret-file variable → content (bytes when a filter decoded binary content). */
+  fileValues: Record<string, string | Uint8Array>;
 }
 
 /** Pure except for the masker: render, apply --ignore-missing, scrub. */
@@ -227,9 +227,13 @@ export function renderEnvironment(
     }
   }
   const rendered = renderPlan(plan, results, { ignoreMissing: config.ignoreMissing });
+  // What filters made of them too (a base64-decoded secret is as secret as its encoding).
+  for (const text of rendered.secrets) log.masker.add(text);
   const env = { ...prepared.env };
-  for (const { name, reason } of rendered.skipped) {
-    log.warn('variable left unset (--ignore-missing)', { variable: name, reason });
+  for (const { name, reason, optional } of rendered.skipped) {
+    if (optional)
+      log.info('variable left unset (optional reference, missing in Vault)', { variable: name, reason });
+    else log.warn('variable left unset (--ignore-missing)', { variable: name, reason });
     delete env[name];
   }
   Object.assign(env, rendered.env);

@@ -2,8 +2,9 @@ import { Command } from 'commander';
 import type { Config } from '../config.js';
 import { mergeEnv, readEnvFile } from '../env/sources.js';
 import { EXIT_CODES, VaultrunError } from '../errors.js';
+import { filterText } from '../refs/filters.js';
 import { parseValue, type Ref, readId, refsOf } from '../refs/parse.js';
-import type { Plan, ReadResult } from '../refs/plan.js';
+import { evaluateRef, type Plan, type ReadResult } from '../refs/plan.js';
 import { abandonStart, fetchReads, leasesOf, openVault, prepare } from '../resolve.js';
 import { isOwnSetting } from '../settings.js';
 import { missingKeyHint } from '../suggest.js';
@@ -32,10 +33,15 @@ export interface CheckRow {
   ignored?: boolean;
   /** What went wrong (never a value). */
   message?: string;
+  /** A `?` / `?=` reference: missing leaves the variable unset / uses the default, so it does not fail. */
+  fallback?: 'unset' | 'default';
 }
 
+/** The reference as written, normalized; a default's text is not shown (`?=…`). */
 export function referenceText(ref: Ref): string {
-  return `${ref.path}#${ref.key}${ref.version === undefined ? '' : `#${ref.version}`}`;
+  const filters = (ref.filters ?? []).map((f) => `|${filterText(f)}`).join('');
+  const fallback = ref.default !== undefined ? '?=…' : ref.optional ? '?' : '';
+  return `${ref.path}#${ref.key}${ref.version === undefined ? '' : `#${ref.version}`}${filters}${fallback}`;
 }
 
 const STATUS_OF_CODE: Partial<Record<VaultrunError['code'], CheckStatus>> = {
@@ -68,9 +74,19 @@ export function checkRow(
       message: `key "${ref.key}" not found at ${ref.path}; ${missingKeyHint(ref.key, keys)}`,
     };
   } else {
+    // The filters run on the value here too (nothing of it is shown): a value they do not fit is a failure.
+    try {
+      evaluateRef(ref, variable, new Map([[readId(ref), result]]));
+    } catch (error) {
+      if (!(error instanceof VaultrunError)) throw error;
+      return { variable, reference, status: 'invalid', exit: error.exitCode, message: error.message };
+    }
     return { variable, reference, status: 'ok', exit: 0 };
   }
-  if (ignoreMissing && row.exit === EXIT_CODES.NOT_FOUND) row.ignored = true;
+  if (row.exit === EXIT_CODES.NOT_FOUND && (ref.optional || ref.default !== undefined)) {
+    row.ignored = true;
+    row.fallback = ref.default !== undefined ? 'default' : 'unset';
+  } else if (ignoreMissing && row.exit === EXIT_CODES.NOT_FOUND) row.ignored = true;
   return row;
 }
 
@@ -93,7 +109,13 @@ export function checkExitStatus(rows: readonly CheckRow[]): number {
 /** Pure: the table, columns padded; `(ignored)` after a status that --ignore-missing tolerates. */
 export function formatCheckTable(rows: readonly CheckRow[]): string {
   const header = ['VARIABLE', 'REFERENCE', 'STATUS'] as const;
-  const cells = rows.map((r) => [r.variable, r.reference, r.ignored ? `${r.status} (ignored)` : r.status]);
+  const mark = (r: CheckRow) =>
+    r.fallback === 'default'
+      ? ' (default used)'
+      : r.fallback === 'unset'
+        ? ' (optional: unset)'
+        : ' (ignored)';
+  const cells = rows.map((r) => [r.variable, r.reference, r.ignored ? `${r.status}${mark(r)}` : r.status]);
   const widths = header.map((h, i) => Math.max(h.length, ...cells.map((c) => (c[i] ?? '').length)));
   const line = (c: readonly string[]) =>
     c

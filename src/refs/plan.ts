@@ -1,5 +1,6 @@
 import { VaultrunError } from '../errors.js';
 import { missingKeyHint } from '../suggest.js';
+import { applyFilters, FILTER_HINT, type Piece, pieceText, secretToString } from './filters.js';
 import { type ParsedValue, parseValue, type Ref, readId, refsOf } from './parse.js';
 
 /**
@@ -78,22 +79,25 @@ export interface RenderOptions {
 export interface Rendered {
   /** Resolved values of variables whose target is 'env'. */
   env: Record<string, string>;
-  /** Values to write to secret files, for variables whose target is 'file'. */
-  files: Record<string, string>;
-  /** Variables left unset under ignoreMissing, with the reason. */
-  skipped: Array<{ name: string; reason: string }>;
+  /** Values to write to secret files, for variables whose target is 'file' (bytes from base64decode). */
+  files: Record<string, string | Uint8Array>;
+  /** Variables left unset under ignoreMissing (or, `optional`, by a `?` reference), with the reason. */
+  skipped: Array<{ name: string; reason: string; optional?: true }>;
+  /** The text each reference gave (after filters; defaults excluded): what logs must mask. */
+  secrets: string[];
 }
 
-/** A secret field as an environment string: strings as they are, scalars printed, objects as JSON. */
-export function secretToString(value: unknown): string {
-  if (typeof value === 'string') return value;
-  if (typeof value === 'number' || typeof value === 'boolean' || typeof value === 'bigint')
-    return String(value);
-  if (value === null) return '';
-  return JSON.stringify(value);
+export { secretToString };
+
+/** A reference whose path, key or version is missing and that says `?`: its variable is left unset. */
+class LeaveUnset extends Error {
+  constructor(readonly reason: VaultrunError) {
+    super(reason.message);
+  }
 }
 
-function lookup(ref: Ref, variable: string, results: ReadonlyMap<string, ReadResult>): string {
+/** The field a reference names, or the NOT_FOUND/other error of its read (naming the variable and key). */
+function field(ref: Ref, variable: string, results: ReadonlyMap<string, ReadResult>): unknown {
   const result = results.get(readId(ref));
   if (result === undefined) {
     throw new VaultrunError('INTERNAL', `${variable}: no read was made for path ${ref.path}`);
@@ -116,7 +120,52 @@ function lookup(ref: Ref, variable: string, results: ReadonlyMap<string, ReadRes
       { hint: missingKeyHint(ref.key, known) },
     );
   }
-  return secretToString(result.data[ref.key]);
+  return result.data[ref.key];
+}
+
+/**
+ * Pure: what one reference gives — its field through its filters — or its default / LeaveUnset when the
+ * path, key or version is missing and it says `?=` / `?`. Other failures throw (named).
+ */
+export function evaluateRef(
+  ref: Ref,
+  variable: string,
+  results: ReadonlyMap<string, ReadResult>,
+): Piece | { fallback: string } {
+  let value: unknown;
+  try {
+    value = field(ref, variable, results);
+  } catch (error) {
+    if (error instanceof VaultrunError && error.code === 'NOT_FOUND') {
+      if (ref.default !== undefined) return { fallback: ref.default };
+      if (ref.optional) throw new LeaveUnset(error);
+    }
+    throw error;
+  }
+  try {
+    return applyFilters(ref.filters, value);
+  } catch (error) {
+    throw filterError(variable, ref, error);
+  }
+}
+
+function filterError(variable: string, ref: Ref, error: unknown): VaultrunError {
+  const problem = error instanceof Error ? error.message : 'filter failed';
+  return new VaultrunError('USAGE', `${variable}: ${ref.path}#${ref.key}: ${problem}`, {
+    hint: `check the filters of the reference (${FILTER_HINT}); the value itself is never shown`,
+  });
+}
+
+function asText(piece: Piece | { fallback: string }, variable: string, ref: Ref): string {
+  if ('fallback' in piece) return piece.fallback;
+  try {
+    return pieceText(piece);
+  } catch (error) {
+    const e = filterError(variable, ref, error);
+    throw new VaultrunError(e.code, e.message, {
+      hint: 'binary content can go to a file: NAME_FILE=vault:PATH#KEY|base64decode',
+    });
+  }
 }
 
 function withVariable(error: VaultrunError, variable: string): VaultrunError {
@@ -145,16 +194,37 @@ export function renderPlan(
   results: ReadonlyMap<string, ReadResult>,
   options: RenderOptions,
 ): Rendered {
-  const out: Rendered = { env: {}, files: {}, skipped: [] };
+  const out: Rendered = { env: {}, files: {}, skipped: [], secrets: [] };
   const failures: VaultrunError[] = [];
   for (const v of plan.vars) {
-    let value: string;
+    let value: string | Uint8Array;
     try {
-      value =
-        v.parsed.kind === 'whole'
-          ? lookup(v.parsed.ref, v.name, results)
-          : v.parsed.segments.map((s) => ('ref' in s ? lookup(s.ref, v.name, results) : s.text)).join('');
+      if (v.parsed.kind === 'whole') {
+        const ref = v.parsed.ref;
+        const piece = evaluateRef(ref, v.name, results);
+        // A file takes bytes as they are; a variable needs text.
+        value = v.target === 'file' && 'bytes' in piece ? piece.bytes : asText(piece, v.name, ref);
+        if (!('fallback' in piece) && typeof value === 'string') out.secrets.push(value);
+      } else {
+        value = v.parsed.segments
+          .map((s) => {
+            if (!('ref' in s)) return s.text;
+            const piece = evaluateRef(s.ref, v.name, results);
+            const text = asText(piece, v.name, s.ref);
+            if (!('fallback' in piece)) out.secrets.push(text);
+            return text;
+          })
+          .join('');
+      }
     } catch (error) {
+      if (error instanceof LeaveUnset) {
+        out.skipped.push({
+          name: v.name,
+          reason: withVariable(error.reason, v.name).message,
+          optional: true,
+        });
+        continue;
+      }
       if (!(error instanceof VaultrunError)) throw error;
       const named = withVariable(error, v.name);
       if (options.ignoreMissing && error.code === 'NOT_FOUND') {
@@ -165,7 +235,7 @@ export function renderPlan(
       continue;
     }
     if (v.target === 'file') out.files[v.name] = value;
-    else out.env[v.name] = value;
+    else out.env[v.name] = typeof value === 'string' ? value : '';
   }
   // Several failures: the exit status is that of the most serious one, whatever the variables are called.
   const [first] = [...failures].sort((a, b) => SEVERITY.indexOf(a.code) - SEVERITY.indexOf(b.code));

@@ -188,6 +188,7 @@ describe('renderPlan', () => {
       },
       files: { DB_PASSWORD_FILE: 'pw-9f8e7d6c' },
       skipped: [],
+      secrets: expect.arrayContaining(['alice', 'pw-9f8e7d6c', 'old-password', '5432']),
     });
   });
 

@@ -1,0 +1,172 @@
+// Per-reference optional/default values, value filters and bulk import (--from-path), end to end against a
+// real OpenBao: exec, resolve, check (and --watch for bulk import).
+import { createHash, randomBytes } from 'node:crypto';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { baseEnv, runVaultrun } from '../support/cli.js';
+import { type OpenBao, startOpenBao } from '../support/openbao.js';
+import {
+  auditRequests,
+  expectFailure,
+  expectNoLeaks,
+  probeEnv,
+  runProbe,
+  Sensitive,
+  unique,
+} from '../support/resolution.js';
+
+describe('optional/default references and value filters', () => {
+  let bao: OpenBao;
+  const sensitive = new Sensitive();
+  const password = sensitive.add('password', unique('pw'));
+  const email = sensitive.add('client email', `${unique('sa')}@project.iam.gserviceaccount.com`);
+  const serviceAccount = JSON.stringify({ type: 'service_account', client_email: email, port: 5432 });
+  const serviceAccountB64 = sensitive.add('sa b64', Buffer.from(serviceAccount).toString('base64'));
+  sensitive.add('sa json', serviceAccount);
+  const keystore = randomBytes(256); // binary, not UTF-8: a file only
+  const keystoreB64 = sensitive.add('keystore b64', keystore.toString('base64'));
+
+  const env = (vars: Record<string, string>, token?: string) => ({
+    VAULT_ADDR: bao.addr,
+    VAULT_TOKEN: token ?? bao.rootToken,
+    ...vars,
+  });
+
+  beforeAll(async () => {
+    bao = await startOpenBao();
+    sensitive.add('root token', bao.rootToken);
+    await bao.kvPut('app/db', { password, settings: { pool: 5, tls: true } });
+    await bao.kvPut('app/gcp', { sa_b64: serviceAccountB64, sa_json: serviceAccount, keystore: keystoreB64 });
+    await bao.writePolicy('only-db', 'path "secret/data/app/db" { capabilities = ["read"] }');
+  });
+
+  afterAll(async () => {
+    await bao?.stop();
+  });
+
+  it('exec: defaults for a missing key/path/version, `?` leaves unset; one read per path', async () => {
+    const run = await runProbe(
+      sensitive,
+      env({
+        DB_PASSWORD: 'vault:secret/app/db#password?=unused-default',
+        POOL: 'vault:secret/app/db#nokey?=10',
+        MISSING_PATH: 'vault:secret/app/nothing-here#k?=fallback text #1',
+        MISSING_VERSION: 'vault:secret/app/db#password#7?=v7-default',
+        OPTIONAL: 'vault:secret/app/db#nokey?',
+        URL: 'postgres://u:${vault:secret/app/db#password}@db/${vault:secret/app/db#dbname?=dify}',
+      }),
+    );
+    const e = probeEnv(run);
+    expect(e.DB_PASSWORD).toBe(password);
+    expect(e.POOL).toBe('10');
+    expect(e.MISSING_PATH).toBe('fallback text #1');
+    expect(e.MISSING_VERSION).toBe('v7-default');
+    expect('OPTIONAL' in e).toBe(false);
+    expect(e.URL).toBe(`postgres://u:${password}@db/dify`);
+    expect(run.stderr).toMatch(/variable left unset \(optional reference, missing in Vault\).*OPTIONAL/);
+    // One read per unique (path, version): secret/app/db, secret/app/db#7, secret/app/nothing-here.
+    const reads = (await auditRequests(bao, /^secret\/data\/app\//)).filter((r) => r.operation === 'read');
+    expect(reads.length).toBe(3);
+  });
+
+  it('a permission error fails a reference with a default (exit 77); without it the default is used', async () => {
+    const token = await bao.createToken({ policies: ['only-db'] });
+    sensitive.add('limited token', token);
+    const denied = await runProbe(
+      sensitive,
+      env({ DB_PASSWORD: 'vault:secret/app/db#password', GCP: 'vault:secret/app/gcp#sa_b64?=dflt' }, token),
+    );
+    expectFailure(denied, 77, /GCP/, /permission denied/i);
+    const ok = await runProbe(
+      sensitive,
+      env({ DB_PASSWORD: 'vault:secret/app/db#password', X: 'vault:secret/app/db#nokey?=dflt' }, token),
+    );
+    expect(probeEnv(ok).X).toBe('dflt');
+  });
+
+  it('an unreachable Vault fails a reference with a default (exit 69)', async () => {
+    const run = await runProbe(
+      sensitive,
+      { VAULT_ADDR: 'http://127.0.0.1:9', VAULT_TOKEN: 'unused', X: 'vault:secret/app/db#k?=dflt' },
+      { args: ['--wait', '1s'] },
+    );
+    expectFailure(run, 69);
+  });
+
+  it('exec: filters — base64 JSON field, a Dify *_JSON_BASE64 setting, inline, tojson', async () => {
+    const run = await runProbe(
+      sensitive,
+      env({
+        GOOGLE_STORAGE_SERVICE_ACCOUNT_JSON_BASE64: 'vault:secret/app/gcp#sa_json|base64encode',
+        CLIENT_EMAIL: 'vault:secret/app/gcp#sa_b64|base64decode|json:/client_email',
+        SA_PORT: 'port=${vault:secret/app/gcp#sa_json|json:/port}',
+        SETTINGS: 'vault:secret/app/db#settings',
+        SETTINGS_TLS: 'vault:secret/app/db#settings|json:/tls|tojson',
+      }),
+    );
+    const e = probeEnv(run);
+    expect(Buffer.from(e.GOOGLE_STORAGE_SERVICE_ACCOUNT_JSON_BASE64 ?? '', 'base64').toString()).toBe(
+      serviceAccount,
+    );
+    expect(e.CLIENT_EMAIL).toBe(email);
+    expect(e.SA_PORT).toBe('port=5432');
+    expect(JSON.parse(e.SETTINGS ?? '')).toEqual({ pool: 5, tls: true });
+    expect(e.SETTINGS_TLS).toBe('true');
+  });
+
+  it('NAME_FILE with base64decode writes the exact bytes (a binary keystore), 0400', async () => {
+    const script =
+      "const fs=require('fs');const p=process.env.KEYSTORE_FILE;" +
+      "process.stdout.write(require('crypto').createHash('sha256').update(fs.readFileSync(p)).digest('hex')+' '+(fs.statSync(p).mode&0o777).toString(8))";
+    const run = await runVaultrun(['--', process.execPath, '-e', script], {
+      env: baseEnv(env({ KEYSTORE_FILE: 'vault:secret/app/gcp#keystore|base64decode' })),
+    });
+    expect(run.exitCode, run.stderr).toBe(0);
+    expect(run.stdout).toBe(`${createHash('sha256').update(keystore).digest('hex')} 400`);
+    expectNoLeaks(`${run.stdout}${run.stderr}`, sensitive);
+  });
+
+  it('a filter that does not fit the value fails with exit 64 naming the variable, never the value', async () => {
+    const run = await runProbe(sensitive, env({ KS: 'vault:secret/app/gcp#keystore|base64decode' }));
+    expectFailure(run, 64, /KS: secret\/app\/gcp#keystore: a variable needs text/, /NAME_FILE/);
+    const bad = await runProbe(sensitive, env({ E: 'vault:secret/app/db#password|json:/a' }));
+    expectFailure(bad, 64, /E: secret\/app\/db#password: json: the value is not JSON/);
+  });
+
+  it('resolve prints defaults and filtered values; optional missing ones are left out', async () => {
+    const run = await runVaultrun(['resolve', '--format', 'json'], {
+      env: baseEnv(
+        env({
+          CLIENT_EMAIL: 'vault:secret/app/gcp#sa_b64|base64decode|json:/client_email',
+          POOL: 'vault:secret/app/db#nokey?=10',
+          OPTIONAL: 'vault:secret/app/db#nokey?',
+        }),
+      ),
+    });
+    expect(run.exitCode, run.stderr).toBe(0);
+    expect(JSON.parse(run.stdout)).toEqual({ CLIENT_EMAIL: email, POOL: '10' });
+    expectNoLeaks(run.stderr, sensitive);
+  });
+
+  it('check: default/optional rows pass and say so; a filter misfit is invalid; never a value', async () => {
+    const run = await runVaultrun(['check'], {
+      env: baseEnv(
+        env({
+          A_POOL: 'vault:secret/app/db#nokey?=secret-default',
+          B_OPT: 'vault:secret/app/none#k?',
+          C_EMAIL: 'vault:secret/app/gcp#sa_b64|base64decode|json:/client_email',
+        }),
+      ),
+    });
+    expect(run.exitCode, run.stderr).toBe(0);
+    expect(run.stdout).toMatch(/A_POOL +secret\/app\/db#nokey\?=… +missing key \(default used\)/);
+    expect(run.stdout).toMatch(/B_OPT +secret\/app\/none#k\? +missing path \(optional: unset\)/);
+    expect(run.stdout).toMatch(/C_EMAIL +secret\/app\/gcp#sa_b64\|base64decode\|json:\/client_email +ok/);
+    expect(run.stdout).not.toContain('secret-default');
+    const bad = await runVaultrun(['check'], {
+      env: baseEnv(env({ E: 'vault:secret/app/db#password|base64decode|json:/x' })),
+    });
+    expect(bad.exitCode).toBe(64);
+    expect(bad.stdout).toMatch(/E +secret\/app\/db#password\|base64decode\|json:\/x +invalid/);
+    expectNoLeaks(`${run.stdout}${run.stderr}${bad.stdout}${bad.stderr}`, sensitive);
+  });
+});
