@@ -3,6 +3,7 @@ import type { Config } from '../config.js';
 import { mergeEnv, readEnvFile } from '../env/sources.js';
 import { EXIT_CODES, VaultrunError } from '../errors.js';
 import { filterText } from '../refs/filters.js';
+import { type ImportSpec, importVariables } from '../refs/imports.js';
 import { parseValue, type Ref, readId, refsOf } from '../refs/parse.js';
 import { evaluateRef, type Plan, type ReadResult } from '../refs/plan.js';
 import { abandonStart, fetchReads, leasesOf, openVault, prepare } from '../resolve.js';
@@ -20,7 +21,7 @@ import { addSettingOptions, envOnlyHelp } from './options.js';
  * variable → reference → status, and the exit status says whether a start would succeed. Unlike a start it
  * does not stop at the first failure: every variable gets its own status.
  */
-export type CheckStatus = 'ok' | 'missing path' | 'missing key' | 'denied' | 'invalid' | 'error';
+export type CheckStatus = 'ok' | 'missing path' | 'missing key' | 'denied' | 'invalid' | 'error' | 'skipped';
 
 export interface CheckRow {
   variable: string;
@@ -101,6 +102,72 @@ export function checkRows(
   );
 }
 
+const SKIP_REASON = {
+  'invalid name': 'not a valid variable name',
+  'own setting': 'a vaultrun setting',
+  explicit: 'set explicitly (wins over the import)',
+} as const;
+
+/**
+ * Pure: the rows of the bulk imports: one per name an import would define (`ok`) or leaves out (`skipped`,
+ * which does not fail), one `PREFIX*` row for an import whose read failed or that has no key; a name two
+ * imports define is `invalid`. Values never appear.
+ */
+export function importRows(
+  plan: Plan,
+  results: ReadonlyMap<string, ReadResult>,
+  ignoreMissing: boolean,
+  ownSetting: (name: string) => boolean = isOwnSetting,
+): CheckRow[] {
+  if (plan.imports.length === 0) return [];
+  const outcome = importVariables(plan.imports, results, plan.explicit, ownSetting);
+  const rows: CheckRow[] = [];
+  const reference = (spec: ImportSpec, key?: string) =>
+    `${spec.path}${key === undefined ? '' : `#${key}`}${spec.version === undefined ? '' : `#${spec.version}`} (import)`;
+  for (const spec of plan.imports) {
+    const failed = outcome.failed.find((f) => f.from === spec);
+    if (failed) {
+      const status = STATUS_OF_CODE[failed.error.code] ?? 'error';
+      const row: CheckRow = {
+        variable: `${spec.prefix}*`,
+        reference: reference(spec),
+        status,
+        exit: failed.error.exitCode,
+        message: `--from-path ${spec.path}: ${failed.error.message}`,
+      };
+      if (ignoreMissing && row.exit === EXIT_CODES.NOT_FOUND) row.ignored = true;
+      rows.push(row);
+      continue;
+    }
+    const vars = outcome.vars.filter((v) => v.from === spec);
+    const skipped = outcome.skipped.filter((v) => v.from === spec);
+    for (const v of vars)
+      rows.push({ variable: v.name, reference: reference(spec, v.key), status: 'ok', exit: 0 });
+    for (const v of skipped) {
+      rows.push({
+        variable: v.name,
+        reference: reference(spec, v.key),
+        status: 'skipped',
+        exit: 0,
+        message: `key "${v.key}" of ${spec.path} is not imported: ${SKIP_REASON[v.reason]}`,
+      });
+    }
+    if (vars.length + skipped.length === 0) {
+      rows.push({ variable: `${spec.prefix}*`, reference: reference(spec), status: 'ok', exit: 0 });
+    }
+  }
+  for (const conflict of outcome.conflicts) {
+    rows.push({
+      variable: conflict.message.slice(0, conflict.message.indexOf(':')),
+      reference: '-',
+      status: 'invalid',
+      exit: conflict.exitCode,
+      message: conflict.message,
+    });
+  }
+  return rows;
+}
+
 /** Pure: 0 if every row is ok (or ignored), else the highest exit status among the failures. */
 export function checkExitStatus(rows: readonly CheckRow[]): number {
   return rows.reduce((worst, row) => (row.ignored ? worst : Math.max(worst, row.exit)), 0);
@@ -166,7 +233,7 @@ export async function runCheck(config: Config, io: CliIo): Promise<number> {
   const prepared = await prepare({ ...config, envFiles: [] }, merged, log);
   const { plan } = prepared;
   let rows: CheckRow[] = [];
-  if (plan.vars.length > 0) {
+  if (plan.reads.length > 0) {
     // One deadline (--wait) for the login and every read, as for a start.
     const vault = await openVault(config, log, new Deadline(config.waitMs));
     const reads = new Map<string, SecretRead>();
@@ -180,7 +247,10 @@ export async function runCheck(config: Config, io: CliIo): Promise<number> {
         await abandonStart(vault, leasesOf(plan, reads), config, log);
         throw error;
       }
-      rows = checkRows(plan, results, config.ignoreMissing);
+      rows = [
+        ...checkRows(plan, results, config.ignoreMissing),
+        ...importRows(plan, results, config.ignoreMissing),
+      ];
       // A check leaves nothing behind: the dynamic secrets it had issued, and the token it logged in with.
       const leases = leasesOf(plan, reads);
       if (!config.revoke) {
@@ -213,9 +283,15 @@ export async function runCheck(config: Config, io: CliIo): Promise<number> {
   io.stdout(formatCheckTable(rows));
   for (const row of rows) {
     if (row.status === 'ok' || !row.message) continue;
+    if (row.status === 'skipped') {
+      (row.message.endsWith(SKIP_REASON.explicit) ? log.info : log.warn)(row.message, {
+        variable: row.variable,
+      });
+      continue;
+    }
     (row.ignored ? log.warn : log.error)(row.message, { variable: row.variable, status: row.status });
   }
-  const failed = rows.filter((r) => r.status !== 'ok' && !r.ignored).length;
+  const failed = rows.filter((r) => r.status !== 'ok' && r.status !== 'skipped' && !r.ignored).length;
   const status = checkExitStatus(rows);
   const summary = `checked ${rows.length} reference${rows.length === 1 ? '' : 's'}: ${rows.length - failed} ok or ignored, ${failed} failed`;
   if (failed > 0) log.error(summary, { exit: status });

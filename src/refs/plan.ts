@@ -1,6 +1,7 @@
 import { VaultrunError } from '../errors.js';
 import { missingKeyHint } from '../suggest.js';
 import { applyFilters, FILTER_HINT, type Piece, pieceText, secretToString } from './filters.js';
+import { IMPORT_SETTING, type ImportOutcome, type ImportSpec, importVariables } from './imports.js';
 import { type ParsedValue, parseValue, type Ref, readId, refsOf } from './parse.js';
 
 /**
@@ -14,6 +15,8 @@ export interface PlanOptions {
   fileEnv: boolean;
   /** Our own settings (VAULT_*, VAULTRUN_*, …) are never resolved: they configure us and are scrubbed. */
   isOwnSetting: (name: string) => boolean;
+  /** Bulk imports (--from-path): every key of these secrets becomes a variable (imports.ts). */
+  imports?: readonly ImportSpec[];
 }
 
 export interface PlannedVar {
@@ -34,8 +37,12 @@ export interface ReadRequest {
 export interface Plan {
   vars: PlannedVar[];
   reads: ReadRequest[];
-  /** Number of references (a variable with two inline references counts two). */
+  /** Number of references (a variable with two inline references counts two; an import counts one). */
   referenceCount: number;
+  /** Bulk imports, read with the references (a path imported and referenced is read once). */
+  imports: ImportSpec[];
+  /** Names of the environment planned from: explicit variables, which win over imported ones. */
+  explicit: ReadonlySet<string>;
 }
 
 export function isFileVariable(name: string): boolean {
@@ -61,10 +68,18 @@ export function planReferences(env: Readonly<Record<string, string>>, options: P
       reads.set(id, read);
     }
   }
-  return { vars, reads: [...reads.values()], referenceCount };
+  const imports = [...(options.imports ?? [])];
+  for (const spec of imports) {
+    referenceCount++;
+    const id = readId(spec);
+    const read = reads.get(id) ?? { id, path: spec.path, ...versionOf(spec), variables: [] };
+    if (!read.variables.includes(IMPORT_SETTING)) read.variables.push(IMPORT_SETTING);
+    reads.set(id, read);
+  }
+  return { vars, reads: [...reads.values()], referenceCount, imports, explicit: new Set(Object.keys(env)) };
 }
 
-function versionOf(ref: Ref): { version?: number } {
+function versionOf(ref: Pick<Ref, 'version'>): { version?: number } {
   return ref.version === undefined ? {} : { version: ref.version };
 }
 
@@ -74,6 +89,8 @@ export type ReadResult = { data: Readonly<Record<string, unknown>> } | { error: 
 export interface RenderOptions {
   /** A missing path or key leaves the variable unset (with a warning) instead of failing. */
   ignoreMissing: boolean;
+  /** Names an import never defines (our own settings). Default: none. */
+  isOwnSetting?: (name: string) => boolean;
 }
 
 export interface Rendered {
@@ -85,6 +102,10 @@ export interface Rendered {
   skipped: Array<{ name: string; reason: string; optional?: true }>;
   /** The text each reference gave (after filters; defaults excluded): what logs must mask. */
   secrets: string[];
+  /** Variables defined by bulk imports (in `env`), sorted. */
+  imported: string[];
+  /** Keys of bulk imports that were not imported, and why (never a value). */
+  importSkipped: ImportOutcome['skipped'];
 }
 
 export { secretToString };
@@ -194,7 +215,7 @@ export function renderPlan(
   results: ReadonlyMap<string, ReadResult>,
   options: RenderOptions,
 ): Rendered {
-  const out: Rendered = { env: {}, files: {}, skipped: [], secrets: [] };
+  const out: Rendered = { env: {}, files: {}, skipped: [], secrets: [], imported: [], importSkipped: [] };
   const failures: VaultrunError[] = [];
   for (const v of plan.vars) {
     let value: string | Uint8Array;
@@ -236,6 +257,31 @@ export function renderPlan(
     }
     if (v.target === 'file') out.files[v.name] = value;
     else out.env[v.name] = typeof value === 'string' ? value : '';
+  }
+  if (plan.imports.length > 0) {
+    const outcome = importVariables(
+      plan.imports,
+      results,
+      plan.explicit,
+      options.isOwnSetting ?? (() => false),
+    );
+    for (const { from, error } of outcome.failed) {
+      const named = new VaultrunError(error.code, `--from-path ${from.path}: ${error.message}`, {
+        cause: error,
+        ...(error.hint ? { hint: error.hint } : {}),
+      });
+      if (options.ignoreMissing && error.code === 'NOT_FOUND') {
+        out.skipped.push({ name: `${from.prefix}*`, reason: named.message });
+      } else failures.push(named);
+    }
+    failures.push(...outcome.conflicts);
+    for (const v of outcome.vars) {
+      out.env[v.name] = v.value;
+      out.secrets.push(v.value);
+      out.imported.push(v.name);
+    }
+    out.imported.sort();
+    out.importSkipped = outcome.skipped;
   }
   // Several failures: the exit status is that of the most serious one, whatever the variables are called.
   const [first] = [...failures].sort((a, b) => SEVERITY.indexOf(a.code) - SEVERITY.indexOf(b.code));

@@ -1,9 +1,11 @@
 // Per-reference optional/default values, value filters and bulk import (--from-path), end to end against a
 // real OpenBao: exec, resolve, check (and --watch for bulk import).
 import { createHash, randomBytes } from 'node:crypto';
+import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { baseEnv, runVaultrun } from '../support/cli.js';
 import { type OpenBao, startOpenBao } from '../support/openbao.js';
+import { workDir } from '../support/processes.js';
 import {
   auditRequests,
   expectFailure,
@@ -13,6 +15,14 @@ import {
   Sensitive,
   unique,
 } from '../support/resolution.js';
+import {
+  ROTATION_APP,
+  startResident,
+  starts,
+  WATCH_FAST,
+  waitForStart,
+  waitUntil,
+} from '../support/rotation.js';
 
 describe('optional/default references and value filters', () => {
   let bao: OpenBao;
@@ -168,5 +178,126 @@ describe('optional/default references and value filters', () => {
     expect(bad.exitCode).toBe(64);
     expect(bad.stdout).toMatch(/E +secret\/app\/db#password\|base64decode\|json:\/x +invalid/);
     expectNoLeaks(`${run.stdout}${run.stderr}${bad.stdout}${bad.stderr}`, sensitive);
+  });
+});
+
+describe('bulk import (--from-path)', () => {
+  let bao: OpenBao;
+  const sensitive = new Sensitive();
+  const apiKey = sensitive.add('api key', unique('apikey'));
+  const dbPassword = sensitive.add('db password', unique('dbpw'));
+  const oldKey = sensitive.add('old api key', unique('oldkey'));
+  const pluginKey = sensitive.add('plugin key', unique('plugin'));
+
+  const env = (vars: Record<string, string>) => ({
+    VAULT_ADDR: bao.addr,
+    VAULT_TOKEN: bao.rootToken,
+    ...vars,
+  });
+
+  beforeAll(async () => {
+    bao = await startOpenBao();
+    sensitive.add('root token', bao.rootToken);
+    await bao.kvPut('dify/api', { API_KEY: oldKey });
+    await bao.kvPut('dify/api', {
+      API_KEY: apiKey,
+      DB_PASSWORD: dbPassword,
+      'not-a-name': 'x',
+      EXPLICIT: 'no',
+    });
+    await bao.kvPut('dify/plugin', { DAEMON_KEY: pluginKey });
+    await bao.kvPut('dify/other', { DB_PASSWORD: 'clash' });
+  });
+
+  afterAll(async () => {
+    await bao?.stop();
+  });
+
+  it('exec: every key becomes a variable; versions, prefixes, vault-env spelling; explicit wins; read once', async () => {
+    const before = (await auditRequests(bao, 'secret/data/dify/api')).filter((r) => r.operation === 'read');
+    const run = await runProbe(
+      sensitive,
+      env({
+        VAULT_ENV_FROM_PATH:
+          'secret/dify/api,secret/dify/api#1|prefix=OLD_,secret/dify/plugin|prefix=PLUGIN_',
+        EXPLICIT: 'mine',
+        REFERENCED: 'vault:secret/dify/api#API_KEY',
+      }),
+    );
+    const e = probeEnv(run);
+    expect(e.API_KEY).toBe(apiKey);
+    expect(e.DB_PASSWORD).toBe(dbPassword);
+    expect(e.OLD_API_KEY).toBe(oldKey);
+    expect(e.PLUGIN_DAEMON_KEY).toBe(pluginKey);
+    expect(e.EXPLICIT).toBe('mine');
+    expect(e.REFERENCED).toBe(apiKey);
+    expect('not-a-name' in e).toBe(false);
+    expect('VAULT_ENV_FROM_PATH' in e).toBe(false);
+    expect(run.stderr).toMatch(
+      /a key of an imported secret is not a valid variable name: skipped.*not-a-name/,
+    );
+    // secret/dify/api: once for the import and the reference together, once at version 1.
+    const after = (await auditRequests(bao, 'secret/data/dify/api')).filter((r) => r.operation === 'read');
+    expect(after.length - before.length).toBe(2);
+  });
+
+  it('two imports defining one name fail with exit 64 naming both paths; a missing path fails (66)', async () => {
+    const clash = await runProbe(sensitive, env({ VAULTRUN_FROM_PATH: 'secret/dify/api,secret/dify/other' }));
+    expectFailure(clash, 64, /DB_PASSWORD: imported from both secret\/dify\/api and secret\/dify\/other/);
+    const missing = await runProbe(sensitive, env({ VAULTRUN_FROM_PATH: 'secret/dify/nothing' }));
+    expectFailure(missing, 66, /--from-path secret\/dify\/nothing/);
+    const bad = await runProbe(sensitive, env({ VAULTRUN_FROM_PATH: 'sys/policies/acl' }));
+    expectFailure(bad, 64, /VAULTRUN_FROM_PATH item 1: path is in Vault's reserved sys\/ mount/);
+  });
+
+  it('resolve prints the imported variables; check lists the names, never values', async () => {
+    const resolved = await runVaultrun(['resolve', '--format', 'json', '--from-path', 'secret/dify/plugin'], {
+      env: baseEnv(env({})),
+    });
+    expect(resolved.exitCode, resolved.stderr).toBe(0);
+    expect(JSON.parse(resolved.stdout)).toEqual({ DAEMON_KEY: pluginKey });
+    const check = await runVaultrun(['check', '--from-path', 'secret/dify/api|prefix=D_'], {
+      env: baseEnv(env({ D_EXPLICIT: 'x' })),
+    });
+    expect(check.exitCode, check.stderr).toBe(0);
+    expect(check.stdout).toMatch(/D_API_KEY +secret\/dify\/api#API_KEY \(import\) +ok/);
+    expect(check.stdout).toMatch(/D_DB_PASSWORD +secret\/dify\/api#DB_PASSWORD \(import\) +ok/);
+    expect(check.stdout).toMatch(/D_EXPLICIT +secret\/dify\/api#EXPLICIT \(import\) +skipped/);
+    expect(check.stdout).toMatch(/D_not-a-name +secret\/dify\/api#not-a-name \(import\) +skipped/);
+    expectNoLeaks(`${resolved.stderr}${check.stdout}${check.stderr}`, sensitive);
+  });
+
+  it('--watch: a key added at an imported path restarts the command once, with the new variable', async () => {
+    const path = 'watch/bulk';
+    const first = unique('bulk-a');
+    const added = sensitive.add('added key', unique('bulk-b'));
+    sensitive.add('first key', first);
+    await bao.kvPut(path, { A_KEY: first });
+    const appLog = join(workDir('vaultrun-bulk-'), 'app.log');
+    const run = startResident([...WATCH_FAST, '--from-path', `secret/${path}`, 'node', ROTATION_APP], {
+      env: baseEnv(env({ APP_LOG: appLog, APP_VARS: 'A_KEY,B_KEY' })),
+    });
+    const one = await waitForStart(appLog, 1);
+    expect(one.vars).toEqual({ A_KEY: first });
+    await bao.kvPut(path, { A_KEY: first, B_KEY: added });
+    const two = await waitForStart(appLog, 2);
+    expect(two.vars).toEqual({ A_KEY: first, B_KEY: added });
+    // The key removed again: a change too.
+    await bao.kvPut(path, { A_KEY: first });
+    const three = await waitForStart(appLog, 3);
+    expect(three.vars).toEqual({ A_KEY: first });
+    const restarts = () => run.logs().filter((l) => l.msg === 'secrets changed: restarting the command');
+    expect(restarts().map((l) => l.variables)).toEqual(['B_KEY', 'B_KEY']);
+    // More polls, nothing new: no further restart.
+    const polls = async () =>
+      (await bao.auditEntries()).filter((e) => e.type === 'request' && e.path === `secret/metadata/${path}`)
+        .length;
+    const seen = await polls();
+    await waitUntil(async () => (await polls()) >= seen + 3, '3 more polls');
+    expect(starts(appLog)).toHaveLength(3);
+    process.kill(run.pid, 'SIGTERM');
+    const result = await run.result;
+    expect(result.exitCode, result.stderr).toBe(0);
+    expectNoLeaks(result.stderr, sensitive);
   });
 });
