@@ -135,6 +135,30 @@ describe('optional/default references and value filters', () => {
     expectNoLeaks(`${run.stdout}${run.stderr}`, sensitive);
   });
 
+  it('--watch: a binary NAME_FILE is compared by its bytes: same bytes in a new version, no restart; new bytes, one', async () => {
+    const path = 'app/watch-bin';
+    const v1 = randomBytes(64);
+    const v2 = randomBytes(64);
+    await bao.kvPut(path, { ks: sensitive.add('ks v1', v1.toString('base64')) });
+    const appLog = join(workDir('vaultrun-bin-'), 'app.log');
+    const run = startResident([...WATCH_FAST, 'node', ROTATION_APP], {
+      env: baseEnv(env({ APP_LOG: appLog, KS_FILE: `vault:secret/${path}#ks|base64decode` })),
+    });
+    await waitForStart(appLog, 1);
+    // A new version with the same bytes (written differently: URL-safe alphabet, no padding).
+    await bao.kvPut(path, { ks: v1.toString('base64url') });
+    await run.waitForLog((l) => l.msg === 're-resolved: nothing changed for the command', 'a re-resolution');
+    expect(starts(appLog)).toHaveLength(1);
+    await bao.kvPut(path, { ks: sensitive.add('ks v2', v2.toString('base64')) });
+    await waitForStart(appLog, 2);
+    const restarts = run.logs().filter((l) => l.msg === 'secrets changed: restarting the command');
+    expect(restarts.map((l) => l.variables)).toEqual(['KS_FILE']);
+    process.kill(run.pid, 'SIGTERM');
+    const result = await run.result;
+    expect(result.exitCode, result.stderr).toBe(0);
+    expectNoLeaks(result.stderr, sensitive);
+  });
+
   it('a filter that does not fit the value fails with exit 64 naming the variable, never the value', async () => {
     const run = await runProbe(sensitive, env({ KS: 'vault:secret/app/gcp#keystore|base64decode' }));
     expectFailure(run, 64, /KS: secret\/app\/gcp#keystore: a variable needs text/, /NAME_FILE/);
