@@ -320,6 +320,397 @@ function exitCodeOf(error) {
   return isVaultrunError(error) ? error.exitCode : EXIT_CODES.INTERNAL;
 }
 
+// src/refs/filters.ts
+var FILTER_NAMES = ["base64decode", "base64encode", "json:POINTER", "tojson"];
+var FILTER_HINT = `filters are ${FILTER_NAMES.join(", ")} (e.g. vault:PATH#KEY|base64decode|json:/client_email)`;
+function parseFilter(raw) {
+  if (raw === "base64decode" || raw === "base64encode" || raw === "tojson") return { name: raw };
+  if (raw.startsWith("json:")) {
+    const pointer = raw.slice("json:".length);
+    if (pointer === "") return { name: "json", pointer: [] };
+    if (!pointer.startsWith("/")) return "a JSON pointer starts with '/' (json:/a/b)";
+    const tokens = pointer.slice(1).split("/");
+    if (tokens.some((t) => /~(?![01])/.test(t))) {
+      return "in a JSON pointer '~' must be followed by 0 or 1 (~0 is '~', ~1 is '/')";
+    }
+    return { name: "json", pointer: tokens.map((t) => t.replaceAll("~1", "/").replaceAll("~0", "~")) };
+  }
+  if (raw === "") return "empty filter (two | in a row, or | at the end)";
+  return "unknown filter";
+}
+function secretToString(value) {
+  if (typeof value === "string") return value;
+  if (typeof value === "number" || typeof value === "boolean" || typeof value === "bigint")
+    return String(value);
+  if (value === null || value === void 0) return "";
+  return JSON.stringify(value);
+}
+var BASE64 = /^(?:[A-Za-z0-9+/]*|[A-Za-z0-9_-]*)={0,2}$/;
+var UTF8 = new TextDecoder("utf-8", { fatal: true });
+function textOf(piece, filter) {
+  if ("bytes" in piece) {
+    try {
+      return UTF8.decode(piece.bytes);
+    } catch {
+      throw new Error(`${filter} needs text, but the value is bytes that are not UTF-8`);
+    }
+  }
+  if (typeof piece.value === "string") return piece.value;
+  throw new Error(`${filter} needs a text value, but the field is ${kindOf(piece.value)}`);
+}
+function kindOf(value) {
+  if (value === null) return "null";
+  if (Array.isArray(value)) return "an array";
+  return typeof value === "object" ? "an object" : `a ${typeof value}`;
+}
+function decodeBase64(text) {
+  const compact = text.replace(/[\s]+/g, "");
+  const unpadded = compact.replace(/=+$/, "");
+  if (!BASE64.test(compact) || unpadded.length % 4 === 1 || compact !== unpadded && compact.length % 4) {
+    throw new Error("base64decode: the value is not base64");
+  }
+  return new Uint8Array(
+    Buffer.from(unpadded, unpadded.includes("-") || unpadded.includes("_") ? "base64url" : "base64")
+  );
+}
+function select(document, pointer) {
+  let at2 = document;
+  for (const [i, token] of pointer.entries()) {
+    const where = `json: nothing at token ${i + 1} of the pointer`;
+    if (Array.isArray(at2)) {
+      if (!/^(0|[1-9][0-9]*)$/.test(token) || Number(token) >= at2.length) throw new Error(where);
+      at2 = at2[Number(token)];
+    } else if (at2 !== null && typeof at2 === "object" && Object.hasOwn(at2, token)) {
+      at2 = at2[token];
+    } else {
+      throw new Error(where);
+    }
+  }
+  return at2;
+}
+function applyFilter(filter, piece) {
+  switch (filter.name) {
+    case "base64decode":
+      return { bytes: decodeBase64(textOf(piece, "base64decode")) };
+    case "base64encode":
+      return {
+        value: "bytes" in piece ? Buffer.from(piece.bytes).toString("base64") : Buffer.from(secretToString(piece.value), "utf8").toString("base64")
+      };
+    case "tojson":
+      return { value: JSON.stringify("bytes" in piece ? textOf(piece, "tojson") : piece.value ?? null) };
+    case "json": {
+      let document;
+      if ("value" in piece && piece.value !== null && typeof piece.value === "object") document = piece.value;
+      else {
+        const text = textOf(piece, "json");
+        try {
+          document = JSON.parse(text);
+        } catch {
+          throw new Error("json: the value is not JSON");
+        }
+      }
+      return { value: select(document, filter.pointer) };
+    }
+  }
+}
+function applyFilters(filters, value) {
+  let piece = { value };
+  for (const filter of filters ?? []) piece = applyFilter(filter, piece);
+  return piece;
+}
+function pieceText(piece) {
+  if ("value" in piece) return secretToString(piece.value);
+  const text = textOf(piece, "a variable");
+  if (text.includes("\0")) throw new Error("a variable cannot hold a NUL byte");
+  return text;
+}
+
+// src/refs/path.ts
+var PATH_CHARACTERS = "letters A-Z a-z, digits, '-', '_', '.', '@', ':', ',', '+', '=', '~' and inner spaces";
+var RESERVED_MOUNTS = ["sys", "auth", "identity"];
+var RESERVED_MOUNT_TYPES = /* @__PURE__ */ new Set([
+  "system",
+  "ns_system",
+  "token",
+  "ns_token",
+  "identity",
+  "ns_identity"
+]);
+var EDGE = "A-Za-z0-9_.@:,+=~\\-";
+var SEGMENT = new RegExp(`^[${EDGE}](?:[${EDGE} ]*[${EDGE}])?$`);
+var DOTS_ONLY = /^\.+$/;
+function isReservedSegment(segment) {
+  return RESERVED_MOUNTS.includes(segment.toLowerCase());
+}
+function codePoint(ch) {
+  return `U+${(ch.codePointAt(0) ?? 0).toString(16).toUpperCase().padStart(4, "0")}`;
+}
+function pathProblem(path) {
+  if (path === "") return "empty path";
+  const segments = path.split("/");
+  for (const [i, segment] of segments.entries()) {
+    const n = i + 1;
+    if (segment === "" || DOTS_ONLY.test(segment)) {
+      return `path has an empty, '.' or '..' segment (segment ${n})`;
+    }
+    if (!SEGMENT.test(segment)) {
+      const bad4 = [...segment].find((ch) => !/[A-Za-z0-9_.@:,+=~ -]/.test(ch));
+      if (bad4 === void 0) return `path segment ${n} starts or ends with a space`;
+      const name = bad4 === "%" ? "'%' (percent-encoding is not accepted)" : bad4 === "\\" ? "a backslash" : bad4 === "?" ? "'?'" : bad4 === ";" ? "';'" : codePoint(bad4);
+      return `path segment ${n} contains ${name}, which a path may not contain`;
+    }
+  }
+  const first = segments[0];
+  if (isReservedSegment(first)) {
+    return `path is in Vault's reserved ${first.toLowerCase()}/ mount, which a reference may not read`;
+  }
+  return void 0;
+}
+function hasInnerReservedSegment(path) {
+  return path.split("/").slice(1).some(isReservedSegment);
+}
+function encodeApiPath(path, query = {}) {
+  for (const segment of path.split("/")) {
+    if (!SEGMENT.test(segment) || DOTS_ONLY.test(segment)) {
+      throw new VaultrunError("INTERNAL", "refusing to build a request for a path outside the grammar");
+    }
+  }
+  const encoded = path.split("/").map(encodeURIComponent).join("/");
+  const params = Object.entries(query).map(([k, v]) => {
+    if (!/^[a-z_]+$/.test(k) || !Number.isSafeInteger(v) || v < 0) {
+      throw new VaultrunError("INTERNAL", "refusing to build a request with a malformed query");
+    }
+    return `${k}=${v}`;
+  });
+  return params.length ? `${encoded}?${params.join("&")}` : encoded;
+}
+
+// src/refs/transit.ts
+var CIPHERTEXT = /^vault:v[1-9][0-9]{0,9}:[A-Za-z0-9+/]+={0,2}$/;
+function isCiphertext(text) {
+  return CIPHERTEXT.test(text);
+}
+var PLAINTEXT_KEY = "plaintext";
+function ciphertextRef(ciphertext) {
+  return { path: `transit ciphertext ${shortCiphertext(ciphertext)}`, key: PLAINTEXT_KEY, ciphertext };
+}
+function shortCiphertext(ciphertext) {
+  return ciphertext.length > 20 ? `${ciphertext.slice(0, 17)}\u2026` : ciphertext;
+}
+
+// src/refs/write.ts
+var WRITE_PREFIX = ">>vault:";
+var GRAMMAR = 'expected >>vault:PATH#KEY or >>vault:PATH#KEY#{"field":"value",\u2026}';
+function invalid(variable, problem) {
+  return new VaultrunError("USAGE", `${variable}: invalid write reference: ${problem}`, {
+    hint: `${GRAMMAR}; list the variable in VAULTRUN_PASSTHROUGH to pass it through untouched`
+  });
+}
+function canonicalJson(value) {
+  if (Array.isArray(value)) return `[${value.map(canonicalJson).join(",")}]`;
+  if (value !== null && typeof value === "object") {
+    const entries = Object.entries(value).sort(([a], [b]) => a < b ? -1 : 1);
+    return `{${entries.map(([k, v]) => `${JSON.stringify(k)}:${canonicalJson(v)}`).join(",")}}`;
+  }
+  return JSON.stringify(value);
+}
+function parseWriteRef(variable, value) {
+  const rest = value.slice(WRITE_PREFIX.length);
+  const first = rest.indexOf("#");
+  if (first < 0) throw invalid(variable, "missing #KEY after the path");
+  const path = rest.slice(0, first).replace(/^\/+/, "").replace(/\/+$/, "");
+  const afterPath = rest.slice(first + 1);
+  const second = afterPath.indexOf("#");
+  const key = second < 0 ? afterPath : afterPath.slice(0, second);
+  const bodyText = second < 0 ? "{}" : afterPath.slice(second + 1);
+  if (path === "") throw invalid(variable, "empty path");
+  const problem = pathProblem(path);
+  if (problem) throw invalid(variable, problem);
+  if (!/^(?:[^/]+\/)+issue\/[^/]+$/.test(path)) {
+    throw invalid(variable, "a write may only go to MOUNT/issue/ROLE (a PKI role)");
+  }
+  if (key === "") throw invalid(variable, "empty key");
+  let body;
+  try {
+    body = JSON.parse(bodyText);
+  } catch {
+    throw invalid(variable, "the body after the second # is not valid JSON");
+  }
+  if (body === null || typeof body !== "object" || Array.isArray(body)) {
+    throw invalid(variable, "the body must be a JSON object");
+  }
+  return { path, key, write: { body } };
+}
+function writeId(ref) {
+  return `#write#${ref.path}#${canonicalJson(ref.write?.body ?? {})}`;
+}
+
+// src/refs/parse.ts
+var WHOLE_PREFIX = "vault:";
+var INLINE_OPEN = "${vault:";
+var GRAMMAR2 = "expected vault:PATH#KEY[#VERSION][|FILTER...][?|?=DEFAULT] (inline: ${vault:PATH#KEY...})";
+var PATH_HINT = `a reference path is segments separated by single '/', made of ${PATH_CHARACTERS}, no '.' or '..' segment, not in the ${RESERVED_MOUNTS.map((m) => `${m}/`).join(", ")} mounts`;
+function syntaxError(variable, problem, hint = GRAMMAR2) {
+  return new VaultrunError("USAGE", `${variable}: invalid Vault reference: ${problem}`, {
+    hint: `${hint}; list the variable in VAULTRUN_PASSTHROUGH to pass it through untouched`
+  });
+}
+function parseTarget(variable, body) {
+  const parts = body.split("#");
+  if (parts.length < 2) throw syntaxError(variable, "missing #KEY after the path");
+  if (parts.length > 3) throw syntaxError(variable, "too many '#' (PATH and KEY may not contain '#')");
+  const [rawPath = "", key = "", rawVersion] = parts;
+  const path = rawPath.replace(/^\/+/, "").replace(/\/+$/, "");
+  if (path === "") throw syntaxError(variable, "empty path");
+  const problem = pathProblem(path);
+  if (problem) throw syntaxError(variable, problem, PATH_HINT);
+  if (key === "") throw syntaxError(variable, "empty key");
+  if (rawVersion === void 0) return { path, key };
+  if (!/^[1-9][0-9]{0,9}$/.test(rawVersion)) {
+    throw syntaxError(variable, "version must be a positive whole number");
+  }
+  return { path, key, version: Number(rawVersion) };
+}
+function parseRefBody(variable, body) {
+  const hash = body.indexOf("#");
+  if (hash < 0 || /[?|]/.test(body.slice(0, hash))) {
+    parseTarget(variable, body);
+    throw syntaxError(variable, "missing #KEY after the path");
+  }
+  const question = body.indexOf("?");
+  let fallback;
+  if (question >= 0) {
+    const tail = body.slice(question + 1);
+    if (tail === "") fallback = { optional: true };
+    else if (tail.startsWith("=")) fallback = { default: tail.slice(1) };
+    else throw syntaxError(variable, "'?' must end the reference, or be followed by '=DEFAULT'");
+    body = body.slice(0, question);
+  }
+  const [target = "", ...rawFilters] = body.split("|");
+  const ref = parseTarget(variable, target);
+  if (rawFilters.length > 0) {
+    ref.filters = rawFilters.map((raw, i) => {
+      const parsed = parseFilter(raw);
+      if (typeof parsed === "string") throw syntaxError(variable, `filter ${i + 1}: ${parsed}`, FILTER_HINT);
+      return parsed;
+    });
+  }
+  return fallback ? { ...ref, ...fallback } : ref;
+}
+function parseValue(variable, value) {
+  if (isCiphertext(value)) return { kind: "whole", ref: ciphertextRef(value) };
+  if (value.startsWith(WRITE_PREFIX)) return { kind: "whole", ref: parseWriteRef(variable, value) };
+  if (value.startsWith(WHOLE_PREFIX)) {
+    return { kind: "whole", ref: parseRefBody(variable, value.slice(WHOLE_PREFIX.length)) };
+  }
+  if (!value.includes(INLINE_OPEN)) return { kind: "plain" };
+  const segments = [];
+  let rest = value;
+  for (; ; ) {
+    const open4 = rest.indexOf(INLINE_OPEN);
+    if (open4 < 0) break;
+    if (open4 > 0) segments.push({ text: rest.slice(0, open4) });
+    const close = rest.indexOf("}", open4);
+    if (close < 0) throw syntaxError(variable, "inline reference '${vault:' is not closed with '}'");
+    const body = rest.slice(open4 + INLINE_OPEN.length, close);
+    segments.push({
+      ref: isCiphertext(`vault:${body}`) ? ciphertextRef(`vault:${body}`) : parseRefBody(variable, body)
+    });
+    rest = rest.slice(close + 1);
+  }
+  if (rest !== "") segments.push({ text: rest });
+  return { kind: "template", segments };
+}
+function refsOf(parsed) {
+  if (parsed.kind === "whole") return [parsed.ref];
+  if (parsed.kind === "template") return parsed.segments.flatMap((s) => "ref" in s ? [s.ref] : []);
+  return [];
+}
+function readId(ref) {
+  if (ref.write !== void 0) return writeId(ref);
+  if (ref.ciphertext !== void 0) return `#transit#${ref.ciphertext}`;
+  return ref.version === void 0 ? ref.path : `${ref.path}#${ref.version}`;
+}
+
+// src/refs/imports.ts
+var IMPORT_SETTING = "VAULTRUN_FROM_PATH";
+var IMPORT_GRAMMAR = "expected PATH, PATH#VERSION, or either followed by |prefix=PREFIX (e.g. secret/dify/api|prefix=DIFY_)";
+var VARIABLE_NAME = /^[A-Za-z_][A-Za-z0-9_]*$/;
+function bad(n, problem, hint = IMPORT_GRAMMAR) {
+  return new VaultrunError("USAGE", `--from-path / ${IMPORT_SETTING} item ${n}: ${problem}`, { hint });
+}
+function parseImport(item, n) {
+  const [target = "", ...options] = item.trim().split("|");
+  const [rawPath = "", rawVersion, ...extra] = target.split("#");
+  if (extra.length > 0) throw bad(n, "too many '#'");
+  const path = rawPath.replace(/^\/+/, "").replace(/\/+$/, "");
+  const problem = pathProblem(path);
+  if (problem) {
+    throw bad(n, problem, `a path is segments separated by single '/', made of ${PATH_CHARACTERS}`);
+  }
+  let version;
+  if (rawVersion !== void 0) {
+    if (!/^[1-9][0-9]{0,9}$/.test(rawVersion)) throw bad(n, "version must be a positive whole number");
+    version = Number(rawVersion);
+  }
+  let prefix = "";
+  for (const option of options) {
+    if (!option.startsWith("prefix=")) throw bad(n, "unknown option (the only one is prefix=PREFIX)");
+    prefix = option.slice("prefix=".length);
+    if (prefix !== "" && !VARIABLE_NAME.test(prefix)) {
+      throw bad(n, "a prefix is made of letters, digits and _, and does not start with a digit");
+    }
+  }
+  const label = `${path}${version === void 0 ? "" : `#${version}`}${prefix ? `|prefix=${prefix}` : ""}`;
+  return { path, ...version === void 0 ? {} : { version }, prefix, label };
+}
+function parseImports(items) {
+  return items.filter((item) => item.trim() !== "").map((item, i) => parseImport(item, i + 1));
+}
+function importVariables(imports, results, explicit, isOwnSetting2) {
+  const out = { vars: [], skipped: [], failed: [], conflicts: [] };
+  const definedBy = /* @__PURE__ */ new Map();
+  for (const spec of imports) {
+    const result = results.get(readId(spec));
+    if (result === void 0) {
+      out.failed.push({
+        from: spec,
+        error: new VaultrunError("INTERNAL", `no read was made for ${spec.path}`)
+      });
+      continue;
+    }
+    if ("error" in result) {
+      out.failed.push({ from: spec, error: result.error });
+      continue;
+    }
+    for (const key of Object.keys(result.data).sort()) {
+      const name = `${spec.prefix}${key}`;
+      const skip2 = (reason) => out.skipped.push({ name, key, from: spec, reason });
+      if (!VARIABLE_NAME.test(name)) skip2("invalid name");
+      else if (isOwnSetting2(name)) skip2("own setting");
+      else if (explicit.has(name)) skip2("explicit");
+      else {
+        const other = definedBy.get(name);
+        if (other) {
+          out.conflicts.push(
+            new VaultrunError(
+              "USAGE",
+              `${name}: imported from both ${other.path} and ${spec.path} (--from-path / ${IMPORT_SETTING})`,
+              {
+                hint: "give one of the imports a prefix (PATH|prefix=PREFIX), or set the variable explicitly"
+              }
+            )
+          );
+          continue;
+        }
+        definedBy.set(name, spec);
+        out.vars.push({ name, value: secretToString(result.data[key]), from: spec, key });
+      }
+    }
+  }
+  return out;
+}
+
 // src/settings.ts
 var SETTINGS = [
   {
@@ -560,6 +951,14 @@ var SETTINGS = [
     help: "variables passed to the command untouched (comma-separated)"
   },
   {
+    key: "fromPath",
+    flag: "from-path",
+    env: ["VAULTRUN_FROM_PATH", "VAULT_ENV_FROM_PATH"],
+    kind: "list",
+    repeatable: true,
+    help: "import every key of a secret as a variable: PATH[#VERSION][|prefix=PREFIX] (repeatable; env: comma-separated)"
+  },
+  {
     key: "ignoreMissing",
     flag: "ignore-missing",
     env: ["VAULTRUN_IGNORE_MISSING"],
@@ -797,14 +1196,14 @@ function hostHint(text) {
   const host = text.trim();
   return /^[A-Za-z0-9.[\]:-]+(\/[^\s]*)?$/.test(host) ? `write https://${host} (or http://${host} if Vault has no TLS)` : "expected e.g. https://vault.example.com:8200";
 }
-function bad(origin, problem, hint) {
+function bad2(origin, problem, hint) {
   return new VaultrunError("USAGE", `${origin}: ${problem}`, hint ? { hint } : {});
 }
 function parseBool(text, origin) {
   const t = text.trim().toLowerCase();
   if (["1", "t", "true", "yes", "y", "on"].includes(t)) return true;
   if (["0", "f", "false", "no", "n", "off"].includes(t)) return false;
-  throw bad(origin, `expected true or false, got "${text}"`);
+  throw bad2(origin, `expected true or false, got "${text}"`);
 }
 var UNIT_MS = { ms: 1, s: 1e3, m: 6e4, h: 36e5 };
 function parseDuration(text, origin) {
@@ -812,7 +1211,7 @@ function parseDuration(text, origin) {
   if (/^\d+(\.\d+)?$/.test(t)) return Math.round(Number(t) * 1e3);
   const parts = [...t.matchAll(/(\d+(?:\.\d+)?)(ms|s|m|h)/g)];
   if (parts.length === 0 || parts.map((p) => p[0]).join("") !== t) {
-    throw bad(origin, `expected a duration such as 30s, 1m30s, 500ms or a number of seconds, got "${text}"`);
+    throw bad2(origin, `expected a duration such as 30s, 1m30s, 500ms or a number of seconds, got "${text}"`);
   }
   return Math.round(parts.reduce((sum, p) => sum + Number(p[1]) * (UNIT_MS[p[2] ?? "s"] ?? 1e3), 0));
 }
@@ -824,7 +1223,7 @@ function parseSignal(text, origin) {
   const name = text.trim().toUpperCase();
   const full = name.startsWith("SIG") ? name : `SIG${name}`;
   if (!(full in import_node_os.constants.signals) || full === "SIGKILL" || full === "SIGSTOP") {
-    throw bad(origin, `unknown or unusable signal "${text}"`, "use a name such as SIGTERM, SIGHUP, SIGUSR1");
+    throw bad2(origin, `unknown or unusable signal "${text}"`, "use a name such as SIGTERM, SIGHUP, SIGUSR1");
   }
   return full;
 }
@@ -836,7 +1235,7 @@ function parseOnChange(text) {
       signal: parseSignal(text.slice("signal:".length), "--on-change / VAULTRUN_ON_CHANGE")
     };
   }
-  throw bad("--on-change / VAULTRUN_ON_CHANGE", `expected restart or signal:SIGNAL, got "${text}"`);
+  throw bad2("--on-change / VAULTRUN_ON_CHANGE", `expected restart or signal:SIGNAL, got "${text}"`);
 }
 function loadConfig(flags, env) {
   const values = /* @__PURE__ */ new Map();
@@ -848,7 +1247,7 @@ function loadConfig(flags, env) {
     const text = Array.isArray(value) ? value.join(",") : String(value);
     let parsed;
     if (setting.kind !== "bool" && LOOKS_LIKE_REFERENCE.test(text)) {
-      throw bad(
+      throw bad2(
         origin,
         "holds a Vault reference, but vaultrun's own settings are not resolved",
         "give the value itself; for credentials, use the *_FILE settings (e.g. VAULT_TOKEN_FILE) to read them from a file"
@@ -861,21 +1260,21 @@ function loadConfig(flags, env) {
       case "duration": {
         parsed = parseDuration(text, origin);
         if (parsed <= 0 && !(setting.allowZero && parsed === 0)) {
-          throw bad(origin, "must be greater than zero");
+          throw bad2(origin, "must be greater than zero");
         }
         break;
       }
       case "fraction": {
         const n = Number(text);
         if (!/^\s*(0?\.\d+|0|1)(\.0*)?\s*$/.test(text) || !(n > 0 && n < 1)) {
-          throw bad(origin, `expected a fraction between 0 and 1 (exclusive), such as 0.67, got "${text}"`);
+          throw bad2(origin, `expected a fraction between 0 and 1 (exclusive), such as 0.67, got "${text}"`);
         }
         parsed = n;
         break;
       }
       case "int": {
         if (!/^\d+$/.test(text.trim()) || Number(text) < 1 || Number(text) > 256) {
-          throw bad(origin, `expected a whole number from 1 to 256, got "${text}"`);
+          throw bad2(origin, `expected a whole number from 1 to 256, got "${text}"`);
         }
         parsed = Number(text);
         break;
@@ -886,18 +1285,18 @@ function loadConfig(flags, env) {
       case "url": {
         let url;
         if (!/^\s*[a-z][a-z0-9+.-]*:\/\//i.test(text)) {
-          throw bad(origin, "no scheme: the address must start with https:// or http://", hostHint(text));
+          throw bad2(origin, "no scheme: the address must start with https:// or http://", hostHint(text));
         }
         try {
           url = new URL(text);
         } catch {
-          throw bad(origin, "not a URL", "expected e.g. https://vault.example.com:8200");
+          throw bad2(origin, "not a URL", "expected e.g. https://vault.example.com:8200");
         }
         if (url.protocol !== "http:" && url.protocol !== "https:") {
-          throw bad(origin, `unsupported scheme ${url.protocol}`, "use http:// or https://");
+          throw bad2(origin, `unsupported scheme ${url.protocol}`, "use http:// or https://");
         }
         if (/\/v1\/*$/.test(url.pathname)) {
-          throw bad(
+          throw bad2(
             origin,
             "ends with /v1, but vaultrun adds /v1/ to every request itself",
             "remove /v1 from the address, e.g. https://vault.example.com:8200"
@@ -908,7 +1307,7 @@ function loadConfig(flags, env) {
       }
       default: {
         if (setting.choices && !setting.choices.includes(text)) {
-          throw bad(origin, `expected one of ${setting.choices.join(", ")}, got "${text}"`);
+          throw bad2(origin, `expected one of ${setting.choices.join(", ")}, got "${text}"`);
         }
         parsed = text;
       }
@@ -919,7 +1318,7 @@ function loadConfig(flags, env) {
   const get = (key) => values.get(key);
   const opt = (key, v) => v === void 0 ? {} : { [key]: v };
   if (Boolean(get("clientCert")) !== Boolean(get("clientKey"))) {
-    throw bad("VAULT_CLIENT_CERT / VAULT_CLIENT_KEY", "set both or neither");
+    throw bad2("VAULT_CLIENT_CERT / VAULT_CLIENT_KEY", "set both or neither");
   }
   const auth = {
     ...opt("method", get("authMethod")),
@@ -942,21 +1341,21 @@ function loadConfig(flags, env) {
     ...opt("certRole", get("certRole")),
     certMount: get("certMount")
   };
-  if (auth.jwt && auth.jwtFile) throw bad("VAULTRUN_JWT / VAULTRUN_JWT_FILE", "set one of them, not both");
+  if (auth.jwt && auth.jwtFile) throw bad2("VAULTRUN_JWT / VAULTRUN_JWT_FILE", "set one of them, not both");
   if (get("mask") && !get("supervise") && get("watch") !== true) {
-    throw bad(
+    throw bad2(
       flags.mask !== void 0 ? "--mask" : "VAULTRUN_MASK",
       "needs --supervise: without it vaultrun replaces itself with the command and cannot filter its output",
       "add --supervise (VAULTRUN_SUPERVISE=true), or remove --mask"
     );
   }
-  if (auth.token && auth.tokenFile) throw bad("VAULT_TOKEN / VAULT_TOKEN_FILE", "set one of them, not both");
+  if (auth.token && auth.tokenFile) throw bad2("VAULT_TOKEN / VAULT_TOKEN_FILE", "set one of them, not both");
   if (auth.roleId && auth.roleIdFile)
-    throw bad("VAULT_ROLE_ID / VAULT_ROLE_ID_FILE", "set one of them, not both");
+    throw bad2("VAULT_ROLE_ID / VAULT_ROLE_ID_FILE", "set one of them, not both");
   if (auth.secretId && auth.secretIdFile)
-    throw bad("VAULT_SECRET_ID / VAULT_SECRET_ID_FILE", "set one of them, not both");
+    throw bad2("VAULT_SECRET_ID / VAULT_SECRET_ID_FILE", "set one of them, not both");
   if (auth.deleteSecretIdFile && !auth.secretIdFile) {
-    throw bad("--delete-secret-id-file", "needs VAULT_SECRET_ID_FILE / --secret-id-file");
+    throw bad2("--delete-secret-id-file", "needs VAULT_SECRET_ID_FILE / --secret-id-file");
   }
   return {
     addr: get("addr"),
@@ -974,6 +1373,7 @@ function loadConfig(flags, env) {
     envFileOverride: get("envFileOverride"),
     passthrough: new Set(get("passthrough") ?? []),
     ignoreMissing: get("ignoreMissing"),
+    fromPaths: parseImports(get("fromPath") ?? []),
     fileEnv: get("fileEnv"),
     ...opt("transitKey", get("transitKey")),
     transitMount: get("transitMount"),
@@ -1363,187 +1763,6 @@ var import_node_crypto3 = __toESM(require_crypto(), 1);
 // src/env/file-env.ts
 var import_node_path2 = require("node:path");
 
-// src/refs/path.ts
-var PATH_CHARACTERS = "letters A-Z a-z, digits, '-', '_', '.', '@', ':', ',', '+', '=', '~' and inner spaces";
-var RESERVED_MOUNTS = ["sys", "auth", "identity"];
-var RESERVED_MOUNT_TYPES = /* @__PURE__ */ new Set([
-  "system",
-  "ns_system",
-  "token",
-  "ns_token",
-  "identity",
-  "ns_identity"
-]);
-var EDGE = "A-Za-z0-9_.@:,+=~\\-";
-var SEGMENT = new RegExp(`^[${EDGE}](?:[${EDGE} ]*[${EDGE}])?$`);
-var DOTS_ONLY = /^\.+$/;
-function isReservedSegment(segment) {
-  return RESERVED_MOUNTS.includes(segment.toLowerCase());
-}
-function codePoint(ch) {
-  return `U+${(ch.codePointAt(0) ?? 0).toString(16).toUpperCase().padStart(4, "0")}`;
-}
-function pathProblem(path) {
-  if (path === "") return "empty path";
-  const segments = path.split("/");
-  for (const [i, segment] of segments.entries()) {
-    const n = i + 1;
-    if (segment === "" || DOTS_ONLY.test(segment)) {
-      return `path has an empty, '.' or '..' segment (segment ${n})`;
-    }
-    if (!SEGMENT.test(segment)) {
-      const bad3 = [...segment].find((ch) => !/[A-Za-z0-9_.@:,+=~ -]/.test(ch));
-      if (bad3 === void 0) return `path segment ${n} starts or ends with a space`;
-      const name = bad3 === "%" ? "'%' (percent-encoding is not accepted)" : bad3 === "\\" ? "a backslash" : bad3 === "?" ? "'?'" : bad3 === ";" ? "';'" : codePoint(bad3);
-      return `path segment ${n} contains ${name}, which a path may not contain`;
-    }
-  }
-  const first = segments[0];
-  if (isReservedSegment(first)) {
-    return `path is in Vault's reserved ${first.toLowerCase()}/ mount, which a reference may not read`;
-  }
-  return void 0;
-}
-function hasInnerReservedSegment(path) {
-  return path.split("/").slice(1).some(isReservedSegment);
-}
-function encodeApiPath(path, query = {}) {
-  for (const segment of path.split("/")) {
-    if (!SEGMENT.test(segment) || DOTS_ONLY.test(segment)) {
-      throw new VaultrunError("INTERNAL", "refusing to build a request for a path outside the grammar");
-    }
-  }
-  const encoded = path.split("/").map(encodeURIComponent).join("/");
-  const params = Object.entries(query).map(([k, v]) => {
-    if (!/^[a-z_]+$/.test(k) || !Number.isSafeInteger(v) || v < 0) {
-      throw new VaultrunError("INTERNAL", "refusing to build a request with a malformed query");
-    }
-    return `${k}=${v}`;
-  });
-  return params.length ? `${encoded}?${params.join("&")}` : encoded;
-}
-
-// src/refs/transit.ts
-var CIPHERTEXT = /^vault:v[1-9][0-9]{0,9}:[A-Za-z0-9+/]+={0,2}$/;
-function isCiphertext(text) {
-  return CIPHERTEXT.test(text);
-}
-var PLAINTEXT_KEY = "plaintext";
-function ciphertextRef(ciphertext) {
-  return { path: `transit ciphertext ${shortCiphertext(ciphertext)}`, key: PLAINTEXT_KEY, ciphertext };
-}
-function shortCiphertext(ciphertext) {
-  return ciphertext.length > 20 ? `${ciphertext.slice(0, 17)}\u2026` : ciphertext;
-}
-
-// src/refs/write.ts
-var WRITE_PREFIX = ">>vault:";
-var GRAMMAR = 'expected >>vault:PATH#KEY or >>vault:PATH#KEY#{"field":"value",\u2026}';
-function invalid(variable, problem) {
-  return new VaultrunError("USAGE", `${variable}: invalid write reference: ${problem}`, {
-    hint: `${GRAMMAR}; list the variable in VAULTRUN_PASSTHROUGH to pass it through untouched`
-  });
-}
-function canonicalJson(value) {
-  if (Array.isArray(value)) return `[${value.map(canonicalJson).join(",")}]`;
-  if (value !== null && typeof value === "object") {
-    const entries = Object.entries(value).sort(([a], [b]) => a < b ? -1 : 1);
-    return `{${entries.map(([k, v]) => `${JSON.stringify(k)}:${canonicalJson(v)}`).join(",")}}`;
-  }
-  return JSON.stringify(value);
-}
-function parseWriteRef(variable, value) {
-  const rest = value.slice(WRITE_PREFIX.length);
-  const first = rest.indexOf("#");
-  if (first < 0) throw invalid(variable, "missing #KEY after the path");
-  const path = rest.slice(0, first).replace(/^\/+/, "").replace(/\/+$/, "");
-  const afterPath = rest.slice(first + 1);
-  const second = afterPath.indexOf("#");
-  const key = second < 0 ? afterPath : afterPath.slice(0, second);
-  const bodyText = second < 0 ? "{}" : afterPath.slice(second + 1);
-  if (path === "") throw invalid(variable, "empty path");
-  const problem = pathProblem(path);
-  if (problem) throw invalid(variable, problem);
-  if (!/^(?:[^/]+\/)+issue\/[^/]+$/.test(path)) {
-    throw invalid(variable, "a write may only go to MOUNT/issue/ROLE (a PKI role)");
-  }
-  if (key === "") throw invalid(variable, "empty key");
-  let body;
-  try {
-    body = JSON.parse(bodyText);
-  } catch {
-    throw invalid(variable, "the body after the second # is not valid JSON");
-  }
-  if (body === null || typeof body !== "object" || Array.isArray(body)) {
-    throw invalid(variable, "the body must be a JSON object");
-  }
-  return { path, key, write: { body } };
-}
-function writeId(ref) {
-  return `#write#${ref.path}#${canonicalJson(ref.write?.body ?? {})}`;
-}
-
-// src/refs/parse.ts
-var WHOLE_PREFIX = "vault:";
-var INLINE_OPEN = "${vault:";
-var GRAMMAR2 = "expected vault:PATH#KEY or vault:PATH#KEY#VERSION (inline: ${vault:PATH#KEY})";
-var PATH_HINT = `a reference path is segments separated by single '/', made of ${PATH_CHARACTERS}, no '.' or '..' segment, not in the ${RESERVED_MOUNTS.map((m) => `${m}/`).join(", ")} mounts`;
-function syntaxError(variable, problem, hint = GRAMMAR2) {
-  return new VaultrunError("USAGE", `${variable}: invalid Vault reference: ${problem}`, {
-    hint: `${hint}; list the variable in VAULTRUN_PASSTHROUGH to pass it through untouched`
-  });
-}
-function parseRefBody(variable, body) {
-  const parts = body.split("#");
-  if (parts.length < 2) throw syntaxError(variable, "missing #KEY after the path");
-  if (parts.length > 3) throw syntaxError(variable, "too many '#' (PATH and KEY may not contain '#')");
-  const [rawPath = "", key = "", rawVersion] = parts;
-  const path = rawPath.replace(/^\/+/, "").replace(/\/+$/, "");
-  if (path === "") throw syntaxError(variable, "empty path");
-  const problem = pathProblem(path);
-  if (problem) throw syntaxError(variable, problem, PATH_HINT);
-  if (key === "") throw syntaxError(variable, "empty key");
-  if (rawVersion === void 0) return { path, key };
-  if (!/^[1-9][0-9]{0,9}$/.test(rawVersion)) {
-    throw syntaxError(variable, "version must be a positive whole number");
-  }
-  return { path, key, version: Number(rawVersion) };
-}
-function parseValue(variable, value) {
-  if (isCiphertext(value)) return { kind: "whole", ref: ciphertextRef(value) };
-  if (value.startsWith(WRITE_PREFIX)) return { kind: "whole", ref: parseWriteRef(variable, value) };
-  if (value.startsWith(WHOLE_PREFIX)) {
-    return { kind: "whole", ref: parseRefBody(variable, value.slice(WHOLE_PREFIX.length)) };
-  }
-  if (!value.includes(INLINE_OPEN)) return { kind: "plain" };
-  const segments = [];
-  let rest = value;
-  for (; ; ) {
-    const open4 = rest.indexOf(INLINE_OPEN);
-    if (open4 < 0) break;
-    if (open4 > 0) segments.push({ text: rest.slice(0, open4) });
-    const close = rest.indexOf("}", open4);
-    if (close < 0) throw syntaxError(variable, "inline reference '${vault:' is not closed with '}'");
-    const body = rest.slice(open4 + INLINE_OPEN.length, close);
-    segments.push({
-      ref: isCiphertext(`vault:${body}`) ? ciphertextRef(`vault:${body}`) : parseRefBody(variable, body)
-    });
-    rest = rest.slice(close + 1);
-  }
-  if (rest !== "") segments.push({ text: rest });
-  return { kind: "template", segments };
-}
-function refsOf(parsed) {
-  if (parsed.kind === "whole") return [parsed.ref];
-  if (parsed.kind === "template") return parsed.segments.flatMap((s) => "ref" in s ? [s.ref] : []);
-  return [];
-}
-function readId(ref) {
-  if (ref.write !== void 0) return writeId(ref);
-  if (ref.ciphertext !== void 0) return `#transit#${ref.ciphertext}`;
-  return ref.version === void 0 ? ref.path : `${ref.path}#${ref.version}`;
-}
-
 // src/suggest.ts
 function editDistance(a, b) {
   const rows = a.length + 1;
@@ -1617,19 +1836,27 @@ function planReferences(env, options) {
       reads.set(id, read);
     }
   }
-  return { vars, reads: [...reads.values()], referenceCount };
+  const imports = [...options.imports ?? []];
+  for (const spec of imports) {
+    referenceCount++;
+    const id = readId(spec);
+    const read = reads.get(id) ?? { id, path: spec.path, ...versionOf(spec), variables: [] };
+    if (!read.variables.includes(IMPORT_SETTING)) read.variables.push(IMPORT_SETTING);
+    reads.set(id, read);
+  }
+  return { vars, reads: [...reads.values()], referenceCount, imports, explicit: new Set(Object.keys(env)) };
 }
 function versionOf(ref) {
   return ref.version === void 0 ? {} : { version: ref.version };
 }
-function secretToString(value) {
-  if (typeof value === "string") return value;
-  if (typeof value === "number" || typeof value === "boolean" || typeof value === "bigint")
-    return String(value);
-  if (value === null) return "";
-  return JSON.stringify(value);
-}
-function lookup(ref, variable, results) {
+var LeaveUnset = class extends Error {
+  constructor(reason) {
+    super(reason.message);
+    this.reason = reason;
+  }
+  reason;
+};
+function field(ref, variable, results) {
   const result = results.get(readId(ref));
   if (result === void 0) {
     throw new VaultrunError("INTERNAL", `${variable}: no read was made for path ${ref.path}`);
@@ -1651,7 +1878,41 @@ function lookup(ref, variable, results) {
       { hint: missingKeyHint(ref.key, known) }
     );
   }
-  return secretToString(result.data[ref.key]);
+  return result.data[ref.key];
+}
+function evaluateRef(ref, variable, results) {
+  let value;
+  try {
+    value = field(ref, variable, results);
+  } catch (error) {
+    if (error instanceof VaultrunError && error.code === "NOT_FOUND") {
+      if (ref.default !== void 0) return { fallback: ref.default };
+      if (ref.optional) throw new LeaveUnset(error);
+    }
+    throw error;
+  }
+  try {
+    return applyFilters(ref.filters, value);
+  } catch (error) {
+    throw filterError(variable, ref, error);
+  }
+}
+function filterError(variable, ref, error) {
+  const problem = error instanceof Error ? error.message : "filter failed";
+  return new VaultrunError("USAGE", `${variable}: ${ref.path}#${ref.key}: ${problem}`, {
+    hint: `check the filters of the reference (${FILTER_HINT}); the value itself is never shown`
+  });
+}
+function asText(piece, variable, ref) {
+  if ("fallback" in piece) return piece.fallback;
+  try {
+    return pieceText(piece);
+  } catch (error) {
+    const e = filterError(variable, ref, error);
+    throw new VaultrunError(e.code, e.message, {
+      hint: "binary content can go to a file: NAME_FILE=vault:PATH#KEY|base64decode"
+    });
+  }
 }
 function withVariable(error, variable) {
   if (error.message.startsWith(`${variable}:`)) return error;
@@ -1672,13 +1933,34 @@ var SEVERITY = [
   "INTERNAL"
 ];
 function renderPlan(plan, results, options) {
-  const out = { env: {}, files: {}, skipped: [] };
+  const out = { env: {}, files: {}, skipped: [], secrets: [], imported: [], importSkipped: [] };
   const failures = [];
   for (const v of plan.vars) {
     let value;
     try {
-      value = v.parsed.kind === "whole" ? lookup(v.parsed.ref, v.name, results) : v.parsed.segments.map((s) => "ref" in s ? lookup(s.ref, v.name, results) : s.text).join("");
+      if (v.parsed.kind === "whole") {
+        const ref = v.parsed.ref;
+        const piece = evaluateRef(ref, v.name, results);
+        value = v.target === "file" && "bytes" in piece ? piece.bytes : asText(piece, v.name, ref);
+        if (!("fallback" in piece) && typeof value === "string") out.secrets.push(value);
+      } else {
+        value = v.parsed.segments.map((s) => {
+          if (!("ref" in s)) return s.text;
+          const piece = evaluateRef(s.ref, v.name, results);
+          const text = asText(piece, v.name, s.ref);
+          if (!("fallback" in piece)) out.secrets.push(text);
+          return text;
+        }).join("");
+      }
     } catch (error) {
+      if (error instanceof LeaveUnset) {
+        out.skipped.push({
+          name: v.name,
+          reason: withVariable(error.reason, v.name).message,
+          optional: true
+        });
+        continue;
+      }
       if (!(error instanceof VaultrunError)) throw error;
       const named = withVariable(error, v.name);
       if (options.ignoreMissing && error.code === "NOT_FOUND") {
@@ -1689,7 +1971,32 @@ function renderPlan(plan, results, options) {
       continue;
     }
     if (v.target === "file") out.files[v.name] = value;
-    else out.env[v.name] = value;
+    else out.env[v.name] = typeof value === "string" ? value : "";
+  }
+  if (plan.imports.length > 0) {
+    const outcome = importVariables(
+      plan.imports,
+      results,
+      plan.explicit,
+      options.isOwnSetting ?? (() => false)
+    );
+    for (const { from, error } of outcome.failed) {
+      const named = new VaultrunError(error.code, `--from-path ${from.path}: ${error.message}`, {
+        cause: error,
+        ...error.hint ? { hint: error.hint } : {}
+      });
+      if (options.ignoreMissing && error.code === "NOT_FOUND") {
+        out.skipped.push({ name: `${from.prefix}*`, reason: named.message });
+      } else failures.push(named);
+    }
+    failures.push(...outcome.conflicts);
+    for (const v of outcome.vars) {
+      out.env[v.name] = v.value;
+      out.secrets.push(v.value);
+      out.imported.push(v.name);
+    }
+    out.imported.sort();
+    out.importSkipped = outcome.skipped;
   }
   const [first] = [...failures].sort((a, b) => SEVERITY.indexOf(a.code) - SEVERITY.indexOf(b.code));
   if (first) {
@@ -1715,7 +2022,7 @@ var NotReadable = class extends Error {
     this.problem = problem;
   }
 };
-function kindOf(st) {
+function kindOf2(st) {
   if (st.isFile()) return "a regular file";
   if (st.isDirectory()) return "a directory";
   if (st.isFIFO()) return "a FIFO (named pipe)";
@@ -1732,14 +2039,14 @@ async function readLimited(path, limit, options = {}) {
   } catch (error) {
     if (error.code === "ENXIO") {
       const st = await (0, import_promises2.stat)(path).catch(() => void 0);
-      if (st) throw new NotReadable(`is not a regular file (${kindOf(st)})`);
+      if (st) throw new NotReadable(`is not a regular file (${kindOf2(st)})`);
     }
     throw error;
   }
   try {
     const st = await handle.stat();
     if (!st.isFile() && !(options.allowFifo && st.isFIFO()))
-      throw new NotReadable(`is not a regular file (${kindOf(st)})`);
+      throw new NotReadable(`is not a regular file (${kindOf2(st)})`);
     if (st.size > limit) throw new NotReadable(`is larger than ${limit} bytes`);
     const buffer = Buffer.alloc(limit + 1);
     let total = 0;
@@ -1854,7 +2161,7 @@ var Refused = class extends Error {
 function at(dir, name) {
   return dir.viaProc ? `/proc/self/fd/${dir.handle.fd}/${name}` : (0, import_node_path3.join)(dir.path, name);
 }
-async function kindOf2(path) {
+async function kindOf3(path) {
   const st = await (0, import_promises3.lstat)(path).catch(() => void 0);
   if (!st) return "was removed while being opened";
   if (st.isSymbolicLink()) return "is a symbolic link";
@@ -1867,7 +2174,7 @@ async function openOwnDir(path, openPath = path) {
   } catch (error) {
     const code = error.code ?? "error";
     if (code === "ENOTDIR" || code === "ELOOP" || code === "ENOENT") {
-      throw new Refused("ENOTDIR", `${path} ${await kindOf2(openPath)}`, true);
+      throw new Refused("ENOTDIR", `${path} ${await kindOf3(openPath)}`, true);
     }
     throw new Refused(code, `${path} (${code})`, false);
   }
@@ -2020,7 +2327,7 @@ async function writeSecretFile(dir, name, content, mode = 256, owner) {
     created = true;
     let ino;
     try {
-      await handle.writeFile(content, "utf8");
+      await handle.writeFile(content, typeof content === "string" ? "utf8" : void 0);
       if (owner) await handle.chown(owner.uid, owner.gid);
       await handle.chmod(mode);
       await handle.sync();
@@ -2177,10 +2484,10 @@ function jsonObject(body, what) {
   }
   return body;
 }
-function optional(value, type, fallback, field, what) {
+function optional(value, type, fallback, field2, what) {
   if (value === void 0 || value === null) return fallback;
   if (typeof value !== type || type === "number" && !Number.isFinite(value)) {
-    throw new VaultrunError("LOGIN_FAILED", `the answer to ${what} has a malformed ${field} (not a ${type})`);
+    throw new VaultrunError("LOGIN_FAILED", `the answer to ${what} has a malformed ${field2} (not a ${type})`);
   }
   return value;
 }
@@ -2208,11 +2515,11 @@ function dataOf(body, what) {
   }
   return data;
 }
-function numberField(value, fallback, field, what) {
-  return optional(value, "number", fallback, field, what);
+function numberField(value, fallback, field2, what) {
+  return optional(value, "number", fallback, field2, what);
 }
-function booleanField(value, fallback, field, what) {
-  return optional(value, "boolean", fallback, field, what);
+function booleanField(value, fallback, field2, what) {
+  return optional(value, "boolean", fallback, field2, what);
 }
 function mountPath(mount) {
   return mount.replace(/^\/+|\/+$/g, "");
@@ -3408,9 +3715,9 @@ var MountResolver = class {
       const again = this.cached(path);
       if (again) return again;
     }
-    const lookup2 = this.lookup(path);
-    if (!pending) this.inflight.set(first, lookup2);
-    return lookup2;
+    const lookup = this.lookup(path);
+    if (!pending) this.inflight.set(first, lookup);
+    return lookup;
   }
   async lookup(path) {
     let body;
@@ -3687,7 +3994,12 @@ async function prepare(config, processEnv, log) {
       log.debug("read variable from file", { variable: source.name, from: source.fileVar });
     }
   }
-  const plan = planReferences(env, { passthrough: literal, fileEnv: config.fileEnv, isOwnSetting });
+  const plan = planReferences(env, {
+    passthrough: literal,
+    fileEnv: config.fileEnv,
+    isOwnSetting,
+    imports: config.fromPaths
+  });
   const planned = new Set(plan.vars.map((v) => v.name));
   for (const [name, value] of Object.entries(env).sort(([a], [b]) => a < b ? -1 : 1)) {
     if (value === void 0 || planned.has(name) || literal.has(name) || isOwnSetting(name)) continue;
@@ -3820,11 +4132,30 @@ function renderEnvironment(config, prepared, results, log) {
       log.masker.add(secretToString(result.data[ref.key]));
     }
   }
-  const rendered = renderPlan(plan, results, { ignoreMissing: config.ignoreMissing });
+  const rendered = renderPlan(plan, results, { ignoreMissing: config.ignoreMissing, isOwnSetting });
+  for (const text of rendered.secrets) log.masker.add(text);
   const env = { ...prepared.env };
-  for (const { name, reason } of rendered.skipped) {
-    log.warn("variable left unset (--ignore-missing)", { variable: name, reason });
+  for (const { name, reason, optional: optional2 } of rendered.skipped) {
+    if (optional2)
+      log.info("variable left unset (optional reference, missing in Vault)", { variable: name, reason });
+    else log.warn("variable left unset (--ignore-missing)", { variable: name, reason });
     delete env[name];
+  }
+  for (const { key, from, reason } of rendered.importSkipped) {
+    if (reason === "explicit") {
+      log.debug("an explicit variable wins over an imported one", {
+        variable: `${from.prefix}${key}`,
+        path: from.path
+      });
+    } else {
+      log.warn(
+        reason === "invalid name" ? "a key of an imported secret is not a valid variable name: skipped" : "a key of an imported secret is a vaultrun setting: skipped",
+        { key, path: from.path }
+      );
+    }
+  }
+  if (rendered.imported.length > 0) {
+    log.debug("imported variables", { variables: rendered.imported.join(",") });
   }
   Object.assign(env, rendered.env);
   for (const name of Object.keys(rendered.files)) delete env[name];
@@ -3835,7 +4166,7 @@ function renderEnvironment(config, prepared, results, log) {
   if (scrubbed.removed.length) {
     log.debug("removed from the command environment", { variables: scrubbed.removed.join(",") });
   }
-  return { env: scrubbed.env, fileValues: rendered.files };
+  return { env: scrubbed.env, fileValues: rendered.files, imported: rendered.imported };
 }
 async function writeFiles(config, rendered, log, owner) {
   const env = { ...rendered.env };
@@ -3867,7 +4198,7 @@ async function resolveEnvironment(ctx) {
   let results = /* @__PURE__ */ new Map();
   const reads = /* @__PURE__ */ new Map();
   try {
-    if (plan.vars.length > 0) {
+    if (plan.reads.length > 0) {
       vault = await openVault(config, log, new Deadline(config.waitMs));
       ({ results } = await fetchReads(vault, plan, /* @__PURE__ */ new Map(), /* @__PURE__ */ new Set(), reads));
       vault.client.deadline = void 0;
@@ -3882,7 +4213,7 @@ async function resolveEnvironment(ctx) {
       rendered,
       leases: leasesOf(plan, reads),
       reads,
-      resolvedNames: plan.vars.map((v) => v.name).filter((n) => n in env),
+      resolvedNames: [...plan.vars.map((v) => v.name), ...rendered.imported ?? []].filter((n) => n in env),
       stats: {
         references: plan.referenceCount,
         paths: plan.reads.length,
@@ -3972,7 +4303,7 @@ var ACTION_METHODS = ["jwt", "token", "approle", "kubernetes"];
 function inputOf(env, name) {
   return (env[`INPUT_${name.replace(/ /g, "_").toUpperCase()}`] ?? "").trim();
 }
-function bad2(input, problem, hint) {
+function bad3(input, problem, hint) {
   return new VaultrunError("USAGE", `input ${input}: ${problem}`, hint ? { hint } : {});
 }
 function boolInput(env, name, fallback) {
@@ -3980,7 +4311,7 @@ function boolInput(env, name, fallback) {
   if (text === "") return fallback;
   if (/^(true|True|TRUE)$/.test(text)) return true;
   if (/^(false|False|FALSE)$/.test(text)) return false;
-  throw bad2(name, `expected true or false, got "${text}"`);
+  throw bad3(name, `expected true or false, got "${text}"`);
 }
 var NAME = /^[A-Za-z_][\w.-]*$/;
 var OWN_FORM = /^([A-Za-z_][A-Za-z0-9_]*)\s*=(.*)$/;
@@ -4000,25 +4331,25 @@ function parseSecrets(text, isOwnSetting2) {
     const entries = own ? [ownForm(own[1] ?? "", (own[2] ?? "").trim().replace(/\s*;$/, ""), origin)] : line.split(";").map((e) => e.trim()).filter((e) => e !== "").map((e) => pipeForm(e, origin));
     for (const entry of entries) {
       if (isOwnSetting2(entry.name)) {
-        throw bad2(
+        throw bad3(
           origin,
           `${entry.name} is one of vaultrun's own settings and cannot receive a secret`,
           'choose another name after "|"'
         );
       }
-      if (seen.has(entry.name)) throw bad2(origin, `${entry.name} is requested twice`);
+      if (seen.has(entry.name)) throw bad3(origin, `${entry.name} is requested twice`);
       seen.add(entry.name);
       requests.push(entry);
     }
   }
   if (requests.length === 0) {
-    throw bad2("secrets", "no secret requested", 'one a line: "secret/ci/deploy#key | DEPLOY_KEY"');
+    throw bad3("secrets", "no secret requested", 'one a line: "secret/ci/deploy#key | DEPLOY_KEY"');
   }
   return requests;
 }
 function ownForm(name, value, origin) {
   if (parseValue(`${origin} (${name})`, value).kind === "plain") {
-    throw bad2(origin, `${name}= holds no vault: reference`, "write NAME=vault:PATH#KEY");
+    throw bad3(origin, `${name}= holds no vault: reference`, "write NAME=vault:PATH#KEY");
   }
   return { name, value, origin };
 }
@@ -4033,14 +4364,14 @@ function pipeForm(entry, origin) {
   } else if (words.length === 1) {
     body = spec;
   } else {
-    throw bad2(origin, 'expected "PATH#KEY | NAME" or "PATH KEY | NAME"');
+    throw bad3(origin, 'expected "PATH#KEY | NAME" or "PATH KEY | NAME"');
   }
   if (body.endsWith("#*"))
-    throw bad2(origin, "wildcard keys (*) are not supported", "list each key on its own line");
+    throw bad3(origin, "wildcard keys (*) are not supported", "list each key on its own line");
   const ref = parseRefBody(origin, body);
   const name = given === void 0 || given === "" ? defaultName(ref.key) : given;
   if (!NAME.test(name)) {
-    throw bad2(origin, `"${name}" is not a valid output name`, "letters, digits, _ . - and not a digit first");
+    throw bad3(origin, `"${name}" is not a valid output name`, "letters, digits, _ . - and not a digit first");
   }
   return {
     name,
@@ -4070,7 +4401,7 @@ function caPemOf(text) {
   if (text.includes("-----BEGIN")) return text;
   const decoded = Buffer.from(text.replace(/\s+/g, ""), "base64").toString("utf8");
   if (!decoded.includes("-----BEGIN CERTIFICATE-----")) {
-    throw bad2(
+    throw bad3(
       "caCertificate",
       "neither PEM nor base64 of PEM",
       "paste the PEM text (-----BEGIN CERTIFICATE-----\u2026)"
@@ -4081,7 +4412,7 @@ function caPemOf(text) {
 function planAction(processEnv, isOwnSetting2) {
   const input = (name) => inputOf(processEnv, name);
   if (boolInput(processEnv, "tlsSkipVerify", false)) {
-    throw bad2(
+    throw bad3(
       "tlsSkipVerify",
       "vaultrun does not turn TLS verification off",
       "give the CA that signs the server certificate with caCertificate (PEM, or base64 of PEM)"
@@ -4089,18 +4420,18 @@ function planAction(processEnv, isOwnSetting2) {
   }
   const method = input("method") || "jwt";
   if (!ACTION_METHODS.includes(method)) {
-    throw bad2("method", `expected one of ${ACTION_METHODS.join(", ")}, got "${method}"`);
+    throw bad3("method", `expected one of ${ACTION_METHODS.join(", ")}, got "${method}"`);
   }
   const fileFormat = input("fileFormat") || "dotenv";
   if (!FILE_FORMATS.includes(fileFormat)) {
-    throw bad2("fileFormat", `expected one of ${FILE_FORMATS.join(", ")}, got "${fileFormat}"`);
+    throw bad3("fileFormat", `expected one of ${FILE_FORMATS.join(", ")}, got "${fileFormat}"`);
   }
   const secrets = parseSecrets(processEnv.INPUT_SECRETS ?? "", isOwnSetting2);
   const env = passedSettings(processEnv, isOwnSetting2);
   const url = input("url");
   if (url) setOnly(env, url, "addr");
   if (!env.VAULT_ADDR && !env.BAO_ADDR) {
-    throw bad2("url", "no Vault address", "set the url input (or VAULT_ADDR in the step environment)");
+    throw bad3("url", "no Vault address", "set the url input (or VAULT_ADDR in the step environment)");
   }
   if (input("namespace")) setOnly(env, input("namespace"), "namespace");
   env.VAULTRUN_AUTH_METHOD = method;
@@ -4109,7 +4440,7 @@ function planAction(processEnv, isOwnSetting2) {
   const path = input("path");
   const need = (name, what) => {
     const value = input(name);
-    if (!value) throw bad2(name, `method ${method} needs ${what}`, `set the ${name} input (from a secret)`);
+    if (!value) throw bad3(name, `method ${method} needs ${what}`, `set the ${name} input (from a secret)`);
     return value;
   };
   if (method === "jwt") {

@@ -1,6 +1,7 @@
 import { constants as osConstants } from 'node:os';
 import { VaultrunError } from './errors.js';
 import type { LogFormat, LogLevel } from './log.js';
+import { type ImportSpec, parseImports } from './refs/imports.js';
 import { SETTINGS, type Setting, type SettingKey } from './settings.js';
 import type { AuthMethod, AuthSettings } from './vault/auth-types.js';
 import type { Consistency } from './vault/client.js';
@@ -28,6 +29,8 @@ export interface Config {
   envFileOverride: boolean;
   passthrough: Set<string>;
   ignoreMissing: boolean;
+  /** Bulk imports (--from-path), parsed: every key of these secrets becomes a variable. */
+  fromPaths: ImportSpec[];
   fileEnv: boolean;
   /** --transit-key / --transit-mount: what decrypts vault:v1:… ciphertexts. */
   transitKey?: string;
@@ -285,6 +288,7 @@ export function loadConfig(flags: FlagValues, env: Readonly<Record<string, strin
     envFileOverride: get<boolean>('envFileOverride'),
     passthrough: new Set(get<string[] | undefined>('passthrough') ?? []),
     ignoreMissing: get<boolean>('ignoreMissing'),
+    fromPaths: parseImports(get<string[] | undefined>('fromPath') ?? []),
     fileEnv: get<boolean>('fileEnv'),
     ...opt('transitKey', get<string | undefined>('transitKey')),
     transitMount: get<string>('transitMount'),

@@ -92,7 +92,12 @@ export async function prepare(
       log.debug('read variable from file', { variable: source.name, from: source.fileVar });
     }
   }
-  const plan = planReferences(env, { passthrough: literal, fileEnv: config.fileEnv, isOwnSetting });
+  const plan = planReferences(env, {
+    passthrough: literal,
+    fileEnv: config.fileEnv,
+    isOwnSetting,
+    imports: config.fromPaths,
+  });
   const planned = new Set(plan.vars.map((v) => v.name));
   for (const [name, value] of Object.entries(env).sort(([a], [b]) => (a < b ? -1 : 1))) {
     if (value === undefined || planned.has(name) || literal.has(name) || isOwnSetting(name)) continue;
@@ -282,8 +287,10 @@ export function leasesOf(plan: Plan, reads: ReadonlyMap<string, SecretRead>): Le
 export interface Rendered {
   /** The command's environment, secret-file variables still unset (see `fileValues`). */
   env: Record<string, string>;
-  /** Secret-file variable → content. */
-  fileValues: Record<string, string>;
+  /** Secret-file variable → content (bytes when a filter decoded binary content). */
+  fileValues: Record<string, string | Uint8Array>;
+  /** Variables defined by bulk imports (--from-path). */
+  imported?: string[];
 }
 
 /** Pure except for the masker: render, apply --ignore-missing, scrub. */
@@ -301,11 +308,33 @@ export function renderEnvironment(
       log.masker.add(secretToString(result.data[ref.key]));
     }
   }
-  const rendered = renderPlan(plan, results, { ignoreMissing: config.ignoreMissing });
+  const rendered = renderPlan(plan, results, { ignoreMissing: config.ignoreMissing, isOwnSetting });
+  // What filters made of them too (a base64-decoded secret is as secret as its encoding).
+  for (const text of rendered.secrets) log.masker.add(text);
   const env = { ...prepared.env };
-  for (const { name, reason } of rendered.skipped) {
-    log.warn('variable left unset (--ignore-missing)', { variable: name, reason });
+  for (const { name, reason, optional } of rendered.skipped) {
+    if (optional)
+      log.info('variable left unset (optional reference, missing in Vault)', { variable: name, reason });
+    else log.warn('variable left unset (--ignore-missing)', { variable: name, reason });
     delete env[name];
+  }
+  for (const { key, from, reason } of rendered.importSkipped) {
+    if (reason === 'explicit') {
+      log.debug('an explicit variable wins over an imported one', {
+        variable: `${from.prefix}${key}`,
+        path: from.path,
+      });
+    } else {
+      log.warn(
+        reason === 'invalid name'
+          ? 'a key of an imported secret is not a valid variable name: skipped'
+          : 'a key of an imported secret is a vaultrun setting: skipped',
+        { key, path: from.path },
+      );
+    }
+  }
+  if (rendered.imported.length > 0) {
+    log.debug('imported variables', { variables: rendered.imported.join(',') });
   }
   Object.assign(env, rendered.env);
   for (const name of Object.keys(rendered.files)) delete env[name];
@@ -316,7 +345,7 @@ export function renderEnvironment(
   if (scrubbed.removed.length) {
     log.debug('removed from the command environment', { variables: scrubbed.removed.join(',') });
   }
-  return { env: scrubbed.env, fileValues: rendered.files };
+  return { env: scrubbed.env, fileValues: rendered.files, imported: rendered.imported };
 }
 
 /** Writes the secret files (atomically, 0400, this process's private directory); the final environment. */
@@ -387,7 +416,7 @@ export async function resolveEnvironment(
   let results = new Map<string, ReadResult>();
   const reads = new Map<string, SecretRead>();
   try {
-    if (plan.vars.length > 0) {
+    if (plan.reads.length > 0) {
       // One deadline (--wait) for everything this start asks Vault: login, mount lookups, reads.
       vault = await openVault(config, log, new Deadline(config.waitMs));
       ({ results } = await fetchReads(vault, plan, new Map(), new Set(), reads));
@@ -403,7 +432,7 @@ export async function resolveEnvironment(
       rendered,
       leases: leasesOf(plan, reads),
       reads,
-      resolvedNames: plan.vars.map((v) => v.name).filter((n) => n in env),
+      resolvedNames: [...plan.vars.map((v) => v.name), ...(rendered.imported ?? [])].filter((n) => n in env),
       stats: {
         references: plan.referenceCount,
         paths: plan.reads.length,

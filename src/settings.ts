@@ -264,6 +264,14 @@ export const SETTINGS = [
     help: 'variables passed to the command untouched (comma-separated)',
   },
   {
+    key: 'fromPath',
+    flag: 'from-path',
+    env: ['VAULTRUN_FROM_PATH', 'VAULT_ENV_FROM_PATH'],
+    kind: 'list',
+    repeatable: true,
+    help: 'import every key of a secret as a variable: PATH[#VERSION][|prefix=PREFIX] (repeatable; env: comma-separated)',
+  },
+  {
     key: 'ignoreMissing',
     flag: 'ignore-missing',
     env: ['VAULTRUN_IGNORE_MISSING'],

@@ -2,8 +2,10 @@ import { Command } from 'commander';
 import type { Config } from '../config.js';
 import { mergeEnv, readEnvFile } from '../env/sources.js';
 import { EXIT_CODES, VaultrunError } from '../errors.js';
+import { filterText } from '../refs/filters.js';
+import { type ImportSpec, importVariables } from '../refs/imports.js';
 import { parseValue, type Ref, readId, refsOf } from '../refs/parse.js';
-import type { Plan, ReadResult } from '../refs/plan.js';
+import { evaluateRef, type Plan, type ReadResult } from '../refs/plan.js';
 import { shortCiphertext } from '../refs/transit.js';
 import { canonicalJson } from '../refs/write.js';
 import { abandonStart, fetchReads, leasesOf, openVault, prepare } from '../resolve.js';
@@ -28,7 +30,8 @@ export type CheckStatus =
   | 'denied'
   | 'invalid'
   | 'error'
-  | 'not written';
+  | 'not written'
+  | 'skipped';
 
 export interface CheckRow {
   variable: string;
@@ -41,12 +44,17 @@ export interface CheckRow {
   ignored?: boolean;
   /** What went wrong (never a value). */
   message?: string;
+  /** A `?` / `?=` reference: missing leaves the variable unset / uses the default, so it does not fail. */
+  fallback?: 'unset' | 'default';
 }
 
+/** The reference as written, normalized; a default's text is not shown (`?=…`). */
 export function referenceText(ref: Ref): string {
   if (ref.ciphertext !== undefined) return `${shortCiphertext(ref.ciphertext)} (transit)`;
   if (ref.write !== undefined) return `>>${ref.path}#${ref.key}#${canonicalJson(ref.write.body)}`;
-  return `${ref.path}#${ref.key}${ref.version === undefined ? '' : `#${ref.version}`}`;
+  const filters = (ref.filters ?? []).map((f) => `|${filterText(f)}`).join('');
+  const fallback = ref.default !== undefined ? '?=…' : ref.optional ? '?' : '';
+  return `${ref.path}#${ref.key}${ref.version === undefined ? '' : `#${ref.version}`}${filters}${fallback}`;
 }
 
 const STATUS_OF_CODE: Partial<Record<VaultrunError['code'], CheckStatus>> = {
@@ -88,9 +96,19 @@ export function checkRow(
       message: `key "${ref.key}" not found at ${ref.path}; ${missingKeyHint(ref.key, keys)}`,
     };
   } else {
+    // The filters run on the value here too (nothing of it is shown): a value they do not fit is a failure.
+    try {
+      evaluateRef(ref, variable, new Map([[readId(ref), result]]));
+    } catch (error) {
+      if (!(error instanceof VaultrunError)) throw error;
+      return { variable, reference, status: 'invalid', exit: error.exitCode, message: error.message };
+    }
     return { variable, reference, status: 'ok', exit: 0 };
   }
-  if (ignoreMissing && row.exit === EXIT_CODES.NOT_FOUND) row.ignored = true;
+  if (row.exit === EXIT_CODES.NOT_FOUND && (ref.optional || ref.default !== undefined)) {
+    row.ignored = true;
+    row.fallback = ref.default !== undefined ? 'default' : 'unset';
+  } else if (ignoreMissing && row.exit === EXIT_CODES.NOT_FOUND) row.ignored = true;
   return row;
 }
 
@@ -105,6 +123,72 @@ export function checkRows(
   );
 }
 
+const SKIP_REASON = {
+  'invalid name': 'not a valid variable name',
+  'own setting': 'a vaultrun setting',
+  explicit: 'set explicitly (wins over the import)',
+} as const;
+
+/**
+ * Pure: the rows of the bulk imports: one per name an import would define (`ok`) or leaves out (`skipped`,
+ * which does not fail), one `PREFIX*` row for an import whose read failed or that has no key; a name two
+ * imports define is `invalid`. Values never appear.
+ */
+export function importRows(
+  plan: Plan,
+  results: ReadonlyMap<string, ReadResult>,
+  ignoreMissing: boolean,
+  ownSetting: (name: string) => boolean = isOwnSetting,
+): CheckRow[] {
+  if (plan.imports.length === 0) return [];
+  const outcome = importVariables(plan.imports, results, plan.explicit, ownSetting);
+  const rows: CheckRow[] = [];
+  const reference = (spec: ImportSpec, key?: string) =>
+    `${spec.path}${key === undefined ? '' : `#${key}`}${spec.version === undefined ? '' : `#${spec.version}`} (import)`;
+  for (const spec of plan.imports) {
+    const failed = outcome.failed.find((f) => f.from === spec);
+    if (failed) {
+      const status = STATUS_OF_CODE[failed.error.code] ?? 'error';
+      const row: CheckRow = {
+        variable: `${spec.prefix}*`,
+        reference: reference(spec),
+        status,
+        exit: failed.error.exitCode,
+        message: `--from-path ${spec.path}: ${failed.error.message}`,
+      };
+      if (ignoreMissing && row.exit === EXIT_CODES.NOT_FOUND) row.ignored = true;
+      rows.push(row);
+      continue;
+    }
+    const vars = outcome.vars.filter((v) => v.from === spec);
+    const skipped = outcome.skipped.filter((v) => v.from === spec);
+    for (const v of vars)
+      rows.push({ variable: v.name, reference: reference(spec, v.key), status: 'ok', exit: 0 });
+    for (const v of skipped) {
+      rows.push({
+        variable: v.name,
+        reference: reference(spec, v.key),
+        status: 'skipped',
+        exit: 0,
+        message: `key "${v.key}" of ${spec.path} is not imported: ${SKIP_REASON[v.reason]}`,
+      });
+    }
+    if (vars.length + skipped.length === 0) {
+      rows.push({ variable: `${spec.prefix}*`, reference: reference(spec), status: 'ok', exit: 0 });
+    }
+  }
+  for (const conflict of outcome.conflicts) {
+    rows.push({
+      variable: conflict.message.slice(0, conflict.message.indexOf(':')),
+      reference: '-',
+      status: 'invalid',
+      exit: conflict.exitCode,
+      message: conflict.message,
+    });
+  }
+  return rows;
+}
+
 /** Pure: 0 if every row is ok (or ignored), else the highest exit status among the failures. */
 export function checkExitStatus(rows: readonly CheckRow[]): number {
   return rows.reduce((worst, row) => (row.ignored ? worst : Math.max(worst, row.exit)), 0);
@@ -113,7 +197,13 @@ export function checkExitStatus(rows: readonly CheckRow[]): number {
 /** Pure: the table, columns padded; `(ignored)` after a status that --ignore-missing tolerates. */
 export function formatCheckTable(rows: readonly CheckRow[]): string {
   const header = ['VARIABLE', 'REFERENCE', 'STATUS'] as const;
-  const cells = rows.map((r) => [r.variable, r.reference, r.ignored ? `${r.status} (ignored)` : r.status]);
+  const mark = (r: CheckRow) =>
+    r.fallback === 'default'
+      ? ' (default used)'
+      : r.fallback === 'unset'
+        ? ' (optional: unset)'
+        : ' (ignored)';
+  const cells = rows.map((r) => [r.variable, r.reference, r.ignored ? `${r.status}${mark(r)}` : r.status]);
   const widths = header.map((h, i) => Math.max(h.length, ...cells.map((c) => (c[i] ?? '').length)));
   const line = (c: readonly string[]) =>
     c
@@ -164,7 +254,7 @@ export async function runCheck(config: Config, io: CliIo): Promise<number> {
   const prepared = await prepare({ ...config, envFiles: [] }, merged, log);
   const { plan } = prepared;
   let rows: CheckRow[] = [];
-  if (plan.vars.length > 0) {
+  if (plan.reads.length > 0) {
     // One deadline (--wait) for the login and every read, as for a start.
     const vault = await openVault(config, log, new Deadline(config.waitMs));
     vault.noWrites = true;
@@ -179,7 +269,10 @@ export async function runCheck(config: Config, io: CliIo): Promise<number> {
         await abandonStart(vault, leasesOf(plan, reads), config, log);
         throw error;
       }
-      rows = checkRows(plan, results, config.ignoreMissing);
+      rows = [
+        ...checkRows(plan, results, config.ignoreMissing),
+        ...importRows(plan, results, config.ignoreMissing),
+      ];
       // A check leaves nothing behind: the dynamic secrets it had issued, and the token it logged in with.
       const leases = leasesOf(plan, reads);
       if (!config.revoke) {
@@ -216,6 +309,12 @@ export async function runCheck(config: Config, io: CliIo): Promise<number> {
       continue;
     }
     if (row.status === 'ok' || !row.message) continue;
+    if (row.status === 'skipped') {
+      (row.message.endsWith(SKIP_REASON.explicit) ? log.info : log.warn)(row.message, {
+        variable: row.variable,
+      });
+      continue;
+    }
     (row.ignored ? log.warn : log.error)(row.message, { variable: row.variable, status: row.status });
   }
   const failed = rows.filter((r) => r.exit !== 0 && !r.ignored).length;

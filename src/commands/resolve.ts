@@ -150,7 +150,7 @@ async function emit(
     const entries = formatGithubEnv(vars, () => `ghadelimiter_${randomUUID()}`);
     const secrets = [
       ...vars.filter(([name]) => resolved.has(name)).map(([, value]) => value),
-      ...Object.values(resolution.rendered.fileValues),
+      ...Object.values(resolution.rendered.fileValues).filter((v) => typeof v === 'string'),
     ];
     // Masks first: the runner hides these values in every log line from now on, before anything uses them.
     io.stdout(githubMaskCommands(secrets, log.masker.list()));

@@ -277,7 +277,7 @@ async function runDirOf(dir: string): Promise<RunDir> {
 export async function writeSecretFile(
   dir: string,
   name: string,
-  content: string,
+  content: string | Uint8Array,
   mode = 0o400,
   owner?: Owner,
 ): Promise<string> {
@@ -293,7 +293,8 @@ export async function writeSecretFile(
     created = true;
     let ino: number;
     try {
-      await handle.writeFile(content, 'utf8');
+      // Text as UTF-8; bytes (a base64-decoded keystore) exactly as they are.
+      await handle.writeFile(content, typeof content === 'string' ? 'utf8' : undefined);
       if (owner) await handle.chown(owner.uid, owner.gid);
       await handle.chmod(mode);
       await handle.sync();

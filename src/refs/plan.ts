@@ -1,5 +1,7 @@
 import { VaultrunError } from '../errors.js';
 import { missingKeyHint } from '../suggest.js';
+import { applyFilters, FILTER_HINT, type Piece, pieceText, secretToString } from './filters.js';
+import { IMPORT_SETTING, type ImportOutcome, type ImportSpec, importVariables } from './imports.js';
 import { type ParsedValue, parseValue, type Ref, readId, refsOf } from './parse.js';
 
 /**
@@ -13,6 +15,8 @@ export interface PlanOptions {
   fileEnv: boolean;
   /** Our own settings (VAULT_*, VAULTRUN_*, …) are never resolved: they configure us and are scrubbed. */
   isOwnSetting: (name: string) => boolean;
+  /** Bulk imports (--from-path): every key of these secrets becomes a variable (imports.ts). */
+  imports?: readonly ImportSpec[];
 }
 
 export interface PlannedVar {
@@ -37,8 +41,12 @@ export interface ReadRequest {
 export interface Plan {
   vars: PlannedVar[];
   reads: ReadRequest[];
-  /** Number of references (a variable with two inline references counts two). */
+  /** Number of references (a variable with two inline references counts two; an import counts one). */
   referenceCount: number;
+  /** Bulk imports, read with the references (a path imported and referenced is read once). */
+  imports: ImportSpec[];
+  /** Names of the environment planned from: explicit variables, which win over imported ones. */
+  explicit: ReadonlySet<string>;
 }
 
 export function isFileVariable(name: string): boolean {
@@ -71,10 +79,18 @@ export function planReferences(env: Readonly<Record<string, string>>, options: P
       reads.set(id, read);
     }
   }
-  return { vars, reads: [...reads.values()], referenceCount };
+  const imports = [...(options.imports ?? [])];
+  for (const spec of imports) {
+    referenceCount++;
+    const id = readId(spec);
+    const read = reads.get(id) ?? { id, path: spec.path, ...versionOf(spec), variables: [] };
+    if (!read.variables.includes(IMPORT_SETTING)) read.variables.push(IMPORT_SETTING);
+    reads.set(id, read);
+  }
+  return { vars, reads: [...reads.values()], referenceCount, imports, explicit: new Set(Object.keys(env)) };
 }
 
-function versionOf(ref: Ref): { version?: number } {
+function versionOf(ref: Pick<Ref, 'version'>): { version?: number } {
   return ref.version === undefined ? {} : { version: ref.version };
 }
 
@@ -84,27 +100,36 @@ export type ReadResult = { data: Readonly<Record<string, unknown>> } | { error: 
 export interface RenderOptions {
   /** A missing path or key leaves the variable unset (with a warning) instead of failing. */
   ignoreMissing: boolean;
+  /** Names an import never defines (our own settings). Default: none. */
+  isOwnSetting?: (name: string) => boolean;
 }
 
 export interface Rendered {
   /** Resolved values of variables whose target is 'env'. */
   env: Record<string, string>;
-  /** Values to write to secret files, for variables whose target is 'file'. */
-  files: Record<string, string>;
-  /** Variables left unset under ignoreMissing, with the reason. */
-  skipped: Array<{ name: string; reason: string }>;
+  /** Values to write to secret files, for variables whose target is 'file' (bytes from base64decode). */
+  files: Record<string, string | Uint8Array>;
+  /** Variables left unset under ignoreMissing (or, `optional`, by a `?` reference), with the reason. */
+  skipped: Array<{ name: string; reason: string; optional?: true }>;
+  /** The text each reference gave (after filters; defaults excluded): what logs must mask. */
+  secrets: string[];
+  /** Variables defined by bulk imports (in `env`), sorted. */
+  imported: string[];
+  /** Keys of bulk imports that were not imported, and why (never a value). */
+  importSkipped: ImportOutcome['skipped'];
 }
 
-/** A secret field as an environment string: strings as they are, scalars printed, objects as JSON. */
-export function secretToString(value: unknown): string {
-  if (typeof value === 'string') return value;
-  if (typeof value === 'number' || typeof value === 'boolean' || typeof value === 'bigint')
-    return String(value);
-  if (value === null) return '';
-  return JSON.stringify(value);
+export { secretToString };
+
+/** A reference whose path, key or version is missing and that says `?`: its variable is left unset. */
+class LeaveUnset extends Error {
+  constructor(readonly reason: VaultrunError) {
+    super(reason.message);
+  }
 }
 
-function lookup(ref: Ref, variable: string, results: ReadonlyMap<string, ReadResult>): string {
+/** The field a reference names, or the NOT_FOUND/other error of its read (naming the variable and key). */
+function field(ref: Ref, variable: string, results: ReadonlyMap<string, ReadResult>): unknown {
   const result = results.get(readId(ref));
   if (result === undefined) {
     throw new VaultrunError('INTERNAL', `${variable}: no read was made for path ${ref.path}`);
@@ -127,7 +152,52 @@ function lookup(ref: Ref, variable: string, results: ReadonlyMap<string, ReadRes
       { hint: missingKeyHint(ref.key, known) },
     );
   }
-  return secretToString(result.data[ref.key]);
+  return result.data[ref.key];
+}
+
+/**
+ * Pure: what one reference gives — its field through its filters — or its default / LeaveUnset when the
+ * path, key or version is missing and it says `?=` / `?`. Other failures throw (named).
+ */
+export function evaluateRef(
+  ref: Ref,
+  variable: string,
+  results: ReadonlyMap<string, ReadResult>,
+): Piece | { fallback: string } {
+  let value: unknown;
+  try {
+    value = field(ref, variable, results);
+  } catch (error) {
+    if (error instanceof VaultrunError && error.code === 'NOT_FOUND') {
+      if (ref.default !== undefined) return { fallback: ref.default };
+      if (ref.optional) throw new LeaveUnset(error);
+    }
+    throw error;
+  }
+  try {
+    return applyFilters(ref.filters, value);
+  } catch (error) {
+    throw filterError(variable, ref, error);
+  }
+}
+
+function filterError(variable: string, ref: Ref, error: unknown): VaultrunError {
+  const problem = error instanceof Error ? error.message : 'filter failed';
+  return new VaultrunError('USAGE', `${variable}: ${ref.path}#${ref.key}: ${problem}`, {
+    hint: `check the filters of the reference (${FILTER_HINT}); the value itself is never shown`,
+  });
+}
+
+function asText(piece: Piece | { fallback: string }, variable: string, ref: Ref): string {
+  if ('fallback' in piece) return piece.fallback;
+  try {
+    return pieceText(piece);
+  } catch (error) {
+    const e = filterError(variable, ref, error);
+    throw new VaultrunError(e.code, e.message, {
+      hint: 'binary content can go to a file: NAME_FILE=vault:PATH#KEY|base64decode',
+    });
+  }
 }
 
 function withVariable(error: VaultrunError, variable: string): VaultrunError {
@@ -156,16 +226,37 @@ export function renderPlan(
   results: ReadonlyMap<string, ReadResult>,
   options: RenderOptions,
 ): Rendered {
-  const out: Rendered = { env: {}, files: {}, skipped: [] };
+  const out: Rendered = { env: {}, files: {}, skipped: [], secrets: [], imported: [], importSkipped: [] };
   const failures: VaultrunError[] = [];
   for (const v of plan.vars) {
-    let value: string;
+    let value: string | Uint8Array;
     try {
-      value =
-        v.parsed.kind === 'whole'
-          ? lookup(v.parsed.ref, v.name, results)
-          : v.parsed.segments.map((s) => ('ref' in s ? lookup(s.ref, v.name, results) : s.text)).join('');
+      if (v.parsed.kind === 'whole') {
+        const ref = v.parsed.ref;
+        const piece = evaluateRef(ref, v.name, results);
+        // A file takes bytes as they are; a variable needs text.
+        value = v.target === 'file' && 'bytes' in piece ? piece.bytes : asText(piece, v.name, ref);
+        if (!('fallback' in piece) && typeof value === 'string') out.secrets.push(value);
+      } else {
+        value = v.parsed.segments
+          .map((s) => {
+            if (!('ref' in s)) return s.text;
+            const piece = evaluateRef(s.ref, v.name, results);
+            const text = asText(piece, v.name, s.ref);
+            if (!('fallback' in piece)) out.secrets.push(text);
+            return text;
+          })
+          .join('');
+      }
     } catch (error) {
+      if (error instanceof LeaveUnset) {
+        out.skipped.push({
+          name: v.name,
+          reason: withVariable(error.reason, v.name).message,
+          optional: true,
+        });
+        continue;
+      }
       if (!(error instanceof VaultrunError)) throw error;
       const named = withVariable(error, v.name);
       if (options.ignoreMissing && error.code === 'NOT_FOUND') {
@@ -176,7 +267,32 @@ export function renderPlan(
       continue;
     }
     if (v.target === 'file') out.files[v.name] = value;
-    else out.env[v.name] = value;
+    else out.env[v.name] = typeof value === 'string' ? value : '';
+  }
+  if (plan.imports.length > 0) {
+    const outcome = importVariables(
+      plan.imports,
+      results,
+      plan.explicit,
+      options.isOwnSetting ?? (() => false),
+    );
+    for (const { from, error } of outcome.failed) {
+      const named = new VaultrunError(error.code, `--from-path ${from.path}: ${error.message}`, {
+        cause: error,
+        ...(error.hint ? { hint: error.hint } : {}),
+      });
+      if (options.ignoreMissing && error.code === 'NOT_FOUND') {
+        out.skipped.push({ name: `${from.prefix}*`, reason: named.message });
+      } else failures.push(named);
+    }
+    failures.push(...outcome.conflicts);
+    for (const v of outcome.vars) {
+      out.env[v.name] = v.value;
+      out.secrets.push(v.value);
+      out.imported.push(v.name);
+    }
+    out.imported.sort();
+    out.importSkipped = outcome.skipped;
   }
   // Several failures: the exit status is that of the most serious one, whatever the variables are called.
   const [first] = [...failures].sort((a, b) => SEVERITY.indexOf(a.code) - SEVERITY.indexOf(b.code));

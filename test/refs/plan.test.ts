@@ -70,6 +70,8 @@ describe('planReferences', () => {
       vars: [],
       reads: [],
       referenceCount: 0,
+      imports: [],
+      explicit: new Set(['HOME', 'PATH', 'X']),
     });
   });
 
@@ -188,6 +190,9 @@ describe('renderPlan', () => {
       },
       files: { DB_PASSWORD_FILE: 'pw-9f8e7d6c' },
       skipped: [],
+      secrets: expect.arrayContaining(['alice', 'pw-9f8e7d6c', 'old-password', '5432']),
+      imported: [],
+      importSkipped: [],
     });
   });
 

@@ -35,13 +35,19 @@ export function changeDelayMs({ debounceMs, splayMs, random, now, deadline }: Ch
   return deadline === undefined ? delay : Math.min(delay, Math.max(0, (deadline - now) / 2));
 }
 
+/** Same file content: texts equal, or bytes equal byte for byte (a Uint8Array is never `===` another). Pure. */
+export function sameContent(a: string | Uint8Array | undefined, b: string | Uint8Array | undefined): boolean {
+  if (typeof a === 'string' || typeof b === 'string' || a === undefined || b === undefined) return a === b;
+  return Buffer.from(a.buffer, a.byteOffset, a.byteLength).equals(b);
+}
+
 /** Names of the variables whose value differs (never the values). Pure. */
 export function changedVariables(a: Rendered, b: Rendered): string[] {
   const names = new Set<string>();
   for (const side of [a.env, b.env])
     for (const k of Object.keys(side)) if (a.env[k] !== b.env[k]) names.add(k);
   for (const side of [a.fileValues, b.fileValues]) {
-    for (const k of Object.keys(side)) if (a.fileValues[k] !== b.fileValues[k]) names.add(k);
+    for (const k of Object.keys(side)) if (!sameContent(a.fileValues[k], b.fileValues[k])) names.add(k);
   }
   return [...names].sort();
 }

@@ -205,7 +205,7 @@ export class Rotation {
     try {
       if (pending.reprepare) prepared = await prepare(this.config, this.options.processEnv, this.log);
       let results = new Map();
-      if (prepared.plan.vars.length > 0) {
+      if (prepared.plan.reads.length > 0) {
         this.vault ??= await openVault(this.config, this.log);
         ({ results, reads } = await fetchReads(this.vault, prepared.plan, this.reads, pending.readIds));
       }

@@ -73,7 +73,7 @@ describe('Watch', () => {
     const changes: Array<{ reason: string; readIds: string[]; reprepare: boolean }> = [];
     const prepared: Prepared = {
       env: {},
-      plan: { vars: [], reads: [], referenceCount: 0 },
+      plan: { vars: [], reads: [], referenceCount: 0, imports: [], explicit: new Set() },
       sourceFiles: [file],
       sourceHashes: { [file]: 'missing' },
     };
