@@ -207,8 +207,10 @@ describe('supervisor failure paths (real OpenBao)', () => {
     await put(path, 'given-v1');
     const created = await bao.api<{ auth: { client_token: string } }>('POST', 'auth/token/create', {
       policies: ['fail-read'],
-      ttl: '3s',
-      explicit_max_ttl: '6s',
+      // Long enough that a loaded machine still renews before the TTL ends (at 3 s a slow start let the token
+      // expire first, which is the other warning), short enough that the max TTL comes within the test.
+      ttl: '8s',
+      explicit_max_ttl: '16s',
     });
     const token = created.auth.client_token;
     sensitive.add('given token', token);
