@@ -57,14 +57,19 @@ export const common = {
 };
 
 if (import.meta.url === `file://${process.argv[1]}`) {
+  // --coverage: dist/vaultrun.cov.cjs for `npm run coverage` (scripts/coverage.mjs), with a source map and
+  // __VAULTRUN_COVERAGE__ true (src/coverage.ts). Never shipped: dist/vaultrun.cjs always has it false.
+  const coverage = process.argv.includes('--coverage');
   await build({
     ...common,
     entryPoints: ['src/main.ts'],
-    outfile: 'dist/vaultrun.cjs',
+    outfile: coverage ? 'dist/vaultrun.cov.cjs' : 'dist/vaultrun.cjs',
+    sourcemap: coverage ? 'linked' : false,
     banner: { js: '#!/usr/bin/env node' },
     define: {
       __VAULTRUN_VERSION__: JSON.stringify(pkg.version),
       __VAULTRUN_COMMIT__: JSON.stringify(commit()),
+      __VAULTRUN_COVERAGE__: JSON.stringify(coverage),
     },
   });
 }

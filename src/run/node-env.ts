@@ -1,5 +1,6 @@
 import { accessSync, constants, statSync } from 'node:fs';
 import { isSea } from 'node:sea';
+import { coverageEnv, detachCoverageEnv, flushCoverage } from '../coverage.js';
 
 /**
  * Node reads a number of environment variables by itself, most of them once at start-up. Some would turn
@@ -174,6 +175,7 @@ export function dumpableExecuteOnly(): boolean {
  */
 export function neutraliseNodeVariables(): void {
   const env = process.env;
+  detachCoverageEnv(env);
   const stash = env[NODE_ENV_STASH];
   if (stash !== undefined) {
     restored = parseStash(stash);
@@ -199,7 +201,8 @@ export function neutraliseNodeVariables(): void {
     process.exit(70);
   }
   try {
-    execve.call(process, process.execPath, plan.argv, plan.env);
+    flushCoverage();
+    execve.call(process, process.execPath, plan.argv, { ...plan.env, ...coverageEnv() });
   } catch (error) {
     process.stderr.write(
       `vaultrun: cannot re-execute itself${names.length ? ` without ${names.join(', ')}` : ''}: ${(error as NodeJS.ErrnoException).code ?? 'error'}\n`,
