@@ -86,12 +86,16 @@ function killGroup(child: ChildProcess, signal: NodeJS.Signals): void {
   }
 }
 
-/** A clean environment: PATH (Node 26's dir first), a fresh empty HOME, LANG; nothing else. */
+/**
+ * A clean environment: PATH (Node 26's dir first), a fresh empty HOME, LANG; nothing else (but the two coverage
+ * variables while `npm run coverage` runs: the coverage bundle removes them before anything else looks).
+ */
 export function baseEnv(extra: Record<string, string> = {}): Record<string, string> {
   const home = mkdtempSync(join(tmpdir(), 'vaultrun-home-'));
   tempDirs.push(home);
   const path = [dirname(process.execPath), process.env.PATH || '/usr/local/bin:/usr/bin:/bin'].join(':');
-  return { PATH: path, HOME: home, LANG: 'C.UTF-8', ...extra };
+  // Coverage on: tests that start the CLI themselves (through tini, script, a PID namespace…) are measured too.
+  return withCoverage({ PATH: path, HOME: home, LANG: 'C.UTF-8', ...extra });
 }
 
 export function spawnVaultrun(
