@@ -3761,6 +3761,8 @@ async function readSecret(client, mounts, token, read) {
     body = await client.request("GET", apiPath, { token, what: `reading ${label}`, stale });
   } catch (error) {
     if (error instanceof VaultrunError && error.code === "NOT_FOUND") {
+      const gone = kv2 && mount ? await versionState(client, token, mount, read) : void 0;
+      if (gone) throw goneVersion(label, gone.state, gone.version);
       throw new VaultrunError("NOT_FOUND", `no secret at ${label}`, {
         cause: error,
         hint: notFoundHint(read.path, mount)
@@ -3782,9 +3784,7 @@ async function readSecret(client, mounts, token, read) {
     const meta = raw?.metadata;
     if (raw?.data == null) {
       const state = meta?.destroyed ? "destroyed" : meta?.deletion_time ? "deleted" : "empty";
-      throw new VaultrunError("NOT_FOUND", `the secret at ${label} is ${state}`, {
-        hint: "undelete it (vault kv undelete) or reference another version"
-      });
+      throw goneVersion(label, state, meta?.version ?? read.version);
     }
     data = raw.data;
     version = meta?.version;
@@ -3802,6 +3802,30 @@ async function readSecret(client, mounts, token, read) {
     ...version === void 0 ? {} : { version },
     ...kv2 && raw?.metadata?.created_time ? { createdTime: raw.metadata.created_time } : {}
   };
+}
+function goneVersion(label, state, version) {
+  const versions = version === void 0 ? "" : ` -versions=${version}`;
+  return new VaultrunError("NOT_FOUND", `the secret at ${label} is ${state}`, {
+    hint: state === "destroyed" ? "a destroyed version cannot be brought back: reference another version, or write the secret again" : state === "deleted" ? `undelete it (vault kv undelete${versions}) or reference another version` : "write the secret again or reference another version"
+  });
+}
+async function versionState(client, token, mount, read) {
+  const rest = read.path.slice(mount.path.length).replace(/^data\//, "");
+  let body;
+  try {
+    body = await client.request("GET", encodeApiPath(`${mount.path}metadata/${rest}`), {
+      token,
+      what: `reading the versions of ${read.path}`
+    });
+  } catch {
+    return void 0;
+  }
+  const version = read.version ?? body?.data?.current_version;
+  const entry = version === void 0 ? void 0 : body?.data?.versions?.[String(version)];
+  if (version === void 0 || !entry) return void 0;
+  if (entry.destroyed) return { state: "destroyed", version };
+  if (entry.deletion_time) return { state: "deleted", version };
+  return void 0;
 }
 function stampOf(body) {
   const meta = body?.data?.metadata;

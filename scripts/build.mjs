@@ -73,14 +73,23 @@ export const common = {
 };
 
 if (import.meta.url === `file://${process.argv[1]}`) {
+  // --coverage: dist/vaultrun.cov.cjs for `npm run coverage` (scripts/coverage.mjs), with a source map and
+  // __VAULTRUN_COVERAGE__ true (src/coverage.ts). Never shipped: dist/vaultrun.cjs always has it false.
+  // --outfile FILE: somewhere else (test/integration/coverage-build.test.ts builds its own).
+  const coverage = process.argv.includes('--coverage');
+  const at = process.argv.indexOf('--outfile');
+  const outfile = at > 0 ? process.argv[at + 1] : undefined;
+  if (at > 0 && !outfile) throw new Error('--outfile needs a file name');
   await build({
     ...common,
     entryPoints: ['src/main.ts'],
-    outfile: 'dist/vaultrun.cjs',
+    outfile: outfile ?? (coverage ? 'dist/vaultrun.cov.cjs' : 'dist/vaultrun.cjs'),
+    sourcemap: coverage ? 'linked' : false,
     banner: { js: '#!/usr/bin/env node' },
     define: {
       __VAULTRUN_VERSION__: JSON.stringify(pkg.version),
       __VAULTRUN_COMMIT__: JSON.stringify(commit()),
+      __VAULTRUN_COVERAGE__: JSON.stringify(coverage),
     },
   });
 }

@@ -1,6 +1,7 @@
 import { constants } from 'node:fs';
 import { access, stat } from 'node:fs/promises';
 import { delimiter, isAbsolute, join, resolve } from 'node:path';
+import { flushCoverage } from '../coverage.js';
 import { VaultrunError } from '../errors.js';
 
 /**
@@ -93,6 +94,7 @@ export function execReplace(
   restoreDefaultSignalsAcrossExec();
   restoreBlockingStdio();
   try {
+    flushCoverage();
     return execve.call(process, file, [...argv], { ...env });
   } catch (error) {
     throw new VaultrunError(

@@ -1,4 +1,5 @@
 import { accessSync, constants, statSync } from 'node:fs';
+import { coverageEnv, detachCoverageEnv, flushCoverage } from '../coverage.js';
 
 /**
  * Node reads a number of environment variables by itself, most of them once at start-up. Some would turn
@@ -173,6 +174,7 @@ export function dumpableExecuteOnly(): boolean {
  */
 export function neutraliseNodeVariables(): void {
   const env = process.env;
+  detachCoverageEnv(env);
   const stash = env[NODE_ENV_STASH];
   if (stash !== undefined) {
     restored = parseStash(stash);
@@ -200,7 +202,8 @@ export function neutraliseNodeVariables(): void {
     process.exit(70);
   }
   try {
-    execve.call(process, process.execPath, plan.argv, plan.env);
+    flushCoverage();
+    execve.call(process, process.execPath, plan.argv, { ...plan.env, ...coverageEnv() });
   } catch (error) {
     process.stderr.write(
       `vaultrun: cannot re-execute itself${names.length ? ` without ${names.join(', ')}` : ''}: ${(error as NodeJS.ErrnoException).code ?? 'error'}\n`,

@@ -239,6 +239,9 @@ export async function readSecret(
     body = await client.request<ReadBody>('GET', apiPath, { token, what: `reading ${label}`, stale });
   } catch (error) {
     if (error instanceof VaultrunError && error.code === 'NOT_FOUND') {
+      // KV v2 answers 404 for a deleted or destroyed version too: its metadata tells which.
+      const gone = kv2 && mount ? await versionState(client, token, mount, read) : undefined;
+      if (gone) throw goneVersion(label, gone.state, gone.version);
       throw new VaultrunError('NOT_FOUND', `no secret at ${label}`, {
         cause: error,
         hint: notFoundHint(read.path, mount),
@@ -260,9 +263,7 @@ export async function readSecret(
     const meta = raw?.metadata;
     if (raw?.data == null) {
       const state = meta?.destroyed ? 'destroyed' : meta?.deletion_time ? 'deleted' : 'empty';
-      throw new VaultrunError('NOT_FOUND', `the secret at ${label} is ${state}`, {
-        hint: 'undelete it (vault kv undelete) or reference another version',
-      });
+      throw goneVersion(label, state, meta?.version ?? read.version);
     }
     data = raw.data;
     version = meta?.version;
@@ -280,6 +281,57 @@ export async function readSecret(
     ...(version === undefined ? {} : { version }),
     ...(kv2 && raw?.metadata?.created_time ? { createdTime: raw.metadata.created_time } : {}),
   };
+}
+
+/** The error for a KV v2 version without data: what to do depends on whether it can be brought back. */
+function goneVersion(
+  label: string,
+  state: 'deleted' | 'destroyed' | 'empty',
+  version: number | undefined,
+): VaultrunError {
+  const versions = version === undefined ? '' : ` -versions=${version}`;
+  return new VaultrunError('NOT_FOUND', `the secret at ${label} is ${state}`, {
+    hint:
+      state === 'destroyed'
+        ? 'a destroyed version cannot be brought back: reference another version, or write the secret again'
+        : state === 'deleted'
+          ? `undelete it (vault kv undelete${versions}) or reference another version`
+          : 'write the secret again or reference another version',
+  });
+}
+
+/**
+ * After a 404 from MOUNT/data/PATH: whether the version asked for (the current one without a version) exists
+ * but is deleted or destroyed, from MOUNT/metadata/PATH. Undefined when it does not say so, or cannot be read
+ * (the metadata needs its own grant): the caller reports "no secret" then.
+ */
+async function versionState(
+  client: VaultClient,
+  token: string,
+  mount: MountInfo,
+  read: Pick<ReadRequest, 'path' | 'version'>,
+): Promise<{ state: 'deleted' | 'destroyed'; version: number } | undefined> {
+  const rest = read.path.slice(mount.path.length).replace(/^data\//, '');
+  let body: {
+    data?: {
+      current_version?: number;
+      versions?: Record<string, { deletion_time?: string; destroyed?: boolean }>;
+    };
+  };
+  try {
+    body = await client.request('GET', encodeApiPath(`${mount.path}metadata/${rest}`), {
+      token,
+      what: `reading the versions of ${read.path}`,
+    });
+  } catch {
+    return undefined;
+  }
+  const version = read.version ?? body?.data?.current_version;
+  const entry = version === undefined ? undefined : body?.data?.versions?.[String(version)];
+  if (version === undefined || !entry) return undefined;
+  if (entry.destroyed) return { state: 'destroyed', version };
+  if (entry.deletion_time) return { state: 'deleted', version };
+  return undefined;
 }
 
 /** The version and created_time of a KV v2 read answer, when it has them. */

@@ -12,9 +12,25 @@ import { afterAll } from 'vitest';
 
 const REPO_ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
 
+/**
+ * `npm run coverage` (scripts/coverage.mjs) sets VAULTRUN_COVERAGE_DIR: the CLI is then the coverage bundle
+ * (dist/vaultrun.cov.cjs), started with NODE_V8_COVERAGE=that directory and the mark its src/coverage.ts looks
+ * for (only that bundle keeps NODE_V8_COVERAGE; it removes both from the environment the command sees).
+ */
+const COVERAGE_DIR = process.env.VAULTRUN_COVERAGE_DIR
+  ? resolve(REPO_ROOT, process.env.VAULTRUN_COVERAGE_DIR)
+  : undefined;
+
 export const VAULTRUN_BIN: string[] = process.env.VAULTRUN_BIN
   ? [resolve(REPO_ROOT, process.env.VAULTRUN_BIN)]
-  : [process.execPath, join(REPO_ROOT, 'dist/vaultrun.cjs')];
+  : [process.execPath, join(REPO_ROOT, COVERAGE_DIR ? 'dist/vaultrun.cov.cjs' : 'dist/vaultrun.cjs')];
+
+/** The environment a run gets: with the coverage variables added when coverage is on (and the test set none). */
+function withCoverage(env: Record<string, string>): Record<string, string> {
+  if (COVERAGE_DIR === undefined || process.env.VAULTRUN_BIN || env.NODE_V8_COVERAGE !== undefined)
+    return env;
+  return { ...env, NODE_V8_COVERAGE: COVERAGE_DIR, VAULTRUN_COVERAGE_RUN: '1' };
+}
 
 export interface RunResult {
   exitCode: number | null;
@@ -70,12 +86,16 @@ function killGroup(child: ChildProcess, signal: NodeJS.Signals): void {
   }
 }
 
-/** A clean environment: PATH (Node 26's dir first), a fresh empty HOME, LANG; nothing else. */
+/**
+ * A clean environment: PATH (Node 26's dir first), a fresh empty HOME, LANG; nothing else (but the two coverage
+ * variables while `npm run coverage` runs: the coverage bundle removes them before anything else looks).
+ */
 export function baseEnv(extra: Record<string, string> = {}): Record<string, string> {
   const home = mkdtempSync(join(tmpdir(), 'vaultrun-home-'));
   tempDirs.push(home);
   const path = [dirname(process.execPath), process.env.PATH || '/usr/local/bin:/usr/bin:/bin'].join(':');
-  return { PATH: path, HOME: home, LANG: 'C.UTF-8', ...extra };
+  // Coverage on: tests that start the CLI themselves (through tini, script, a PID namespace…) are measured too.
+  return withCoverage({ PATH: path, HOME: home, LANG: 'C.UTF-8', ...extra });
 }
 
 export function spawnVaultrun(
@@ -87,7 +107,7 @@ export function spawnVaultrun(
   if (cmd === undefined) throw new Error('the CLI command line is empty');
   const timeoutMs = opts.timeoutMs ?? 60_000;
   const child = spawn(cmd, [...pre, ...args], {
-    env: opts.env ?? baseEnv(),
+    env: withCoverage(opts.env ?? baseEnv()),
     cwd: opts.cwd ?? REPO_ROOT,
     stdio: [opts.stdin ?? 'pipe', 'pipe', 'pipe'],
     detached: true,
