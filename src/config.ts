@@ -38,7 +38,17 @@ export interface Config {
   /** undefined: decided by whether a secret has a lease. */
   watch?: boolean;
   pollIntervalMs: number;
-  onChange: { action: 'restart' } | { action: 'signal'; signal: NodeJS.Signals };
+  onChange:
+    | { action: 'restart' }
+    | { action: 'signal'; signal: NodeJS.Signals }
+    | { action: 'exit' }
+    | { action: 'none' };
+  /** --change-hook: run on each change before the action (names of the changed variables, never values). */
+  changeHook?: string;
+  /** --pin: variables that keep their start value under a running command; a change to them alone does nothing. */
+  pin: Set<string>;
+  /** NAME=vault:login: the child token given to the command. */
+  childToken: { ttlS: number; policies?: string[] };
   stopSignal: NodeJS.Signals;
   stopTimeoutMs: number;
   debounceMs: number;
@@ -131,14 +141,17 @@ export function parseSignal(text: string, origin: string): NodeJS.Signals {
 }
 
 function parseOnChange(text: string): Config['onChange'] {
-  if (text === 'restart') return { action: 'restart' };
+  if (text === 'restart' || text === 'exit' || text === 'none') return { action: text };
   if (text.startsWith('signal:')) {
     return {
       action: 'signal',
       signal: parseSignal(text.slice('signal:'.length), '--on-change / VAULTRUN_ON_CHANGE'),
     };
   }
-  throw bad('--on-change / VAULTRUN_ON_CHANGE', `expected restart or signal:SIGNAL, got "${text}"`);
+  throw bad(
+    '--on-change / VAULTRUN_ON_CHANGE',
+    `expected restart, signal:SIGNAL, exit or none, got "${text}"`,
+  );
 }
 
 export function loadConfig(flags: FlagValues, env: Readonly<Record<string, string | undefined>>): Config {
@@ -291,6 +304,12 @@ export function loadConfig(flags: FlagValues, env: Readonly<Record<string, strin
     ...opt('watch', get<boolean | undefined>('watch')),
     pollIntervalMs: get<number>('pollInterval'),
     onChange: parseOnChange(get<string>('onChange')),
+    ...opt('changeHook', get<string | undefined>('changeHook')?.trim() || undefined),
+    pin: new Set(get<string[] | undefined>('pin') ?? []),
+    childToken: {
+      ttlS: Math.max(1, Math.round(get<number>('childTokenTtl') / 1000)),
+      ...opt('policies', get<string[] | undefined>('childTokenPolicies')),
+    },
     stopSignal: parseSignal(get<string>('stopSignal'), '--stop-signal / VAULTRUN_STOP_SIGNAL'),
     stopTimeoutMs: get<number>('stopTimeout'),
     debounceMs: get<number>('debounce'),

@@ -19,7 +19,8 @@ import type { Session } from '../../vault/auth-types.js';
 import type { SecretRead } from '../../vault/kv.js';
 import { renewLease, renewSelf, revokeLease, revokeSelf } from '../../vault/lease.js';
 import type { Controller } from '../supervise.js';
-import { type Change, changedVariables, PendingChange } from './change.js';
+import { type Change, changedVariables, holdPinned, PendingChange } from './change.js';
+import { runHook } from './hook.js';
 import { Leases } from './leases.js';
 import { type Clock, systemClock, type Timer, Timers } from './timers.js';
 import { OurToken } from './token.js';
@@ -37,8 +38,10 @@ import { Watch } from './watch.js';
  * - Change (change.ts): debounced (`--debounce`), delayed by a random `--splay`, then applied here, one at a
  *   time: re-resolved (only what changed is read again) and compared: identical environment and files →
  *   nothing happens; otherwise `--on-change`: restart (stop signal to the process group, SIGKILL after
- *   `--stop-timeout` to whatever of the group is left, start again) or signal:SIG (rewrite the secret files
- *   atomically, send SIG).
+ *   `--stop-timeout` to whatever of the group is left, start again), signal:SIG (rewrite the secret files
+ *   atomically, send SIG), exit (stop the command, exit 75 for the orchestrator to start a new container) or
+ *   none (rewrite the files only). `--change-hook` runs before that action (hook.ts). `--pin` variables keep
+ *   the value the command started with: a change to them alone is warned about, not acted on.
  * - Timers (timers.ts): every wait goes through one Timers, stopped at exit.
  * - Vault unreachable: the command keeps running; renewals and polls retry; warnings say when leases expire;
  *   `--on-lease-expiry=stop` stops the command (exit 69) when a lease expires before Vault is back.
@@ -145,6 +148,17 @@ export class Rotation {
   attach(controller: Controller): void {
     this.controller = controller;
     for (const lease of leasesOf(this.prepared.plan, this.reads)) this.leases.track(lease);
+    // A pinned dynamic secret would keep a value whose lease is replaced and revoked: say so once.
+    const leased = new Set(leasesOf(this.prepared.plan, this.reads).map((l) => l.readId));
+    const pinnedLeased = this.prepared.plan.reads
+      .filter((r) => leased.has(r.id))
+      .flatMap((r) => r.variables.filter((v) => this.config.pin.has(v)));
+    if (pinnedLeased.length > 0) {
+      this.log.warn('--pin names dynamic secrets: their old value stops working once its lease is replaced', {
+        variables: [...new Set(pinnedLeased)].sort().join(','),
+        hint: 'pin static values only (KV), such as a key that encrypts data at rest',
+      });
+    }
     if (!this.options.watching) return;
     this.token.start();
     this.watch.start();
@@ -208,8 +222,20 @@ export class Rotation {
       return;
     }
     if (this.stopped) return this.adoptForRevocation(prepared, reads);
+    if (this.config.pin.size > 0) {
+      const pinned = holdPinned(this.rendered, rendered, this.config.pin);
+      rendered = pinned.rendered;
+      if (pinned.held.length > 0) {
+        this.log.warn('pinned variables changed in Vault: the command keeps their old value (--pin)', {
+          variables: pinned.held.join(','),
+          reason,
+          hint: 'restart the container (or vaultrun) to hand the new value over, once it is safe to',
+        });
+      }
+    }
     const changed = changedVariables(this.rendered, rendered);
     const oldLeases = leasesOf(this.prepared.plan, this.reads);
+    const action = this.config.onChange;
     if (changed.length === 0) {
       this.log.debug('re-resolved: nothing changed for the command', { reason });
     } else {
@@ -219,9 +245,20 @@ export class Rotation {
       if (this.stopped) return this.adoptForRevocation(prepared, reads);
       this.actions++;
       const variables = changed.join(',');
-      if (this.config.onChange.action === 'restart') {
+      if (this.config.changeHook) await this.runHook(env, changed, reason);
+      if (this.stopped) return this.adoptForRevocation(prepared, reads);
+      if (action.action === 'restart') {
         this.log.info('secrets changed: restarting the command', { reason, variables });
         await this.controller.restart(env, `${variables} changed`);
+      } else if (action.action === 'exit') {
+        this.log.info(
+          `secrets changed: stopping the command and exiting with ${EXIT_CODES.SECRETS_CHANGED} (--on-change=exit)`,
+          { reason, variables },
+        );
+        // What this change read is revoked with the rest on exit (dispose).
+        this.adoptForRevocation(prepared, reads);
+        await this.controller.shutdown(EXIT_CODES.SECRETS_CHANGED, `${variables} changed`);
+        return;
       } else {
         const envOnly = changed.filter((name) => !(name in rendered.fileValues));
         if (envOnly.length > 0) {
@@ -230,11 +267,15 @@ export class Rotation {
             hint: 'use NAME_FILE=vault:… for values an app re-reads on a signal, or --on-change=restart',
           });
         }
-        this.log.info(`secrets changed: sending ${this.config.onChange.signal} to the command`, {
-          reason,
-          variables,
-        });
-        this.controller.signal(this.config.onChange.signal);
+        if (action.action === 'signal') {
+          this.log.info(`secrets changed: sending ${action.signal} to the command`, { reason, variables });
+          this.controller.signal(action.signal);
+        } else {
+          this.log.info('secrets changed: files rewritten, the command left alone (--on-change=none)', {
+            reason,
+            variables,
+          });
+        }
       }
     }
     // Adopt the new state; leases that were replaced are revoked once the command no longer uses them.
@@ -248,12 +289,31 @@ export class Rotation {
       await this.leases.revokeRetired(replaced);
       await this.token.revokeRetired();
     };
-    if (this.config.onChange.action === 'signal' && changed.length > 0) {
-      // The app switches on its own after the signal: give it the stop timeout before the old lease goes.
+    if ((action.action === 'signal' || action.action === 'none') && changed.length > 0) {
+      // The app switches on its own (after the signal): give it the stop timeout before the old lease goes.
       this.timers.later(this.config.stopTimeoutMs, retire);
     } else {
       await retire();
     }
+  }
+
+  /** --change-hook: run and waited for (at most --stop-timeout); its status is logged, never fatal. */
+  private async runHook(env: Record<string, string>, changed: string[], reason: string): Promise<void> {
+    const command = this.config.changeHook;
+    if (!command) return;
+    const { owner } = this.options;
+    const status = await runHook({
+      command,
+      env,
+      changed,
+      log: this.log,
+      timeoutMs: this.config.stopTimeoutMs,
+      ...(owner ? { uid: owner.uid, gid: owner.gid } : {}),
+      ...(this.config.mask ? { mask: this.log.masker } : {}),
+    });
+    const fields = { status, variables: changed.join(','), reason };
+    if (status === 0) this.log.info('the change hook ran', fields);
+    else this.log.warn('the change hook failed; going on with --on-change', fields);
   }
 
   /** While exiting: leases just read are not acted on, but revoked with the others by dispose(). */
