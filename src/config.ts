@@ -1,6 +1,7 @@
 import { constants as osConstants } from 'node:os';
 import { VaultrunError } from './errors.js';
 import type { LogFormat, LogLevel } from './log.js';
+import { isLoginReference } from './refs/login.js';
 import { SETTINGS, type Setting, type SettingKey } from './settings.js';
 import type { AuthMethod, AuthSettings } from './vault/auth-types.js';
 import type { Consistency } from './vault/client.js';
@@ -82,6 +83,8 @@ function rawValue(
   }
   for (const name of setting.env) {
     const v = env[name];
+    // VAULT_TOKEN=vault:login asks for a token for the command (refs/login.ts): it is not our credential.
+    if (setting.key === 'token' && isLoginReference(v)) continue;
     if (v !== undefined && v !== '') return { value: v, origin: name };
   }
   return setting.default === undefined ? undefined : { value: setting.default, origin: 'default' };

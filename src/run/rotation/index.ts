@@ -3,8 +3,10 @@ import { type Owner, removeSecretFiles } from '../../env/secret-files.js';
 import { EXIT_CODES, VaultrunError } from '../../errors.js';
 import type { Logger } from '../../log.js';
 import {
+  ensureChildToken,
   fetchReads,
   leasesOf,
+  needsVault,
   openVault,
   type Prepared,
   prepare,
@@ -20,6 +22,7 @@ import type { SecretRead } from '../../vault/kv.js';
 import { renewLease, renewSelf, revokeLease, revokeSelf } from '../../vault/lease.js';
 import type { Controller } from '../supervise.js';
 import { type Change, changedVariables, holdPinned, PendingChange } from './change.js';
+import { CommandToken } from './command-token.js';
 import { runHook } from './hook.js';
 import { Leases } from './leases.js';
 import { type Clock, systemClock, type Timer, Timers } from './timers.js';
@@ -70,6 +73,9 @@ export class Rotation {
   private readonly leases: Leases;
   private readonly watch: Watch;
   private readonly change: PendingChange;
+  private readonly commandToken: CommandToken;
+  /** The command's token must be replaced at the next change (capped, refused, or our token replaced). */
+  private newCommandToken = false;
   private vault: VaultContext | undefined;
   private controller: Controller | undefined;
   private prepared: Prepared;
@@ -131,7 +137,18 @@ export class Rotation {
       },
       replaceSession: (session) => this.replaceSession(session),
       leasedReads: () => this.leases.readIds(),
+      childToken: () => this.vault?.childToken !== undefined,
       readAgain: (reason, readIds, deadline) => this.change.notice(reason, readIds, false, deadline),
+    });
+    this.commandToken = new CommandToken({
+      timers,
+      log,
+      current: () => this.vault?.childToken,
+      renew: (tokenToRenew, waitMs) => renewSelf(client(), tokenToRenew, waitMs),
+      replace: (reason, deadline) => {
+        this.newCommandToken = true;
+        this.change.notice(reason, [], false, deadline);
+      },
     });
     this.watch = new Watch({
       timers,
@@ -161,6 +178,7 @@ export class Rotation {
     }
     if (!this.options.watching) return;
     this.token.start();
+    this.commandToken.start();
     this.watch.start();
     this.log.debug('watching for changes', {
       paths: this.watch.pollable().length,
@@ -198,14 +216,32 @@ export class Rotation {
     let prepared = this.prepared;
     let reads = this.reads;
     let rendered: Rendered;
+    /** The command's token this change replaces (revoked once the command has the new one). */
+    let oldCommandToken: string | undefined;
     try {
       if (pending.reprepare) prepared = await prepare(this.config, this.options.processEnv, this.log);
       let results = new Map();
-      if (prepared.plan.vars.length > 0) {
+      if (needsVault(prepared)) {
         this.vault ??= await openVault(this.config, this.log);
         ({ results, reads } = await fetchReads(this.vault, prepared.plan, this.reads, pending.readIds));
+        const child = this.vault.childToken;
+        if (child && (this.newCommandToken || child.parent !== this.vault.session.token)) {
+          // A new token for the command, under our current token.
+          this.vault.childToken = undefined;
+          try {
+            await ensureChildToken(this.vault, prepared, this.config, this.log);
+          } catch (error) {
+            this.vault.childToken = child;
+            throw error;
+          }
+          oldCommandToken = child.token;
+          this.newCommandToken = false;
+          this.commandToken.start();
+        } else {
+          await ensureChildToken(this.vault, prepared, this.config, this.log);
+        }
       }
-      rendered = renderEnvironment(this.config, prepared, results, this.log);
+      rendered = renderEnvironment(this.config, prepared, results, this.log, this.vault?.childToken?.token);
     } catch (error) {
       const code = error instanceof VaultrunError ? error.code : 'error';
       this.log.error('could not resolve the changed secrets: the command keeps running with the old values', {
@@ -286,6 +322,13 @@ export class Rotation {
     if (pending.reprepare) await this.watch.rewatch();
     this.leases.retire(replaced);
     const retire = async () => {
+      if (oldCommandToken && this.config.revoke && this.vault) {
+        await revokeSelf(this.vault.client, oldCommandToken, 5_000).catch((error: unknown) =>
+          this.log.debug("could not revoke the command's replaced token", {
+            code: error instanceof VaultrunError ? error.code : 'error',
+          }),
+        );
+      }
       await this.leases.revokeRetired(replaced);
       await this.token.revokeRetired();
     };
@@ -340,6 +383,16 @@ export class Rotation {
       if (timer) clock.clearTimeout(timer);
     }
     const vault = this.vault;
+    if (vault?.childToken && this.config.revoke) {
+      // The command's token: revoked by itself (also when our token is one we were given, never revoked).
+      await revokeSelf(vault.client, vault.childToken.token, 5_000).then(
+        () => this.log.debug("revoked the command's token"),
+        (error: unknown) =>
+          this.log.warn("could not revoke the command's token: it expires with its TTL", {
+            code: error instanceof VaultrunError ? error.code : 'error',
+          }),
+      );
+    }
     if (vault && this.config.revoke) {
       // Leases die with the token that read them: when that token is ours, its revocation covers them.
       const unreachable = await this.leases.revokeAll(vault.session.created);
