@@ -76,6 +76,8 @@ export class Rotation {
   private readonly commandToken: CommandToken;
   /** The command's token must be replaced at the next change (capped, refused, or our token replaced). */
   private newCommandToken = false;
+  /** The command's tokens a change replaced: revoked once the command has the new one, or on exit. */
+  private retiredCommandTokens: string[] = [];
   private vault: VaultContext | undefined;
   private controller: Controller | undefined;
   private prepared: Prepared;
@@ -216,8 +218,6 @@ export class Rotation {
     let prepared = this.prepared;
     let reads = this.reads;
     let rendered: Rendered;
-    /** The command's token this change replaces (revoked once the command has the new one). */
-    let oldCommandToken: string | undefined;
     try {
       if (pending.reprepare) prepared = await prepare(this.config, this.options.processEnv, this.log);
       let results = new Map();
@@ -234,7 +234,7 @@ export class Rotation {
             this.vault.childToken = child;
             throw error;
           }
-          oldCommandToken = child.token;
+          this.retiredCommandTokens.push(child.token);
           this.newCommandToken = false;
           this.commandToken.start();
         } else {
@@ -322,13 +322,7 @@ export class Rotation {
     if (pending.reprepare) await this.watch.rewatch();
     this.leases.retire(replaced);
     const retire = async () => {
-      if (oldCommandToken && this.config.revoke && this.vault) {
-        await revokeSelf(this.vault.client, oldCommandToken, 5_000).catch((error: unknown) =>
-          this.log.debug("could not revoke the command's replaced token", {
-            code: error instanceof VaultrunError ? error.code : 'error',
-          }),
-        );
-      }
+      await this.revokeRetiredCommandTokens();
       await this.leases.revokeRetired(replaced);
       await this.token.revokeRetired();
     };
@@ -337,6 +331,19 @@ export class Rotation {
       this.timers.later(this.config.stopTimeoutMs, retire);
     } else {
       await retire();
+    }
+  }
+
+  /** The command's tokens a change replaced (unless --no-revoke): revoke-self, with each of them. */
+  private async revokeRetiredCommandTokens(): Promise<void> {
+    const vault = this.vault;
+    if (!vault || !this.config.revoke) return;
+    for (const token of this.retiredCommandTokens.splice(0)) {
+      await revokeSelf(vault.client, token, 5_000).catch((error: unknown) =>
+        this.log.debug("could not revoke the command's replaced token", {
+          code: error instanceof VaultrunError ? error.code : 'error',
+        }),
+      );
     }
   }
 
@@ -383,6 +390,7 @@ export class Rotation {
       if (timer) clock.clearTimeout(timer);
     }
     const vault = this.vault;
+    await this.revokeRetiredCommandTokens();
     if (vault?.childToken && this.config.revoke) {
       // The command's token: revoked by itself (also when our token is one we were given, never revoked).
       await revokeSelf(vault.client, vault.childToken.token, 5_000).then(
