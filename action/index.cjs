@@ -272,6 +272,8 @@ var EXIT_CODES = {
   PERMISSION_DENIED: 77,
   /** A local file could not be read or written (credential files, *_FILE sources, secret files). */
   IO: 74,
+  /** --on-change=exit: a secret changed; the command was stopped so that the orchestrator starts a new one. */
+  SECRETS_CHANGED: 75,
   /** A bug in vaultrun. */
   INTERNAL: 70,
   /** The command was found but could not be executed. */
@@ -293,6 +295,10 @@ var EXIT_TABLE = [
   ],
   [EXIT_CODES.INTERNAL, "internal error (a bug: please report it)"],
   [EXIT_CODES.IO, "a local file could not be read or written"],
+  [
+    EXIT_CODES.SECRETS_CHANGED,
+    "a secret changed and --on-change=exit stopped the command (the orchestrator starts a new one)"
+  ],
   [EXIT_CODES.VAULT_ERROR, "Vault answered with an unexpected error"],
   [EXIT_CODES.PERMISSION_DENIED, "permission denied by a Vault policy"],
   [EXIT_CODES.COMMAND_NOT_EXECUTABLE, "the command is not executable"],
@@ -711,6 +717,18 @@ function importVariables(imports, results, explicit, isOwnSetting2) {
   return out;
 }
 
+// src/refs/login.ts
+var LOGIN_REFERENCE = "vault:login";
+var TOKEN_VARIABLES = ["VAULT_TOKEN", "BAO_TOKEN"];
+function isLoginReference(value) {
+  return value === LOGIN_REFERENCE;
+}
+function loginVariables(env, passthrough, isOwnSetting2) {
+  return Object.keys(env).filter(
+    (name) => isLoginReference(env[name]) && !passthrough.has(name) && (!isOwnSetting2(name) || TOKEN_VARIABLES.includes(name))
+  ).sort();
+}
+
 // src/settings.ts
 var SETTINGS = [
   {
@@ -1050,7 +1068,22 @@ var SETTINGS = [
     env: ["VAULTRUN_ON_CHANGE"],
     kind: "string",
     default: "restart",
-    help: "on a change: restart the command, or signal:SIGNAL (rewrite files, send the signal)"
+    help: "on a change: restart the command, signal:SIGNAL (rewrite files, send the signal), exit (stop the command, exit 75: the orchestrator starts a new one) or none (rewrite files only)"
+  },
+  {
+    key: "changeHook",
+    flag: "change-hook",
+    env: ["VAULTRUN_CHANGE_HOOK"],
+    kind: "string",
+    help: "command run on every change before the --on-change action, with the command's new environment and VAULTRUN_CHANGED=NAMES (an executable, or a line for /bin/sh -c)"
+  },
+  {
+    key: "pin",
+    flag: "pin",
+    env: ["VAULTRUN_PIN"],
+    kind: "list",
+    repeatable: true,
+    help: "variables that never change under a running command (e.g. SECRET_KEY): a change to one alone is not acted on, and it keeps its start value; warned about (comma-separated)"
   },
   {
     key: "stopSignal",
@@ -1110,6 +1143,22 @@ var SETTINGS = [
     kind: "bool",
     default: "true",
     help: "on exit, revoke the leases and the token vaultrun created (--no-revoke keeps them)"
+  },
+  {
+    key: "childTokenTtl",
+    flag: "child-token-ttl",
+    env: ["VAULTRUN_CHILD_TOKEN_TTL"],
+    kind: "duration",
+    default: "1h",
+    help: "TTL of the child token NAME=vault:login gives the command (renewed while vaultrun stays resident)"
+  },
+  {
+    key: "childTokenPolicies",
+    flag: "child-token-policies",
+    env: ["VAULTRUN_CHILD_TOKEN_POLICIES"],
+    kind: "list",
+    repeatable: true,
+    help: "policies of that child token (default: vaultrun's token's policies except root)"
   },
   {
     key: "user",
@@ -1187,6 +1236,7 @@ function rawValue(setting, flags, env) {
   }
   for (const name of setting.env) {
     const v = env[name];
+    if (setting.key === "token" && isLoginReference(v)) continue;
     if (v !== void 0 && v !== "") return { value: v, origin: name };
   }
   return setting.default === void 0 ? void 0 : { value: setting.default, origin: "default" };
@@ -1228,14 +1278,17 @@ function parseSignal(text, origin) {
   return full;
 }
 function parseOnChange(text) {
-  if (text === "restart") return { action: "restart" };
+  if (text === "restart" || text === "exit" || text === "none") return { action: text };
   if (text.startsWith("signal:")) {
     return {
       action: "signal",
       signal: parseSignal(text.slice("signal:".length), "--on-change / VAULTRUN_ON_CHANGE")
     };
   }
-  throw bad2("--on-change / VAULTRUN_ON_CHANGE", `expected restart or signal:SIGNAL, got "${text}"`);
+  throw bad2(
+    "--on-change / VAULTRUN_ON_CHANGE",
+    `expected restart, signal:SIGNAL, exit or none, got "${text}"`
+  );
 }
 function loadConfig(flags, env) {
   const values = /* @__PURE__ */ new Map();
@@ -1385,6 +1438,12 @@ function loadConfig(flags, env) {
     ...opt("watch", get("watch")),
     pollIntervalMs: get("pollInterval"),
     onChange: parseOnChange(get("onChange")),
+    ...opt("changeHook", get("changeHook")?.trim() || void 0),
+    pin: new Set(get("pin") ?? []),
+    childToken: {
+      ttlS: Math.max(1, Math.round(get("childTokenTtl") / 1e3)),
+      ...opt("policies", get("childTokenPolicies"))
+    },
     stopSignal: parseSignal(get("stopSignal"), "--stop-signal / VAULTRUN_STOP_SIGNAL"),
     stopTimeoutMs: get("stopTimeout"),
     debounceMs: get("debounce"),
@@ -2080,7 +2139,7 @@ function planFileEnv(env, options) {
   for (const fileVar of Object.keys(env).sort()) {
     const path = env[fileVar];
     if (path === void 0 || path === "" || skip(fileVar, options)) continue;
-    const isRef = parseValue(fileVar, path).kind !== "plain";
+    const isRef = isLoginReference(path) || parseValue(fileVar, path).kind !== "plain";
     if (!isRef && !inScope(path, options.dirs)) continue;
     const name = fileVar.slice(0, -"_FILE".length);
     if (env[name] !== void 0 && env[name] !== "") {
@@ -2794,6 +2853,70 @@ async function login(client, s, log) {
   const session = await LOGINS[method](client, s, log);
   log.debug("logged in to Vault", { method: session.method, source: session.source, ttl_s: session.ttl });
   return session;
+}
+
+// src/vault/child-token.ts
+function childPolicies(parent, chosen) {
+  if (chosen && chosen.length > 0) return [...new Set(chosen)];
+  const kept = [...new Set(parent.filter((p) => p !== "root"))];
+  return kept.length > 0 ? kept : ["default"];
+}
+async function createChildToken(client, parent, settings, log) {
+  let policies;
+  if (settings.policies && settings.policies.length > 0) {
+    policies = childPolicies([], settings.policies);
+  } else {
+    const self = await client.request("GET", "auth/token/lookup-self", {
+      token: parent,
+      what: "looking up vaultrun's token's policies (auth/token/lookup-self)"
+    });
+    const own = Array.isArray(self?.data?.policies) ? self.data.policies.filter((p) => typeof p === "string") : [];
+    policies = childPolicies(own);
+    if (own.includes("root")) {
+      log.warn("vaultrun's token has the root policy, which the command's token never gets by default", {
+        policies: policies.join(","),
+        hint: "choose its policies with VAULTRUN_CHILD_TOKEN_POLICIES"
+      });
+    }
+  }
+  let body;
+  try {
+    body = await client.request("POST", "auth/token/create", {
+      token: parent,
+      body: {
+        policies,
+        ttl: `${settings.ttlS}s`,
+        renewable: true,
+        display_name: "vaultrun-command"
+      },
+      what: "creating the command's token (auth/token/create, for NAME=vault:login)"
+    });
+  } catch (error) {
+    if (error instanceof VaultrunError && error.code === "PERMISSION_DENIED") {
+      throw new VaultrunError("PERMISSION_DENIED", error.message, {
+        cause: error,
+        hint: `NAME=vault:login needs path "auth/token/create" { capabilities = ["update"] } in a policy of vaultrun's token (the default policy does not grant it)`
+      });
+    }
+    throw error;
+  }
+  const auth = body?.auth;
+  if (!auth?.client_token || !auth.accessor) {
+    throw new VaultrunError("VAULT_ERROR", "creating the command's token: Vault's answer holds no token");
+  }
+  log.masker.add(auth.client_token);
+  log.info("created the command's token (NAME=vault:login)", {
+    ttl_s: auth.lease_duration ?? settings.ttlS,
+    policies: (auth.policies ?? policies).join(",")
+  });
+  return {
+    token: auth.client_token,
+    accessor: auth.accessor,
+    ttlS: auth.lease_duration ?? settings.ttlS,
+    renewable: auth.renewable ?? false,
+    policies: auth.policies ?? policies,
+    parent
+  };
 }
 
 // src/vault/client.ts
@@ -4018,6 +4141,8 @@ async function prepare(config, processEnv, log) {
       log.debug("read variable from file", { variable: source.name, from: source.fileVar });
     }
   }
+  const loginVars = loginVariables(env, literal, isOwnSetting);
+  for (const name of loginVars) literal.add(name);
   const plan = planReferences(env, {
     passthrough: literal,
     fileEnv: config.fileEnv,
@@ -4034,10 +4159,18 @@ async function prepare(config, processEnv, log) {
       });
     }
   }
-  return { env, plan, sourceFiles, sourceHashes };
+  return { env, plan, sourceFiles, sourceHashes, loginVars };
 }
 function sha256(text) {
   return (0, import_node_crypto3.createHash)("sha256").update(text).digest("hex");
+}
+function needsVault(prepared) {
+  return prepared.plan.reads.length > 0 || prepared.loginVars.length > 0;
+}
+async function ensureChildToken(vault, prepared, config, log) {
+  if (prepared.loginVars.length === 0) return void 0;
+  vault.childToken ??= await createChildToken(vault.client, vault.session.token, config.childToken, log);
+  return vault.childToken;
 }
 async function openVault(config, log, deadline) {
   const client = await VaultClient.create(
@@ -4148,7 +4281,7 @@ function leasesOf(plan, reads) {
     ] : [];
   });
 }
-function renderEnvironment(config, prepared, results, log) {
+function renderEnvironment(config, prepared, results, log, commandToken) {
   const { plan } = prepared;
   for (const ref of plan.vars.flatMap((v) => refsOf(v.parsed))) {
     const result = results.get(readId(ref));
@@ -4190,7 +4323,15 @@ function renderEnvironment(config, prepared, results, log) {
   if (scrubbed.removed.length) {
     log.debug("removed from the command environment", { variables: scrubbed.removed.join(",") });
   }
-  return { env: scrubbed.env, fileValues: rendered.files, imported: rendered.imported };
+  const fileValues = rendered.files;
+  for (const name of prepared.loginVars) {
+    if (commandToken === void 0) {
+      throw new VaultrunError("INTERNAL", `${name}=vault:login: no token was created for the command`);
+    }
+    if (config.fileEnv && isFileVariable(name)) fileValues[name] = commandToken;
+    else scrubbed.env[name] = commandToken;
+  }
+  return { env: scrubbed.env, fileValues, imported: rendered.imported };
 }
 async function writeFiles(config, rendered, log, owner) {
   const env = { ...rendered.env };
@@ -4222,12 +4363,13 @@ async function resolveEnvironment(ctx) {
   let results = /* @__PURE__ */ new Map();
   const reads = /* @__PURE__ */ new Map();
   try {
-    if (plan.reads.length > 0) {
+    if (needsVault(prepared)) {
       vault = await openVault(config, log, new Deadline(config.waitMs));
       ({ results } = await fetchReads(vault, plan, /* @__PURE__ */ new Map(), /* @__PURE__ */ new Set(), reads));
+      await ensureChildToken(vault, prepared, config, log);
       vault.client.deadline = void 0;
     }
-    const rendered = renderEnvironment(config, prepared, results, log);
+    const rendered = renderEnvironment(config, prepared, results, log, vault?.childToken?.token);
     const { env, files } = await writeFiles(config, rendered, log, ctx.owner);
     const resolution = {
       env,
@@ -4237,9 +4379,13 @@ async function resolveEnvironment(ctx) {
       rendered,
       leases: leasesOf(plan, reads),
       reads,
-      resolvedNames: [...plan.vars.map((v) => v.name), ...rendered.imported ?? []].filter((n) => n in env),
+      resolvedNames: [
+        ...plan.vars.map((v) => v.name),
+        ...rendered.imported ?? [],
+        ...prepared.loginVars
+      ].filter((n) => n in env),
       stats: {
-        references: plan.referenceCount,
+        references: plan.referenceCount + prepared.loginVars.length,
         paths: plan.reads.length,
         requests: vault?.client.requests ?? 0,
         ms: Math.round(performance.now() - started)
@@ -4262,6 +4408,10 @@ function summaryLine(resolution) {
 }
 async function revokeUnusedLogin(vault, config, log) {
   if (!vault?.session.created || !config.revoke) return;
+  if (vault.childToken) {
+    log.debug("keeping vaultrun's token: the command's token (NAME=vault:login) is its child");
+    return;
+  }
   await revokeSelf(vault.client, vault.session.token, 2e3).then(
     () => {
       vault.tokenRevoked = true;
@@ -4274,16 +4424,28 @@ async function revokeUnusedLogin(vault, config, log) {
 var ABANDON_MS = 2e3;
 async function abandonStart(vault, leases, config, log) {
   const ownToken = Boolean(vault?.session.created && !vault.tokenRevoked);
+  const child = vault?.childToken;
   if (vault && !config.revoke) {
-    if (ownToken || leases.length > 0) {
+    if (ownToken || leases.length > 0 || child) {
       log.warn("--no-revoke: the token and the leases of this failed start stay valid until they expire", {
         leases: leases.length
       });
     }
-  } else if (vault && (ownToken || leases.length > 0)) {
+  } else if (vault && (ownToken || leases.length > 0 || child)) {
     const { client, session } = vault;
     client.deadline = new Deadline(ABANDON_MS);
     const codeOf = (error) => error instanceof VaultrunError ? error.code : "error";
+    if (child) {
+      await revokeSelf(client, child.token).then(
+        () => {
+          vault.childToken = void 0;
+          log.debug("revoked the command's token of the failed start");
+        },
+        (error) => log.warn("could not revoke the command's token of the failed start: it expires with its TTL", {
+          code: codeOf(error)
+        })
+      );
+    }
     await Promise.all(
       leases.map(
         (lease) => revokeLease(client, session.token, lease.leaseId, lease.path).then(

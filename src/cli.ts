@@ -98,7 +98,10 @@ async function runCommand(command: string[], config: Config, io: CliIo): Promise
   try {
     // Resident when asked to supervise, or to watch — which is the default as soon as a secret has a lease:
     // exec-ing away would leave the lease to die.
-    const watching = config.watch ?? (resolution.leases.length > 0 || rotatesOnSchedule(resolution));
+    // The command's token (NAME=vault:login) too: it is renewed only by a resident vaultrun.
+    const watching =
+      config.watch ??
+      (resolution.leases.length > 0 || rotatesOnSchedule(resolution) || vault?.childToken !== undefined);
     const resident = config.supervise || watching;
     const file = await findExecutable(name, resolution.env.PATH);
     if (resident) {

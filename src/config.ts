@@ -2,6 +2,7 @@ import { constants as osConstants } from 'node:os';
 import { VaultrunError } from './errors.js';
 import type { LogFormat, LogLevel } from './log.js';
 import { type ImportSpec, parseImports } from './refs/imports.js';
+import { isLoginReference } from './refs/login.js';
 import { SETTINGS, type Setting, type SettingKey } from './settings.js';
 import type { AuthMethod, AuthSettings } from './vault/auth-types.js';
 import type { Consistency } from './vault/client.js';
@@ -44,7 +45,17 @@ export interface Config {
   /** undefined: decided by whether a secret has a lease. */
   watch?: boolean;
   pollIntervalMs: number;
-  onChange: { action: 'restart' } | { action: 'signal'; signal: NodeJS.Signals };
+  onChange:
+    | { action: 'restart' }
+    | { action: 'signal'; signal: NodeJS.Signals }
+    | { action: 'exit' }
+    | { action: 'none' };
+  /** --change-hook: run on each change before the action (names of the changed variables, never values). */
+  changeHook?: string;
+  /** --pin: variables that keep their start value under a running command; a change to them alone does nothing. */
+  pin: Set<string>;
+  /** NAME=vault:login: the child token given to the command. */
+  childToken: { ttlS: number; policies?: string[] };
   stopSignal: NodeJS.Signals;
   stopTimeoutMs: number;
   debounceMs: number;
@@ -78,6 +89,8 @@ function rawValue(
   }
   for (const name of setting.env) {
     const v = env[name];
+    // VAULT_TOKEN=vault:login asks for a token for the command (refs/login.ts): it is not our credential.
+    if (setting.key === 'token' && isLoginReference(v)) continue;
     if (v !== undefined && v !== '') return { value: v, origin: name };
   }
   return setting.default === undefined ? undefined : { value: setting.default, origin: 'default' };
@@ -137,14 +150,17 @@ export function parseSignal(text: string, origin: string): NodeJS.Signals {
 }
 
 function parseOnChange(text: string): Config['onChange'] {
-  if (text === 'restart') return { action: 'restart' };
+  if (text === 'restart' || text === 'exit' || text === 'none') return { action: text };
   if (text.startsWith('signal:')) {
     return {
       action: 'signal',
       signal: parseSignal(text.slice('signal:'.length), '--on-change / VAULTRUN_ON_CHANGE'),
     };
   }
-  throw bad('--on-change / VAULTRUN_ON_CHANGE', `expected restart or signal:SIGNAL, got "${text}"`);
+  throw bad(
+    '--on-change / VAULTRUN_ON_CHANGE',
+    `expected restart, signal:SIGNAL, exit or none, got "${text}"`,
+  );
 }
 
 export function loadConfig(flags: FlagValues, env: Readonly<Record<string, string | undefined>>): Config {
@@ -300,6 +316,12 @@ export function loadConfig(flags: FlagValues, env: Readonly<Record<string, strin
     ...opt('watch', get<boolean | undefined>('watch')),
     pollIntervalMs: get<number>('pollInterval'),
     onChange: parseOnChange(get<string>('onChange')),
+    ...opt('changeHook', get<string | undefined>('changeHook')?.trim() || undefined),
+    pin: new Set(get<string[] | undefined>('pin') ?? []),
+    childToken: {
+      ttlS: Math.max(1, Math.round(get<number>('childTokenTtl') / 1000)),
+      ...opt('policies', get<string[] | undefined>('childTokenPolicies')),
+    },
     stopSignal: parseSignal(get<string>('stopSignal'), '--stop-signal / VAULTRUN_STOP_SIGNAL'),
     stopTimeoutMs: get<number>('stopTimeout'),
     debounceMs: get<number>('debounce'),

@@ -18,6 +18,8 @@ export const EXIT_CODES = {
   PERMISSION_DENIED: 77,
   /** A local file could not be read or written (credential files, *_FILE sources, secret files). */
   IO: 74,
+  /** --on-change=exit: a secret changed; the command was stopped so that the orchestrator starts a new one. */
+  SECRETS_CHANGED: 75,
   /** A bug in vaultrun. */
   INTERNAL: 70,
   /** The command was found but could not be executed. */
@@ -43,6 +45,10 @@ export const EXIT_TABLE = [
   ],
   [EXIT_CODES.INTERNAL, 'internal error (a bug: please report it)'],
   [EXIT_CODES.IO, 'a local file could not be read or written'],
+  [
+    EXIT_CODES.SECRETS_CHANGED,
+    'a secret changed and --on-change=exit stopped the command (the orchestrator starts a new one)',
+  ],
   [EXIT_CODES.VAULT_ERROR, 'Vault answered with an unexpected error'],
   [EXIT_CODES.PERMISSION_DENIED, 'permission denied by a Vault policy'],
   [EXIT_CODES.COMMAND_NOT_EXECUTABLE, 'the command is not executable'],

@@ -12,9 +12,11 @@ import {
 import { mergeEnv, readEnvFile } from './env/sources.js';
 import { VaultrunError } from './errors.js';
 import type { Logger } from './log.js';
+import { loginVariables } from './refs/login.js';
 import { lookalikeProblem } from './refs/lookalike.js';
 import { readId, refsOf } from './refs/parse.js';
 import {
+  isFileVariable,
   type Plan,
   planReferences,
   type ReadRequest,
@@ -25,6 +27,7 @@ import {
 import { isOwnSetting } from './settings.js';
 import { login } from './vault/auth.js';
 import type { Session } from './vault/auth-types.js';
+import { type ChildToken, createChildToken } from './vault/child-token.js';
 import { VaultClient } from './vault/client.js';
 import { Deadline } from './vault/deadline.js';
 import { checkWritable, issueSecret } from './vault/issue.js';
@@ -51,6 +54,8 @@ export interface Prepared {
    * that a change made after this read — even before the watch is installed — is seen.
    */
   sourceHashes: Record<string, string>;
+  /** NAME=vault:login: the variables that get the command's token (refs/login.ts), sorted. */
+  loginVars: string[];
 }
 
 export async function prepare(
@@ -92,6 +97,8 @@ export async function prepare(
       log.debug('read variable from file', { variable: source.name, from: source.fileVar });
     }
   }
+  const loginVars = loginVariables(env, literal, isOwnSetting);
+  for (const name of loginVars) literal.add(name);
   const plan = planReferences(env, {
     passthrough: literal,
     fileEnv: config.fileEnv,
@@ -108,7 +115,7 @@ export async function prepare(
       });
     }
   }
-  return { env, plan, sourceFiles, sourceHashes };
+  return { env, plan, sourceFiles, sourceHashes, loginVars };
 }
 
 /** SHA-256 of a text, hex (what the watcher compares: never the content itself). */
@@ -127,6 +134,25 @@ export interface VaultContext {
   transit?: TransitSettings;
   /** `check`: write references are checked (path, mount) but not written. */
   noWrites?: boolean;
+  /** NAME=vault:login: the command's token (a child of ours), once created. */
+  childToken?: ChildToken;
+}
+
+/** Whether a prepared environment needs Vault at all: references, or NAME=vault:login. */
+export function needsVault(prepared: Prepared): boolean {
+  return prepared.plan.reads.length > 0 || prepared.loginVars.length > 0;
+}
+
+/** NAME=vault:login: creates the command's token unless it has one (under the current session). */
+export async function ensureChildToken(
+  vault: VaultContext,
+  prepared: Prepared,
+  config: Config,
+  log: Logger,
+): Promise<ChildToken | undefined> {
+  if (prepared.loginVars.length === 0) return undefined;
+  vault.childToken ??= await createChildToken(vault.client, vault.session.token, config.childToken, log);
+  return vault.childToken;
 }
 
 /**
@@ -293,12 +319,16 @@ export interface Rendered {
   imported?: string[];
 }
 
-/** Pure except for the masker: render, apply --ignore-missing, scrub. */
+/**
+ * Pure except for the masker: render, apply --ignore-missing, scrub; then NAME=vault:login variables get
+ * `commandToken` (after the scrub, which removes VAULT_TOKEN as our credential; NAME_FILE: a secret file).
+ */
 export function renderEnvironment(
   config: Config,
   prepared: Prepared,
   results: ReadonlyMap<string, ReadResult>,
   log: Logger,
+  commandToken?: string,
 ): Rendered {
   const { plan } = prepared;
   // Every value used is masked in logs from here on.
@@ -345,7 +375,15 @@ export function renderEnvironment(
   if (scrubbed.removed.length) {
     log.debug('removed from the command environment', { variables: scrubbed.removed.join(',') });
   }
-  return { env: scrubbed.env, fileValues: rendered.files, imported: rendered.imported };
+  const fileValues = rendered.files;
+  for (const name of prepared.loginVars) {
+    if (commandToken === undefined) {
+      throw new VaultrunError('INTERNAL', `${name}=vault:login: no token was created for the command`);
+    }
+    if (config.fileEnv && isFileVariable(name)) fileValues[name] = commandToken;
+    else scrubbed.env[name] = commandToken;
+  }
+  return { env: scrubbed.env, fileValues, imported: rendered.imported };
 }
 
 /** Writes the secret files (atomically, 0400, this process's private directory); the final environment. */
@@ -416,13 +454,14 @@ export async function resolveEnvironment(
   let results = new Map<string, ReadResult>();
   const reads = new Map<string, SecretRead>();
   try {
-    if (plan.reads.length > 0) {
+    if (needsVault(prepared)) {
       // One deadline (--wait) for everything this start asks Vault: login, mount lookups, reads.
       vault = await openVault(config, log, new Deadline(config.waitMs));
       ({ results } = await fetchReads(vault, plan, new Map(), new Set(), reads));
+      await ensureChildToken(vault, prepared, config, log);
       vault.client.deadline = undefined;
     }
-    const rendered = renderEnvironment(config, prepared, results, log);
+    const rendered = renderEnvironment(config, prepared, results, log, vault?.childToken?.token);
     const { env, files } = await writeFiles(config, rendered, log, ctx.owner);
     const resolution: Resolution & { vault?: VaultContext } = {
       env,
@@ -432,9 +471,13 @@ export async function resolveEnvironment(
       rendered,
       leases: leasesOf(plan, reads),
       reads,
-      resolvedNames: [...plan.vars.map((v) => v.name), ...(rendered.imported ?? [])].filter((n) => n in env),
+      resolvedNames: [
+        ...plan.vars.map((v) => v.name),
+        ...(rendered.imported ?? []),
+        ...prepared.loginVars,
+      ].filter((n) => n in env),
       stats: {
-        references: plan.referenceCount,
+        references: plan.referenceCount + prepared.loginVars.length,
         paths: plan.reads.length,
         requests: vault?.client.requests ?? 0,
         ms: Math.round(performance.now() - started),
@@ -468,6 +511,11 @@ export async function revokeUnusedLogin(
   log: Logger,
 ): Promise<void> {
   if (!vault?.session.created || !config.revoke) return;
+  if (vault.childToken) {
+    // The command's token is a child of ours: revoking ours would revoke it.
+    log.debug("keeping vaultrun's token: the command's token (NAME=vault:login) is its child");
+    return;
+  }
   await revokeSelf(vault.client, vault.session.token, 2_000).then(
     () => {
       vault.tokenRevoked = true;
@@ -496,16 +544,30 @@ export async function abandonStart(
   log: Logger,
 ): Promise<void> {
   const ownToken = Boolean(vault?.session.created && !vault.tokenRevoked);
+  const child = vault?.childToken;
   if (vault && !config.revoke) {
-    if (ownToken || leases.length > 0) {
+    if (ownToken || leases.length > 0 || child) {
       log.warn('--no-revoke: the token and the leases of this failed start stay valid until they expire', {
         leases: leases.length,
       });
     }
-  } else if (vault && (ownToken || leases.length > 0)) {
+  } else if (vault && (ownToken || leases.length > 0 || child)) {
     const { client, session } = vault;
     client.deadline = new Deadline(ABANDON_MS);
     const codeOf = (error: unknown) => (error instanceof VaultrunError ? error.code : 'error');
+    if (child) {
+      // Revoked by itself (revoke-self, with its own token): also when our token is one we were given.
+      await revokeSelf(client, child.token).then(
+        () => {
+          vault.childToken = undefined;
+          log.debug("revoked the command's token of the failed start");
+        },
+        (error: unknown) =>
+          log.warn("could not revoke the command's token of the failed start: it expires with its TTL", {
+            code: codeOf(error),
+          }),
+      );
+    }
     // Revoked one by one first (at once, where the policy allows it); revoking our token revokes them too.
     await Promise.all(
       leases.map((lease) =>

@@ -504,3 +504,27 @@ describe('conflicts', () => {
     });
   });
 });
+
+describe('loadConfig: what to do on a change', () => {
+  it.each<[Env, (c: Config) => unknown, unknown]>([
+    [{}, (c) => c.onChange, { action: 'restart' }],
+    [{ VAULTRUN_ON_CHANGE: 'exit' }, (c) => c.onChange, { action: 'exit' }],
+    [{ VAULTRUN_ON_CHANGE: 'none' }, (c) => c.onChange, { action: 'none' }],
+    [{ VAULTRUN_ON_CHANGE: 'signal:hup' }, (c) => c.onChange, { action: 'signal', signal: 'SIGHUP' }],
+    [{}, (c) => [c.changeHook, c.pin], [undefined, new Set()]],
+    [{ VAULTRUN_CHANGE_HOOK: ' /hooks/reload ' }, (c) => c.changeHook, '/hooks/reload'],
+    [{ VAULTRUN_PIN: 'SECRET_KEY, OTHER' }, (c) => c.pin, new Set(['SECRET_KEY', 'OTHER'])],
+    [{}, (c) => c.childToken, { ttlS: 3600 }],
+    [
+      { VAULTRUN_CHILD_TOKEN_TTL: '10m', VAULTRUN_CHILD_TOKEN_POLICIES: 'app,default' },
+      (c) => c.childToken,
+      { ttlS: 600, policies: ['app', 'default'] },
+    ],
+  ])('%o', (env, pick, expected) => {
+    expect(pick(load({}, env))).toEqual(expected);
+  });
+
+  it('names the choices when --on-change is wrong', () => {
+    expect(usage({ onChange: 'quit' }, {}).message).toMatch(/restart, signal:SIGNAL, exit or none/);
+  });
+});

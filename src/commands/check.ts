@@ -4,11 +4,12 @@ import { mergeEnv, readEnvFile } from '../env/sources.js';
 import { EXIT_CODES, VaultrunError } from '../errors.js';
 import { filterText } from '../refs/filters.js';
 import { type ImportSpec, importVariables } from '../refs/imports.js';
+import { isLoginReference, LOGIN_REFERENCE } from '../refs/login.js';
 import { parseValue, type Ref, readId, refsOf } from '../refs/parse.js';
 import { evaluateRef, type Plan, type ReadResult } from '../refs/plan.js';
 import { shortCiphertext } from '../refs/transit.js';
 import { canonicalJson } from '../refs/write.js';
-import { abandonStart, fetchReads, leasesOf, openVault, prepare } from '../resolve.js';
+import { abandonStart, fetchReads, leasesOf, needsVault, openVault, prepare } from '../resolve.js';
 import { isOwnSetting } from '../settings.js';
 import { missingKeyHint } from '../suggest.js';
 import { Deadline } from '../vault/deadline.js';
@@ -110,6 +111,20 @@ export function checkRow(
     row.fallback = ref.default !== undefined ? 'default' : 'unset';
   } else if (ignoreMissing && row.exit === EXIT_CODES.NOT_FOUND) row.ignored = true;
   return row;
+}
+
+/** Pure: the row of NAME=vault:login, from the capabilities of vaultrun's token on auth/token/create. */
+export function loginRow(variable: string, capabilities: readonly unknown[]): CheckRow {
+  if (capabilities.includes('update') || capabilities.includes('root')) {
+    return { variable, reference: LOGIN_REFERENCE, status: 'ok', exit: 0 };
+  }
+  return {
+    variable,
+    reference: LOGIN_REFERENCE,
+    status: 'denied',
+    exit: EXIT_CODES.PERMISSION_DENIED,
+    message: `${variable}=vault:login: vaultrun's token may not create a token for the command: its policies need path "auth/token/create" { capabilities = ["update"] }`,
+  };
 }
 
 /** Pure: one row per reference (a variable with two inline references has two), in plan order. */
@@ -236,7 +251,7 @@ export async function runCheck(config: Config, io: CliIo): Promise<number> {
   const merged = mergeEnv(io.env, envFiles, config.envFileOverride);
   const invalid: CheckRow[] = [];
   for (const name of Object.keys(merged).sort()) {
-    if (config.passthrough.has(name) || isOwnSetting(name)) continue;
+    if (config.passthrough.has(name) || isOwnSetting(name) || isLoginReference(merged[name])) continue;
     try {
       parseValue(name, merged[name] ?? '');
     } catch (error) {
@@ -254,7 +269,7 @@ export async function runCheck(config: Config, io: CliIo): Promise<number> {
   const prepared = await prepare({ ...config, envFiles: [] }, merged, log);
   const { plan } = prepared;
   let rows: CheckRow[] = [];
-  if (plan.reads.length > 0) {
+  if (needsVault(prepared)) {
     // One deadline (--wait) for the login and every read, as for a start.
     const vault = await openVault(config, log, new Deadline(config.waitMs));
     vault.noWrites = true;
@@ -273,6 +288,17 @@ export async function runCheck(config: Config, io: CliIo): Promise<number> {
         ...checkRows(plan, results, config.ignoreMissing),
         ...importRows(plan, results, config.ignoreMissing),
       ];
+      if (prepared.loginVars.length > 0) {
+        // NAME=vault:login: the check creates no token; it asks whether vaultrun's token may create one.
+        const path = 'auth/token/create';
+        const caps = await vault.client.request<Record<string, unknown>>('POST', 'sys/capabilities-self', {
+          token: vault.session.token,
+          body: { paths: [path] },
+          what: `checking the capabilities of vaultrun's token on ${path}`,
+        });
+        const list = Array.isArray(caps?.[path]) ? (caps[path] as unknown[]) : [];
+        rows.push(...prepared.loginVars.map((name) => loginRow(name, list)));
+      }
       // A check leaves nothing behind: the dynamic secrets it had issued, and the token it logged in with.
       const leases = leasesOf(plan, reads);
       if (!config.revoke) {

@@ -1,5 +1,6 @@
 import { isAbsolute, normalize } from 'node:path';
 import { VaultrunError } from '../errors.js';
+import { isLoginReference } from '../refs/login.js';
 import { parseValue } from '../refs/parse.js';
 import { isFileVariable } from '../refs/plan.js';
 import { NotReadable, readLimited } from './read-limited.js';
@@ -59,7 +60,7 @@ export function planFileEnv(env: Readonly<Record<string, string>>, options: File
   for (const fileVar of Object.keys(env).sort()) {
     const path = env[fileVar];
     if (path === undefined || path === '' || skip(fileVar, options)) continue;
-    const isRef = parseValue(fileVar, path).kind !== 'plain';
+    const isRef = isLoginReference(path) || parseValue(fileVar, path).kind !== 'plain';
     if (!isRef && !inScope(path, options.dirs)) continue;
     const name = fileVar.slice(0, -'_FILE'.length);
     if (env[name] !== undefined && env[name] !== '') {

@@ -62,6 +62,13 @@ describe('inScope', () => {
 });
 
 describe('planFileEnv', () => {
+  it('leaves NAME_FILE=vault:login to the token hand-over (not a path), and still refuses NAME set too', () => {
+    expect(converted({ APP_TOKEN_FILE: 'vault:login' })).toEqual([]);
+    expect(() => converted({ APP_TOKEN_FILE: 'vault:login', APP_TOKEN: 'x' })).toThrow(
+      /both APP_TOKEN and APP_TOKEN_FILE are set/,
+    );
+  });
+
   it('converts NAME_FILE paths under the secret directories, sorted, with NAME and the path', () => {
     expect(
       planFileEnv(

@@ -116,6 +116,40 @@ describe('HA: a start never runs the command with an older secret than the clust
     }
   });
 
+  it("a write's X-Vault-Index is sent back too: once the command's token is created (vault:login), the next read waits for a lagging node", async () => {
+    const path = unique('write-index');
+    await cluster.kvPut(path, { password: unique('val') });
+    await cluster.waitForVersion(path, 1);
+    const standby = await laggingStandby();
+    try {
+      // A given token: no login, so the reads of the start have no index to send and the standby answers them.
+      // Creating the command's token is a write, forwarded to the active node: its answer carries the active
+      // node's newer index, which the next request — a poll of the path — sends back: the lagging node refuses.
+      const e = env(standby.addr, {
+        DB_PASSWORD: `vault:secret/${path}#password`,
+        VAULT_TOKEN: cluster.rootToken,
+        APP_VAULT_TOKEN: 'vault:login',
+      });
+      delete e.VAULT_ROLE_ID;
+      delete e.VAULT_SECRET_ID;
+      const run = startResident([...WATCH_FAST, '--wait', '30s', 'node', ROTATION_APP], { env: e });
+      await waitForStart(e.APP_LOG as string, 1);
+      expect(run.logs().filter((l) => /not caught up/.test(String(l.reason)))).toEqual([]);
+      await run.waitForLog(
+        (l) =>
+          l.msg === 'retrying Vault request' &&
+          /not caught up with the cluster yet/.test(String(l.reason)) &&
+          String(l.what).startsWith('checking the version of'),
+        'a poll refused by the lagging node',
+      );
+      cluster.heal(standby);
+      process.kill(run.pid, 'SIGTERM');
+      expect((await run.result).exitCode).toBe(0);
+    } finally {
+      cluster.heal(standby);
+    }
+  });
+
   it('stale after unseal: a node stopped while a write happened, then unsealed — not the previous secret', async () => {
     const path = unique('unseal');
     const v1 = unique('old');

@@ -52,6 +52,33 @@ export function changedVariables(a: Rendered, b: Rendered): string[] {
   return [...names].sort();
 }
 
+/**
+ * --pin: a pinned variable keeps the value the running command has (`current`) whatever `next` says — also when
+ * it is gone from `next` —; only a variable new to the command takes its value from `next`. `held`: the pinned
+ * variables whose value in `next` differs (warned about). Pure.
+ */
+export function holdPinned(
+  current: Rendered,
+  next: Rendered,
+  pin: ReadonlySet<string>,
+): { rendered: Rendered; held: string[] } {
+  const env = { ...next.env };
+  const fileValues = { ...next.fileValues };
+  const held: string[] = [];
+  for (const name of [...pin].sort()) {
+    for (const [from, to] of [
+      [current.env, env],
+      [current.fileValues, fileValues],
+    ] as const) {
+      if (!Object.hasOwn(from, name)) continue;
+      const value = from[name] as string;
+      if (to[name] !== value) held.push(name);
+      to[name] = value;
+    }
+  }
+  return { rendered: { env, fileValues }, held };
+}
+
 export interface PendingChangeOptions {
   timers: Timers;
   log: Logger;

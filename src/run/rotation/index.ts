@@ -3,8 +3,10 @@ import { type Owner, removeSecretFiles } from '../../env/secret-files.js';
 import { EXIT_CODES, VaultrunError } from '../../errors.js';
 import type { Logger } from '../../log.js';
 import {
+  ensureChildToken,
   fetchReads,
   leasesOf,
+  needsVault,
   openVault,
   type Prepared,
   prepare,
@@ -19,7 +21,9 @@ import type { Session } from '../../vault/auth-types.js';
 import type { SecretRead } from '../../vault/kv.js';
 import { renewLease, renewSelf, revokeLease, revokeSelf } from '../../vault/lease.js';
 import type { Controller } from '../supervise.js';
-import { type Change, changedVariables, PendingChange } from './change.js';
+import { type Change, changedVariables, holdPinned, PendingChange } from './change.js';
+import { CommandToken } from './command-token.js';
+import { runHook } from './hook.js';
 import { Leases } from './leases.js';
 import { Scheduled } from './scheduled.js';
 import { type Clock, systemClock, type Timer, Timers } from './timers.js';
@@ -38,8 +42,10 @@ import { Watch } from './watch.js';
  * - Change (change.ts): debounced (`--debounce`), delayed by a random `--splay`, then applied here, one at a
  *   time: re-resolved (only what changed is read again) and compared: identical environment and files →
  *   nothing happens; otherwise `--on-change`: restart (stop signal to the process group, SIGKILL after
- *   `--stop-timeout` to whatever of the group is left, start again) or signal:SIG (rewrite the secret files
- *   atomically, send SIG).
+ *   `--stop-timeout` to whatever of the group is left, start again), signal:SIG (rewrite the secret files
+ *   atomically, send SIG), exit (stop the command, exit 75 for the orchestrator to start a new container) or
+ *   none (rewrite the files only). `--change-hook` runs before that action (hook.ts). `--pin` variables keep
+ *   the value the command started with: a change to them alone is warned about, not acted on.
  * - Timers (timers.ts): every wait goes through one Timers, stopped at exit.
  * - Vault unreachable: the command keeps running; renewals and polls retry; warnings say when leases expire;
  *   `--on-lease-expiry=stop` stops the command (exit 69) when a lease expires before Vault is back.
@@ -69,6 +75,11 @@ export class Rotation {
   private readonly watch: Watch;
   private readonly scheduled: Scheduled;
   private readonly change: PendingChange;
+  private readonly commandToken: CommandToken;
+  /** The command's token must be replaced at the next change (capped, refused, or our token replaced). */
+  private newCommandToken = false;
+  /** The command's tokens a change replaced: revoked once the command has the new one, or on exit. */
+  private retiredCommandTokens: string[] = [];
   private vault: VaultContext | undefined;
   private controller: Controller | undefined;
   private prepared: Prepared;
@@ -130,6 +141,7 @@ export class Rotation {
       },
       replaceSession: (session) => this.replaceSession(session),
       leasedReads: () => this.leases.readIds(),
+      childToken: () => this.vault?.childToken !== undefined,
       readAgain: (reason, readIds, deadline) => this.change.notice(reason, readIds, false, deadline),
     });
     this.scheduled = new Scheduled({
@@ -137,6 +149,16 @@ export class Rotation {
       log,
       current: () => ({ plan: this.prepared.plan, reads: this.reads }),
       readAgain: (reason, readIds, deadline) => this.change.notice(reason, readIds, false, deadline),
+    });
+    this.commandToken = new CommandToken({
+      timers,
+      log,
+      current: () => this.vault?.childToken,
+      renew: (tokenToRenew, waitMs) => renewSelf(client(), tokenToRenew, waitMs),
+      replace: (reason, deadline) => {
+        this.newCommandToken = true;
+        this.change.notice(reason, [], false, deadline);
+      },
     });
     this.watch = new Watch({
       timers,
@@ -153,8 +175,20 @@ export class Rotation {
   attach(controller: Controller): void {
     this.controller = controller;
     for (const lease of leasesOf(this.prepared.plan, this.reads)) this.leases.track(lease);
+    // A pinned dynamic secret would keep a value whose lease is replaced and revoked: say so once.
+    const leased = new Set(leasesOf(this.prepared.plan, this.reads).map((l) => l.readId));
+    const pinnedLeased = this.prepared.plan.reads
+      .filter((r) => leased.has(r.id))
+      .flatMap((r) => r.variables.filter((v) => this.config.pin.has(v)));
+    if (pinnedLeased.length > 0) {
+      this.log.warn('--pin names dynamic secrets: their old value stops working once its lease is replaced', {
+        variables: [...new Set(pinnedLeased)].sort().join(','),
+        hint: 'pin static values only (KV), such as a key that encrypts data at rest',
+      });
+    }
     if (!this.options.watching) return;
     this.token.start();
+    this.commandToken.start();
     this.watch.start();
     this.scheduled.arm();
     this.log.debug('watching for changes', {
@@ -205,11 +239,27 @@ export class Rotation {
     try {
       if (pending.reprepare) prepared = await prepare(this.config, this.options.processEnv, this.log);
       let results = new Map();
-      if (prepared.plan.reads.length > 0) {
+      if (needsVault(prepared)) {
         this.vault ??= await openVault(this.config, this.log);
         ({ results, reads } = await fetchReads(this.vault, prepared.plan, this.reads, pending.readIds));
+        const child = this.vault.childToken;
+        if (child && (this.newCommandToken || child.parent !== this.vault.session.token)) {
+          // A new token for the command, under our current token.
+          this.vault.childToken = undefined;
+          try {
+            await ensureChildToken(this.vault, prepared, this.config, this.log);
+          } catch (error) {
+            this.vault.childToken = child;
+            throw error;
+          }
+          this.retiredCommandTokens.push(child.token);
+          this.newCommandToken = false;
+          this.commandToken.start();
+        } else {
+          await ensureChildToken(this.vault, prepared, this.config, this.log);
+        }
       }
-      rendered = renderEnvironment(this.config, prepared, results, this.log);
+      rendered = renderEnvironment(this.config, prepared, results, this.log, this.vault?.childToken?.token);
     } catch (error) {
       const code = error instanceof VaultrunError ? error.code : 'error';
       this.log.error('could not resolve the changed secrets: the command keeps running with the old values', {
@@ -226,8 +276,20 @@ export class Rotation {
       return;
     }
     if (this.stopped) return this.adoptForRevocation(prepared, reads);
+    if (this.config.pin.size > 0) {
+      const pinned = holdPinned(this.rendered, rendered, this.config.pin);
+      rendered = pinned.rendered;
+      if (pinned.held.length > 0) {
+        this.log.warn('pinned variables changed in Vault: the command keeps their old value (--pin)', {
+          variables: pinned.held.join(','),
+          reason,
+          hint: 'restart the container (or vaultrun) to hand the new value over, once it is safe to',
+        });
+      }
+    }
     const changed = changedVariables(this.rendered, rendered);
     const oldLeases = leasesOf(this.prepared.plan, this.reads);
+    const action = this.config.onChange;
     if (changed.length === 0) {
       this.log.debug('re-resolved: nothing changed for the command', { reason });
     } else {
@@ -237,9 +299,20 @@ export class Rotation {
       if (this.stopped) return this.adoptForRevocation(prepared, reads);
       this.actions++;
       const variables = changed.join(',');
-      if (this.config.onChange.action === 'restart') {
+      if (this.config.changeHook) await this.runHook(env, changed, reason);
+      if (this.stopped) return this.adoptForRevocation(prepared, reads);
+      if (action.action === 'restart') {
         this.log.info('secrets changed: restarting the command', { reason, variables });
         await this.controller.restart(env, `${variables} changed`);
+      } else if (action.action === 'exit') {
+        this.log.info(
+          `secrets changed: stopping the command and exiting with ${EXIT_CODES.SECRETS_CHANGED} (--on-change=exit)`,
+          { reason, variables },
+        );
+        // What this change read is revoked with the rest on exit (dispose).
+        this.adoptForRevocation(prepared, reads);
+        await this.controller.shutdown(EXIT_CODES.SECRETS_CHANGED, `${variables} changed`);
+        return;
       } else {
         const envOnly = changed.filter((name) => !(name in rendered.fileValues));
         if (envOnly.length > 0) {
@@ -248,11 +321,15 @@ export class Rotation {
             hint: 'use NAME_FILE=vault:… for values an app re-reads on a signal, or --on-change=restart',
           });
         }
-        this.log.info(`secrets changed: sending ${this.config.onChange.signal} to the command`, {
-          reason,
-          variables,
-        });
-        this.controller.signal(this.config.onChange.signal);
+        if (action.action === 'signal') {
+          this.log.info(`secrets changed: sending ${action.signal} to the command`, { reason, variables });
+          this.controller.signal(action.signal);
+        } else {
+          this.log.info('secrets changed: files rewritten, the command left alone (--on-change=none)', {
+            reason,
+            variables,
+          });
+        }
       }
     }
     // Adopt the new state; leases that were replaced are revoked once the command no longer uses them.
@@ -263,15 +340,48 @@ export class Rotation {
     if (pending.reprepare) await this.watch.rewatch();
     this.leases.retire(replaced);
     const retire = async () => {
+      await this.revokeRetiredCommandTokens();
       await this.leases.revokeRetired(replaced);
       await this.token.revokeRetired();
     };
-    if (this.config.onChange.action === 'signal' && changed.length > 0) {
-      // The app switches on its own after the signal: give it the stop timeout before the old lease goes.
+    if ((action.action === 'signal' || action.action === 'none') && changed.length > 0) {
+      // The app switches on its own (after the signal): give it the stop timeout before the old lease goes.
       this.timers.later(this.config.stopTimeoutMs, retire);
     } else {
       await retire();
     }
+  }
+
+  /** The command's tokens a change replaced (unless --no-revoke): revoke-self, with each of them. */
+  private async revokeRetiredCommandTokens(): Promise<void> {
+    const vault = this.vault;
+    if (!vault || !this.config.revoke) return;
+    for (const token of this.retiredCommandTokens.splice(0)) {
+      await revokeSelf(vault.client, token, 5_000).catch((error: unknown) =>
+        this.log.debug("could not revoke the command's replaced token", {
+          code: error instanceof VaultrunError ? error.code : 'error',
+        }),
+      );
+    }
+  }
+
+  /** --change-hook: run and waited for (at most --stop-timeout); its status is logged, never fatal. */
+  private async runHook(env: Record<string, string>, changed: string[], reason: string): Promise<void> {
+    const command = this.config.changeHook;
+    if (!command) return;
+    const { owner } = this.options;
+    const status = await runHook({
+      command,
+      env,
+      changed,
+      log: this.log,
+      timeoutMs: this.config.stopTimeoutMs,
+      ...(owner ? { uid: owner.uid, gid: owner.gid } : {}),
+      ...(this.config.mask ? { mask: this.log.masker } : {}),
+    });
+    const fields = { status, variables: changed.join(','), reason };
+    if (status === 0) this.log.info('the change hook ran', fields);
+    else this.log.warn('the change hook failed; going on with --on-change', fields);
   }
 
   /** While exiting: leases just read are not acted on, but revoked with the others by dispose(). */
@@ -298,6 +408,17 @@ export class Rotation {
       if (timer) clock.clearTimeout(timer);
     }
     const vault = this.vault;
+    await this.revokeRetiredCommandTokens();
+    if (vault?.childToken && this.config.revoke) {
+      // The command's token: revoked by itself (also when our token is one we were given, never revoked).
+      await revokeSelf(vault.client, vault.childToken.token, 5_000).then(
+        () => this.log.debug("revoked the command's token"),
+        (error: unknown) =>
+          this.log.warn("could not revoke the command's token: it expires with its TTL", {
+            code: error instanceof VaultrunError ? error.code : 'error',
+          }),
+      );
+    }
     if (vault && this.config.revoke) {
       // Leases die with the token that read them: when that token is ours, its revocation covers them.
       const unreachable = await this.leases.revokeAll(vault.session.created);

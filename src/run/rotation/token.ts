@@ -52,6 +52,8 @@ export interface OurTokenOptions {
   replaceSession(session: Session): void;
   /** The reads that hold leases (read under the old token). */
   leasedReads(): string[];
+  /** The command holds a child of our token (NAME=vault:login): it dies with the old token. */
+  childToken?(): boolean;
   /** Have these reads fetched again; `deadline`: when the old token (and so its leases) ends. */
   readAgain(reason: string, readIds: string[], deadline?: number): void;
 }
@@ -150,10 +152,13 @@ export class OurToken {
     const oldExpiry = this.expiresAt;
     this.scheduleRenewal(session.ttl);
     const leased = this.options.leasedReads();
-    if (leased.length > 0) {
-      // Leases die with the token that created them: read the dynamic secrets again under the new token.
+    if (leased.length > 0 || this.options.childToken?.()) {
+      // Leases (and child tokens) die with the token that created them: read the dynamic secrets again, and
+      // create the command's token again, under the new token; the old one is revoked after that change.
       this.options.readAgain(
-        'the token was replaced: dynamic secrets are read again under the new one',
+        leased.length > 0
+          ? 'the token was replaced: dynamic secrets are read again under the new one'
+          : "the token was replaced: the command's token is created again under the new one",
         leased,
         oldExpiry > 0 ? oldExpiry : undefined,
       );

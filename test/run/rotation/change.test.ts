@@ -4,8 +4,10 @@ import {
   type ChangeDelay,
   changeDelayMs,
   changedVariables,
+  holdPinned,
   PendingChange,
 } from '../../../src/run/rotation/change.js';
+import { hookArgv, hookEnv } from '../../../src/run/rotation/hook.js';
 import { Timers } from '../../../src/run/rotation/timers.js';
 import { FakeClock, randomSequence, recordingLogger } from '../../support/fake-clock.js';
 
@@ -59,6 +61,64 @@ describe('changedVariables', () => {
     expect(changedVariables({ env: envA, fileValues: filesA }, { env: envB, fileValues: filesB })).toEqual(
       expected,
     );
+  });
+});
+
+describe('holdPinned (--pin)', () => {
+  const r = (env: Record<string, string>, fileValues: Record<string, string> = {}) => ({ env, fileValues });
+  it.each<[string, ReturnType<typeof r>, ReturnType<typeof r>, string[], ReturnType<typeof r>, string[]]>([
+    ['nothing pinned', r({ K: '1', A: '1' }), r({ K: '2', A: '2' }), [], r({ K: '2', A: '2' }), []],
+    [
+      'a pinned value is held',
+      r({ K: '1', A: '1' }),
+      r({ K: '2', A: '2' }),
+      ['K'],
+      r({ K: '1', A: '2' }),
+      ['K'],
+    ],
+    ['unchanged: not held', r({ K: '1', A: '1' }), r({ K: '1', A: '2' }), ['K'], r({ K: '1', A: '2' }), []],
+    ['gone from the new one: kept', r({ K: '1' }), r({}), ['K'], r({ K: '1' }), ['K']],
+    ['new to the command: taken', r({}), r({ K: '2' }), ['K'], r({ K: '2' }), []],
+    [
+      'a secret file',
+      r({}, { K_FILE: 'a' }),
+      r({}, { K_FILE: 'b' }),
+      ['K_FILE'],
+      r({}, { K_FILE: 'a' }),
+      ['K_FILE'],
+    ],
+    [
+      'several, sorted',
+      r({ Z: '1', A: '1' }),
+      r({ Z: '2', A: '2' }),
+      ['Z', 'A'],
+      r({ Z: '1', A: '1' }),
+      ['A', 'Z'],
+    ],
+  ])('%s', (_name, current, next, pin, rendered, held) => {
+    expect(holdPinned(current, next, new Set(pin))).toEqual({ rendered, held });
+    // Nothing but the pinned variables changes: the action then compares equal.
+    if (pin.length > 0 && held.length > 0 && Object.keys(next.env).every((k) => pin.includes(k))) {
+      expect(changedVariables(current, holdPinned(current, next, new Set(pin)).rendered)).toEqual([]);
+    }
+  });
+});
+
+describe('change hook', () => {
+  it.each([
+    ['/usr/local/bin/reload', ['/usr/local/bin/reload']],
+    ['reload-app', ['reload-app']],
+    ['  /hooks/notify  ', ['/hooks/notify']],
+    ['/hooks/notify --all', ['/bin/sh', '-c', '/hooks/notify --all']],
+    ['kill -HUP $(cat /run/x.pid)', ['/bin/sh', '-c', 'kill -HUP $(cat /run/x.pid)']],
+    ['a;b', ['/bin/sh', '-c', 'a;b']],
+  ])('%s runs as %j', (command, argv) => {
+    expect(hookArgv(command)).toEqual(argv);
+  });
+
+  it('gets the names of the changed variables, never their values, on top of the environment', () => {
+    const env = hookEnv({ DB_PASSWORD: 'new', PATH: '/bin' }, ['DB_PASSWORD', 'REDIS_URL']);
+    expect(env).toEqual({ DB_PASSWORD: 'new', PATH: '/bin', VAULTRUN_CHANGED: 'DB_PASSWORD,REDIS_URL' });
   });
 });
 

@@ -76,6 +76,7 @@ describe('Watch', () => {
       plan: { vars: [], reads: [], referenceCount: 0, imports: [], explicit: new Set() },
       sourceFiles: [file],
       sourceHashes: { [file]: 'missing' },
+      loginVars: [],
     };
     const watch = new Watch({
       timers: new Timers(() => {}, clock),
