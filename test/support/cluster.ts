@@ -115,6 +115,8 @@ export interface Cluster {
 }
 
 export interface ClusterAuditEntry {
+  /** The request id: a request a standby forwarded is audited by both nodes, under the same id. */
+  id: string;
   time: string;
   path: string;
   operation: string;
@@ -409,11 +411,12 @@ export async function startCluster(options: { size?: number; audit?: boolean } =
             JSON.parse(line) as {
               type?: string;
               time?: string;
-              request?: { path?: string; operation?: string };
+              request?: { id?: string; path?: string; operation?: string };
             },
         )
         .filter((e) => e.type === 'request')
         .map((e) => ({
+          id: e.request?.id ?? '',
           time: e.time ?? '',
           path: e.request?.path ?? '',
           operation: e.request?.operation ?? '',
