@@ -3449,6 +3449,7 @@ async function send(transport, settings, base, req) {
   throw new ApiResponseError(response.statusCode, response.body);
 }
 var RETRY_STATUSES = /* @__PURE__ */ new Set([412, 429, 472, 473, 500, 502, 503, 504]);
+var STANDBY_REDIRECT = 307;
 var BASE_DELAY_MS = 200;
 var MAX_DELAY_MS = 5e3;
 var MESSAGE_CHARS = 200;
@@ -3665,6 +3666,12 @@ var VaultClient = class _VaultClient {
     }
     if (isKvUpgrading(status, body)) {
       return { reason: `HTTP ${status} (the KV mount is being upgraded: ${detail})`, status };
+    }
+    if (status === STANDBY_REDIRECT) {
+      return {
+        reason: `HTTP 307 (a standby that could not forward the request to the active node; redirects are not followed)`,
+        status
+      };
     }
     if (RETRY_STATUSES.has(status)) {
       return { reason: `HTTP ${status}${detail ? ` (${detail})` : ""}`, status };

@@ -133,6 +133,12 @@ async function send(
 }
 
 const RETRY_STATUSES = new Set([412, 429, 472, 473, 500, 502, 503, 504]);
+/**
+ * A standby that cannot forward a request to the active node (during an election, or with the active node
+ * gone) answers 307 with the active node's address in Location. Redirects are never followed (the token
+ * would go wherever the answer says); the request is retried at the configured address instead.
+ */
+const STANDBY_REDIRECT = 307;
 const BASE_DELAY_MS = 200;
 const MAX_DELAY_MS = 5_000;
 
@@ -388,6 +394,12 @@ export class VaultClient {
     }
     if (isKvUpgrading(status, body)) {
       return { reason: `HTTP ${status} (the KV mount is being upgraded: ${detail})`, status };
+    }
+    if (status === STANDBY_REDIRECT) {
+      return {
+        reason: `HTTP 307 (a standby that could not forward the request to the active node; redirects are not followed)`,
+        status,
+      };
     }
     if (RETRY_STATUSES.has(status)) {
       return { reason: `HTTP ${status}${detail ? ` (${detail})` : ''}`, status };

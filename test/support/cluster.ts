@@ -3,7 +3,8 @@
 // The harness writes one config file per node (raft storage with retry_join to every other node, one tcp
 // listener without TLS, api_addr/cluster_addr), starts the three `bao server` processes, initialises node 0
 // (`sys/init`, one key share), unseals it, then unseals the others (which makes them join through
-// retry_join), enables KV v2 at secret/ and waits until every node answers a read of it.
+// retry_join), enables KV v2 at secret/, waits until every node answers a read of it and until every node
+// is a raft voter (so that the cluster survives the loss of its active node: see below).
 //
 // Nodes can be stopped (SIGTERM), killed (SIGKILL), started again (they come back sealed: start() unseals
 // them unless told not to), sealed and unsealed. leader() asks sys/leader. Every node's cluster port (raft and
@@ -104,8 +105,21 @@ export interface Cluster {
   kvPut(path: string, data: Record<string, unknown>, mount?: string): Promise<number>;
   /** Waits until every running unsealed node serves `path` (KV v2, secret/) at `version` or later. */
   waitForVersion(path: string, version: number, mount?: string): Promise<void>;
+  /**
+   * With `audit: true`: the request entries of a node's file audit log (each node audits what it handles
+   * itself: reads a standby serves, and on the active node everything forwarded to it).
+   */
+  auditEntries(node: ClusterNode | number): ClusterAuditEntry[];
   /** Stops every node. */
   close(): Promise<void>;
+}
+
+export interface ClusterAuditEntry {
+  /** The request id: a request a standby forwarded is audited by both nodes, under the same id. */
+  id: string;
+  time: string;
+  path: string;
+  operation: string;
 }
 
 interface Proc {
@@ -138,7 +152,7 @@ async function waitUntil<T>(what: string, fn: () => Promise<T | undefined>, time
   }
 }
 
-export async function startCluster(options: { size?: number } = {}): Promise<Cluster> {
+export async function startCluster(options: { size?: number; audit?: boolean } = {}): Promise<Cluster> {
   const size = options.size ?? 3;
   const bao = baoBinary();
   const dir = mkdtempSync(join(tmpdir(), 'vaultrun-cluster-'));
@@ -184,7 +198,12 @@ export async function startCluster(options: { size?: number } = {}): Promise<Clu
         `listener "tcp" {\n  address = "127.0.0.1:${node.addr.split(':')[2]}"\n` +
         `  cluster_address = "127.0.0.1:${node.clusterPort}"\n  tls_disable = true\n}\n` +
         `api_addr = "${node.addr}"\ncluster_addr = "https://127.0.0.1:${node.relayPort}"\n` +
-        'disable_mlock = true\nui = false\nlog_level = "info"\n',
+        'disable_mlock = true\nui = false\nlog_level = "info"\n' +
+        (options.audit
+          ? // The audit table is replicated: every node must declare the same options (a node that becomes
+            // active with other options fails to set up). A relative path: each node writes in its own dir.
+            'audit "file" "file" {\n  options {\n    file_path = "audit.log"\n  }\n}\n'
+          : ''),
     );
   }
 
@@ -297,6 +316,22 @@ export async function startCluster(options: { size?: number } = {}): Promise<Clu
     await api(first, 'POST', 'sys/mounts/secret', { type: 'kv', options: { version: '2' } });
     await serving(first);
     for (const node of nodes.slice(1)) await unseal(node);
+    // Joined nodes start as raft non-voters; autopilot promotes them once stable (10 s by default, and often
+    // later). Until then the active node is the only voter: killing it would leave no quorum, so no election
+    // ever. Shorten the stabilisation time and wait until every node votes.
+    await api(first, 'POST', 'sys/storage/raft/autopilot/configuration', { server_stabilization_time: '1s' });
+    await waitUntil(
+      'every node a raft voter',
+      async () => {
+        const state = await api<{ data: { voters: string[] } }>(
+          first,
+          'GET',
+          'sys/storage/raft/autopilot/state',
+        );
+        return state.data.voters.length === size ? true : undefined;
+      },
+      60_000,
+    );
   } catch (e) {
     for (const node of nodes) await stopProc(node, 'SIGKILL');
     for (const relay of relays) await relay.close();
@@ -361,6 +396,33 @@ export async function startCluster(options: { size?: number } = {}): Promise<Clu
           return res.status === 200 && res.body.data.current_version >= version ? true : undefined;
         });
       }
+    },
+    auditEntries(n) {
+      let text: string;
+      try {
+        text = readFileSync(join(nodeOf(n).dir, 'audit.log'), 'utf8');
+      } catch {
+        return [];
+      }
+      return text
+        .slice(0, text.lastIndexOf('\n') + 1)
+        .split('\n')
+        .filter((line) => line.trim() !== '')
+        .map(
+          (line) =>
+            JSON.parse(line) as {
+              type?: string;
+              time?: string;
+              request?: { id?: string; path?: string; operation?: string };
+            },
+        )
+        .filter((e) => e.type === 'request')
+        .map((e) => ({
+          id: e.request?.id ?? '',
+          time: e.time ?? '',
+          path: e.request?.path ?? '',
+          operation: e.request?.operation ?? '',
+        }));
     },
     async close() {
       await Promise.all(nodes.map((n) => stopProc(n, 'SIGTERM')));
