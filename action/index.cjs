@@ -3524,6 +3524,21 @@ var VaultClient = class _VaultClient {
       this.queue.shift()?.();
     }
   }
+  /**
+   * One attempt, in a concurrency slot, its timeout bounded by what is left of `budget` (measured once a slot is
+   * free: waiting for one counts against the deadline too).
+   */
+  sendWithin(budget, base, req) {
+    return this.slot(() => {
+      const timeoutMs = Math.min(this.settings.timeoutMs, budget.remainingMs());
+      if (timeoutMs <= 0) {
+        return Promise.reject(new TransportError("ETIMEDOUT", "no time left to send the request"));
+      }
+      req.timeoutMs = timeoutMs;
+      this.requests++;
+      return send(this.transport, this.settings, base, req);
+    });
+  }
   /** One API call with retries. Resolves with the parsed JSON body (undefined for 204). */
   async request(method, path, options) {
     const budget = Deadline.earliest(new Deadline(options.waitMs ?? this.settings.waitMs), this.deadline);
@@ -3545,15 +3560,7 @@ var VaultClient = class _VaultClient {
       };
       const base = mode === "leader" ? await this.leader(budget) : this.settings.addr;
       try {
-        const body = await this.slot(() => {
-          const timeoutMs = Math.min(this.settings.timeoutMs, budget.remainingMs());
-          if (timeoutMs <= 0) {
-            return Promise.reject(new TransportError("ETIMEDOUT", "no time left to send the request"));
-          }
-          req.timeoutMs = timeoutMs;
-          this.requests++;
-          return send(this.transport, this.settings, base, req);
-        });
+        const body = await this.sendWithin(budget, base, req);
         if (mode !== "eventual") this.index = laterIndex(this.index, parseIndex(req.vaultIndex));
         const stale = options.stale?.(body);
         if (stale === void 0) return body;
@@ -3605,15 +3612,7 @@ var VaultClient = class _VaultClient {
     };
     let body;
     try {
-      body = await this.slot(() => {
-        const timeoutMs = Math.min(this.settings.timeoutMs, budget.remainingMs());
-        if (timeoutMs <= 0) {
-          return Promise.reject(new TransportError("ETIMEDOUT", "no time left to send the request"));
-        }
-        req.timeoutMs = timeoutMs;
-        this.requests++;
-        return send(this.transport, this.settings, this.settings.addr, req);
-      });
+      body = await this.sendWithin(budget, this.settings.addr, req);
     } catch (error) {
       if (error instanceof TransportError || error instanceof ApiResponseError) {
         this.log.debug("sys/leader did not answer; using the configured address", {

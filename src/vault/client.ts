@@ -241,6 +241,26 @@ export class VaultClient {
     }
   }
 
+  /**
+   * One attempt, in a concurrency slot, its timeout bounded by what is left of `budget` (measured once a slot is
+   * free: waiting for one counts against the deadline too).
+   */
+  private sendWithin(
+    budget: Deadline,
+    base: string,
+    req: { path: string } & TransportRequest,
+  ): Promise<unknown> {
+    return this.slot(() => {
+      const timeoutMs = Math.min(this.settings.timeoutMs, budget.remainingMs());
+      if (timeoutMs <= 0) {
+        return Promise.reject(new TransportError('ETIMEDOUT', 'no time left to send the request'));
+      }
+      req.timeoutMs = timeoutMs;
+      this.requests++;
+      return send(this.transport, this.settings, base, req);
+    });
+  }
+
   /** One API call with retries. Resolves with the parsed JSON body (undefined for 204). */
   async request<T = unknown>(method: Method, path: string, options: RequestOptions): Promise<T> {
     const budget = Deadline.earliest(new Deadline(options.waitMs ?? this.settings.waitMs), this.deadline);
@@ -262,16 +282,7 @@ export class VaultClient {
       };
       const base = mode === 'leader' ? await this.leader(budget) : this.settings.addr;
       try {
-        const body = await this.slot(() => {
-          // Measured once a slot is free: waiting for one counts against the deadline too.
-          const timeoutMs = Math.min(this.settings.timeoutMs, budget.remainingMs());
-          if (timeoutMs <= 0) {
-            return Promise.reject(new TransportError('ETIMEDOUT', 'no time left to send the request'));
-          }
-          req.timeoutMs = timeoutMs;
-          this.requests++;
-          return send(this.transport, this.settings, base, req);
-        });
+        const body = await this.sendWithin(budget, base, req);
         if (mode !== 'eventual') this.index = laterIndex(this.index, parseIndex(req.vaultIndex));
         const stale = options.stale?.(body);
         if (stale === undefined) return body as T;
@@ -331,15 +342,7 @@ export class VaultClient {
     };
     let body: { leader_address?: unknown } | undefined;
     try {
-      body = (await this.slot(() => {
-        const timeoutMs = Math.min(this.settings.timeoutMs, budget.remainingMs());
-        if (timeoutMs <= 0) {
-          return Promise.reject(new TransportError('ETIMEDOUT', 'no time left to send the request'));
-        }
-        req.timeoutMs = timeoutMs;
-        this.requests++;
-        return send(this.transport, this.settings, this.settings.addr, req);
-      })) as typeof body;
+      body = (await this.sendWithin(budget, this.settings.addr, req)) as typeof body;
     } catch (error) {
       if (error instanceof TransportError || error instanceof ApiResponseError) {
         // Unreachable or no answer yet: this attempt goes to the configured address (and is retried there).
