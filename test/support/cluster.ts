@@ -110,6 +110,14 @@ export interface Cluster {
    * itself: reads a standby serves, and on the active node everything forwarded to it).
    */
   auditEntries(node: ClusterNode | number): ClusterAuditEntry[];
+  /**
+   * A barrier: writes a marker through the active node and waits until every running node has applied it, so
+   * that everything written before it (a login's token, too) is on every node. A standby that does not know a
+   * token forwards that token's requests to the active node, and so never serves them from its own older copy.
+   */
+  sync(): Promise<void>;
+  /** The end of a node's server log (for the message of a failed test). */
+  logTail(node: ClusterNode | number, chars?: number): string;
   /** Stops every node. */
   close(): Promise<void>;
 }
@@ -424,6 +432,12 @@ export async function startCluster(options: { size?: number; audit?: boolean } =
           operation: e.request?.operation ?? '',
         }));
     },
+    async sync() {
+      const marker = `sync-${Date.now()}-${Math.random().toString(36).slice(2, 8)}`;
+      const version = await cluster.kvPut(marker, { at: new Date().toISOString() });
+      await cluster.waitForVersion(marker, version);
+    },
+    logTail: (n, chars) => tail(nodeOf(n).logFile, chars),
     async close() {
       await Promise.all(nodes.map((n) => stopProc(n, 'SIGTERM')));
       for (const relay of relays) await relay.close();

@@ -62,30 +62,58 @@ export interface Balancer {
   addr: string;
   /** Requests passed on, per target address. */
   counts: Map<string, number>;
-  /** Each request passed on: the target and the URL path. */
-  log: Array<{ target: string; path: string }>;
+  /** Each request passed on: the target, the URL path, when, and the answer's status once it came. */
+  log: BalancedRequest[];
   close(): Promise<void>;
+}
+
+export interface BalancedRequest {
+  target: string;
+  path: string;
+  at: string;
+  status?: number;
+  /** For a KV v2 metadata answer: the current_version it gave (the body is read as it passes through). */
+  version?: number;
 }
 
 /** An HTTP round-robin load balancer on 127.0.0.1 over `targets` (http://127.0.0.1:PORT each). */
 export async function startBalancer(targets: readonly string[]): Promise<Balancer> {
   let next = 0;
   const counts = new Map<string, number>();
-  const log: Array<{ target: string; path: string }> = [];
+  const log: BalancedRequest[] = [];
   const agent = new http.Agent({ keepAlive: true });
   const server = http.createServer((req, res) => {
     const target = targets[next++ % targets.length] as string;
     counts.set(target, (counts.get(target) ?? 0) + 1);
-    log.push({ target, path: (req.url ?? '/').split('?')[0] ?? '/' });
+    const entry: BalancedRequest = {
+      target,
+      path: (req.url ?? '/').split('?')[0] ?? '/',
+      at: new Date().toISOString(),
+    };
+    log.push(entry);
     const upstream = http.request(
       new URL(req.url ?? '/', target),
       { method: req.method, headers: req.headers, agent },
       (answer) => {
+        entry.status = answer.statusCode;
         res.writeHead(answer.statusCode ?? 502, answer.headers);
+        if (entry.path.includes('/metadata/')) {
+          const chunks: Buffer[] = [];
+          answer.on('data', (c: Buffer) => chunks.push(c));
+          answer.on('end', () => {
+            try {
+              const v = JSON.parse(Buffer.concat(chunks).toString('utf8'))?.data?.current_version;
+              if (typeof v === 'number') entry.version = v;
+            } catch {
+              // not JSON: no version
+            }
+          });
+        }
         answer.pipe(res);
       },
     );
     upstream.on('error', () => {
+      entry.status = 502;
       if (!res.headersSent) res.writeHead(502);
       res.end();
     });
