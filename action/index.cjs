@@ -2730,7 +2730,7 @@ function chooseMethod(s, homeTokenExists) {
     hint: "set VAULT_TOKEN or VAULT_TOKEN_FILE, or VAULT_ROLE_ID(_FILE) and VAULT_SECRET_ID(_FILE) for AppRole, or VAULTRUN_JWT_FILE and VAULTRUN_JWT_ROLE for JWT, or VAULTRUN_KUBERNETES_ROLE in a Kubernetes pod, or VAULTRUN_AUTH_METHOD=cert with VAULT_CLIENT_CERT and VAULT_CLIENT_KEY"
   });
 }
-async function tokenLogin(client, s, log) {
+async function tokenLogin(client, s, log, hooks = {}) {
   let token = s.token;
   let source = "VAULT_TOKEN";
   if (!token && s.tokenFile) {
@@ -2743,6 +2743,7 @@ async function tokenLogin(client, s, log) {
     source = home;
   }
   log.masker.add(token);
+  hooks.tokenKnown?.(token);
   const body = await client.request("GET", "auth/token/lookup-self", {
     token,
     what: "checking the token (auth/token/lookup-self)"
@@ -2844,13 +2845,13 @@ var LOGINS = {
   kubernetes: kubernetesLogin,
   cert: certLogin
 };
-async function login(client, s, log) {
+async function login(client, s, log, hooks = {}) {
   const homeTokenExists = !s.method && !(s.roleId || s.roleIdFile || s.token || s.tokenFile || s.jwt || s.jwtFile || s.jwtRole || s.kubernetesRole) ? await (0, import_promises5.readFile)((0, import_node_path4.join)((0, import_node_os3.homedir)(), ".vault-token")).then(
     () => true,
     () => false
   ) : false;
   const method = chooseMethod(s, homeTokenExists);
-  const session = await LOGINS[method](client, s, log);
+  const session = await LOGINS[method](client, s, log, hooks);
   log.debug("logged in to Vault", { method: session.method, source: session.source, ttl_s: session.ttl });
   return session;
 }
@@ -3834,6 +3835,14 @@ var MountResolver = class {
   lookupDenied(path) {
     return this.denied.has(path);
   }
+  /**
+   * Starts the look-up of `path`'s mount now, before anyone awaits it (a later mountFor of a path with the same
+   * first segment shares it). Its failure is kept for that mountFor, never reported unhandled.
+   */
+  prefetch(path) {
+    this.mountFor(path).catch(() => {
+    });
+  }
   async mountFor(path) {
     const hit = this.cached(path);
     if (hit) return hit;
@@ -4178,7 +4187,7 @@ async function ensureChildToken(vault, prepared, config, log) {
   vault.childToken ??= await createChildToken(vault.client, vault.session.token, config.childToken, log);
   return vault.childToken;
 }
-async function openVault(config, log, deadline) {
+async function openVault(config, log, deadline, prefetch) {
   const client = await VaultClient.create(
     {
       addr: config.addr,
@@ -4200,11 +4209,18 @@ async function openVault(config, log, deadline) {
   }
   client.deadline = deadline;
   try {
-    const session = await login(client, config.auth, log);
+    let early;
+    const session = await login(client, config.auth, log, {
+      tokenKnown: (token) => {
+        if (prefetch === void 0 || config.consistency === "leader") return;
+        early = new MountResolver(client, token, log);
+        early.prefetch(prefetch);
+      }
+    });
     return {
       client,
       session,
-      mounts: new MountResolver(client, session.token, log),
+      mounts: early ?? new MountResolver(client, session.token, log),
       transit: { mount: config.transitMount, key: config.transitKey }
     };
   } catch (error) {
@@ -4370,7 +4386,8 @@ async function resolveEnvironment(ctx) {
   const reads = /* @__PURE__ */ new Map();
   try {
     if (needsVault(prepared)) {
-      vault = await openVault(config, log, new Deadline(config.waitMs));
+      const first = plan.reads.find((r) => r.ciphertext === void 0);
+      vault = await openVault(config, log, new Deadline(config.waitMs), first?.path);
       ({ results } = await fetchReads(vault, plan, /* @__PURE__ */ new Map(), /* @__PURE__ */ new Set(), reads));
       await ensureChildToken(vault, prepared, config, log);
       vault.client.deadline = void 0;

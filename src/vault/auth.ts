@@ -64,7 +64,20 @@ export function chooseMethod(s: AuthSettings, homeTokenExists: boolean): AuthMet
   });
 }
 
-async function tokenLogin(client: VaultClient, s: AuthSettings, log: Logger): Promise<Session> {
+/**
+ * What a login may start early. `tokenKnown`: the token method has its token before it checks it, so the
+ * caller can send the start's first mount look-up alongside the check (one round trip less per start).
+ */
+export interface LoginHooks {
+  tokenKnown?: (token: string) => void;
+}
+
+async function tokenLogin(
+  client: VaultClient,
+  s: AuthSettings,
+  log: Logger,
+  hooks: LoginHooks = {},
+): Promise<Session> {
   let token = s.token;
   let source = 'VAULT_TOKEN';
   if (!token && s.tokenFile) {
@@ -77,6 +90,7 @@ async function tokenLogin(client: VaultClient, s: AuthSettings, log: Logger): Pr
     source = home;
   }
   log.masker.add(token);
+  hooks.tokenKnown?.(token);
   // lookup-self validates the token before any read (a bad token is "login refused", not "permission denied").
   const body = await client
     .request<AuthBody>('GET', 'auth/token/lookup-self', {
@@ -187,7 +201,10 @@ async function approleLogin(client: VaultClient, s: AuthSettings, log: Logger): 
   };
 }
 
-const LOGINS: Record<AuthMethod, (client: VaultClient, s: AuthSettings, log: Logger) => Promise<Session>> = {
+const LOGINS: Record<
+  AuthMethod,
+  (client: VaultClient, s: AuthSettings, log: Logger, hooks?: LoginHooks) => Promise<Session>
+> = {
   token: tokenLogin,
   approle: approleLogin,
   jwt: jwtLogin,
@@ -195,7 +212,12 @@ const LOGINS: Record<AuthMethod, (client: VaultClient, s: AuthSettings, log: Log
   cert: certLogin,
 };
 
-export async function login(client: VaultClient, s: AuthSettings, log: Logger): Promise<Session> {
+export async function login(
+  client: VaultClient,
+  s: AuthSettings,
+  log: Logger,
+  hooks: LoginHooks = {},
+): Promise<Session> {
   const homeTokenExists =
     !s.method &&
     !(
@@ -214,7 +236,7 @@ export async function login(client: VaultClient, s: AuthSettings, log: Logger): 
         )
       : false;
   const method = chooseMethod(s, homeTokenExists);
-  const session = await LOGINS[method](client, s, log);
+  const session = await LOGINS[method](client, s, log, hooks);
   log.debug('logged in to Vault', { method: session.method, source: session.source, ttl_s: session.ttl });
   return session;
 }

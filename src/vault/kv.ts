@@ -141,6 +141,14 @@ export class MountResolver {
     return this.denied.has(path);
   }
 
+  /**
+   * Starts the look-up of `path`'s mount now, before anyone awaits it (a later mountFor of a path with the same
+   * first segment shares it). Its failure is kept for that mountFor, never reported unhandled.
+   */
+  prefetch(path: string): void {
+    this.mountFor(path).catch(() => {});
+  }
+
   async mountFor(path: string): Promise<MountInfo | undefined> {
     const hit = this.cached(path);
     if (hit) return hit;

@@ -259,7 +259,19 @@ describe('storms: 50 starts at once against a rate-limit quota', () => {
       try {
         starts = await storm(50, `${WAIT_MS / 1000}s`, values);
       } finally {
-        await cluster.api(leader, 'DELETE', 'sys/quotas/rate-limit/storm');
+        // Through whichever node leads now: under the storm the active node can lose its leadership, and a
+        // standby that cannot forward a write answers 307.
+        await waitUntil(
+          () =>
+            cluster
+              .leader()
+              .then((now) => cluster.api(now, 'DELETE', 'sys/quotas/rate-limit/storm'))
+              .then(
+                () => true,
+                () => false,
+              ),
+          'the quota removed',
+        );
       }
       const wall = Date.now() - t0;
       const { ok, failed } = expectOkOr69(starts);
