@@ -125,7 +125,24 @@ export async function supervise(options: SuperviseOptions): Promise<number> {
     return running;
   };
 
-  let current = spawn(options.env);
+  // The handlers go in before the command starts: a signal that came between the start and their installation
+  // would find Node's default (SIGTERM, SIGINT, SIGHUP… end the process), so vaultrun would die and leave the
+  // command running, orphaned. They run from the event loop, so never before the set-up below is complete.
+  const handlers = FORWARDED_SIGNALS.map((signal) => {
+    const handler = () => forward(signal);
+    process.on(signal, handler);
+    return [signal, handler] as const;
+  });
+  const removeHandlers = () => {
+    for (const [signal, handler] of handlers) process.off(signal, handler);
+  };
+  let current: Running;
+  try {
+    current = spawn(options.env);
+  } catch (error) {
+    removeHandlers();
+    throw error;
+  }
   let restarting: Promise<void> | undefined;
   let shutdownStatus: number | undefined;
   let stopping = false;
@@ -214,11 +231,6 @@ export async function supervise(options: SuperviseOptions): Promise<number> {
     sendTo(current, signal, false);
     log.debug('forwarded signal', { signal, pid: current.pid });
   };
-  const handlers = FORWARDED_SIGNALS.map((signal) => {
-    const handler = () => forward(signal);
-    process.on(signal, handler);
-    return [signal, handler] as const;
-  });
   try {
     options.onStart?.(controller);
     let status: number;
@@ -239,6 +251,6 @@ export async function supervise(options: SuperviseOptions): Promise<number> {
     if (options.onExit) await options.onExit();
     return shutdownStatus ?? status;
   } finally {
-    for (const [signal, handler] of handlers) process.off(signal, handler);
+    removeHandlers();
   }
 }
