@@ -225,7 +225,18 @@ describe('HA chaos: the leader of a resident vaultrun dies', () => {
       await cluster.kvPut(path, { password: v2 });
       expect((await waitForStart(appLog, 2)).vars?.DB_PASSWORD).toBe(v2);
       const before = polls(balancer);
-      await waitUntil(() => polls(balancer) >= before + 4, '4 more polls after the restart');
+      await waitUntil(() => polls(balancer) >= before + 4, '4 more polls after the restart').catch(
+        (error) => {
+          // Seen once, under the load of `npm run coverage`: say what the balancer and vaultrun were doing.
+          const wire = balancer.log
+            .slice(-20)
+            .map((r) => `${r.at} ${r.target} ${r.path} ${r.status ?? '(no answer)'}`)
+            .join('\n');
+          throw new Error(
+            `${String(error)}\n--- balancer ---\n${wire}\n--- vaultrun ---\n${run.stderr().slice(-3000)}`,
+          );
+        },
+      );
       expect(starts(appLog).map((s) => s.vars?.DB_PASSWORD)).toEqual([v1, v2]);
       expect(restarts(run)).toHaveLength(1);
       await stopResident(run);
@@ -452,7 +463,18 @@ describe('HA chaos: the whole cluster down for longer than the token TTL, then b
       );
       expect((await waitForStart(appLog, 2)).vars?.DB_PASSWORD).toBe(v2);
       const before = polls(balancer);
-      await waitUntil(() => polls(balancer) >= before + 4, '4 more polls after the restart');
+      await waitUntil(() => polls(balancer) >= before + 4, '4 more polls after the restart').catch(
+        (error) => {
+          // Seen once, under the load of `npm run coverage`: say what the balancer and vaultrun were doing.
+          const wire = balancer.log
+            .slice(-20)
+            .map((r) => `${r.at} ${r.target} ${r.path} ${r.status ?? '(no answer)'}`)
+            .join('\n');
+          throw new Error(
+            `${String(error)}\n--- balancer ---\n${wire}\n--- vaultrun ---\n${run.stderr().slice(-3000)}`,
+          );
+        },
+      );
       expect(starts(appLog).map((s) => s.vars?.DB_PASSWORD)).toEqual([v1, v2]);
       expect(restarts(run)).toHaveLength(1);
       await stopResident(run);
