@@ -157,13 +157,11 @@ export async function ensureChildToken(
 
 /**
  * Creates the client and logs in. `deadline`: the start's --wait deadline, which then bounds every request
- * (login, mount lookups, reads) until the caller clears `client.deadline`.
- */
-/**
- * A client, logged in. `prefetch`: a path the start will read; with a token given (the token method), its
- * mount look-up is sent alongside the token check instead of after it — the same requests, one round trip
- * less. Not with `--consistency leader` (both would ask sys/leader first). When the token turns out invalid,
- * that look-up was one request more (refused like the check).
+ * (login, mount lookups, reads) until the caller clears `client.deadline`. `prefetch`: a path the start will
+ * read; with a token given (the token method), its mount look-up is sent alongside the token check instead of
+ * after it — the same requests, one round trip less. Not with `--consistency leader` (both would ask
+ * sys/leader first). When the token turns out invalid, that look-up was one request more (refused like the
+ * check).
  */
 export async function openVault(
   config: Config,
