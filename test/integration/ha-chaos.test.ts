@@ -183,6 +183,22 @@ const restarts = (run: Resident) =>
 /** Polls of watched paths (KV v2 metadata reads) that went through the balancer so far. */
 const polls = (balancer: Balancer) => balancer.log.filter((r) => r.path.includes('/metadata/')).length;
 
+/**
+ * Waits for 4 more polls through the balancer after `before`. When they do not come (seen once, under the load
+ * of `npm run coverage`), the message says what the balancer and vaultrun were doing.
+ */
+async function pollsGoOn(balancer: Balancer, run: Resident, before: number): Promise<void> {
+  await waitUntil(() => polls(balancer) >= before + 4, '4 more polls after the restart').catch((error) => {
+    const wire = balancer.log
+      .slice(-20)
+      .map((r) => `${r.at} ${r.target} ${r.path} ${r.status ?? '(no answer)'}`)
+      .join('\n');
+    throw new Error(
+      `${String(error)}\n--- balancer ---\n${wire}\n--- vaultrun ---\n${run.stderr().slice(-3000)}`,
+    );
+  });
+}
+
 async function stopResident(run: Resident): Promise<void> {
   process.kill(run.pid, 'SIGTERM');
   const res = await run.result;
@@ -225,18 +241,7 @@ describe('HA chaos: the leader of a resident vaultrun dies', () => {
       await cluster.kvPut(path, { password: v2 });
       expect((await waitForStart(appLog, 2)).vars?.DB_PASSWORD).toBe(v2);
       const before = polls(balancer);
-      await waitUntil(() => polls(balancer) >= before + 4, '4 more polls after the restart').catch(
-        (error) => {
-          // Seen once, under the load of `npm run coverage`: say what the balancer and vaultrun were doing.
-          const wire = balancer.log
-            .slice(-20)
-            .map((r) => `${r.at} ${r.target} ${r.path} ${r.status ?? '(no answer)'}`)
-            .join('\n');
-          throw new Error(
-            `${String(error)}\n--- balancer ---\n${wire}\n--- vaultrun ---\n${run.stderr().slice(-3000)}`,
-          );
-        },
-      );
+      await pollsGoOn(balancer, run, before);
       expect(starts(appLog).map((s) => s.vars?.DB_PASSWORD)).toEqual([v1, v2]);
       expect(restarts(run)).toHaveLength(1);
       await stopResident(run);
@@ -463,18 +468,7 @@ describe('HA chaos: the whole cluster down for longer than the token TTL, then b
       );
       expect((await waitForStart(appLog, 2)).vars?.DB_PASSWORD).toBe(v2);
       const before = polls(balancer);
-      await waitUntil(() => polls(balancer) >= before + 4, '4 more polls after the restart').catch(
-        (error) => {
-          // Seen once, under the load of `npm run coverage`: say what the balancer and vaultrun were doing.
-          const wire = balancer.log
-            .slice(-20)
-            .map((r) => `${r.at} ${r.target} ${r.path} ${r.status ?? '(no answer)'}`)
-            .join('\n');
-          throw new Error(
-            `${String(error)}\n--- balancer ---\n${wire}\n--- vaultrun ---\n${run.stderr().slice(-3000)}`,
-          );
-        },
-      );
+      await pollsGoOn(balancer, run, before);
       expect(starts(appLog).map((s) => s.vars?.DB_PASSWORD)).toEqual([v1, v2]);
       expect(restarts(run)).toHaveLength(1);
       await stopResident(run);
