@@ -12,7 +12,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { baseEnv, type RunResult, runVaultrun } from '../support/cli.js';
 import { type Cluster, type ClusterNode, call, startCluster } from '../support/cluster.js';
-import { type Balancer, startBalancer, startRelay } from '../support/proxy.js';
+import { type Balancer, describeRequests, startBalancer, startRelay } from '../support/proxy.js';
 import {
   type LogLine,
   type Resident,
@@ -184,17 +184,14 @@ const restarts = (run: Resident) =>
 const polls = (balancer: Balancer) => balancer.log.filter((r) => r.path.includes('/metadata/')).length;
 
 /**
- * Waits for 4 more polls through the balancer after `before`. When they do not come (seen once, under the load
- * of `npm run coverage`), the message says what the balancer and vaultrun were doing.
+ * Waits for 4 more polls through the balancer from now on. When they do not come (seen once, under the load of
+ * `npm run coverage`), the message says what the balancer and vaultrun were doing.
  */
-async function pollsGoOn(balancer: Balancer, run: Resident, before: number): Promise<void> {
+async function pollsGoOn(balancer: Balancer, run: Resident): Promise<void> {
+  const before = polls(balancer);
   await waitUntil(() => polls(balancer) >= before + 4, '4 more polls after the restart').catch((error) => {
-    const wire = balancer.log
-      .slice(-20)
-      .map((r) => `${r.at} ${r.target} ${r.path} ${r.status ?? '(no answer)'}`)
-      .join('\n');
     throw new Error(
-      `${String(error)}\n--- balancer ---\n${wire}\n--- vaultrun ---\n${run.stderr().slice(-3000)}`,
+      `${String(error)}\n--- balancer ---\n${describeRequests(balancer.log, 20)}\n--- vaultrun ---\n${run.stderr().slice(-3000)}`,
     );
   });
 }
@@ -240,8 +237,7 @@ describe('HA chaos: the leader of a resident vaultrun dies', () => {
 
       await cluster.kvPut(path, { password: v2 });
       expect((await waitForStart(appLog, 2)).vars?.DB_PASSWORD).toBe(v2);
-      const before = polls(balancer);
-      await pollsGoOn(balancer, run, before);
+      await pollsGoOn(balancer, run);
       expect(starts(appLog).map((s) => s.vars?.DB_PASSWORD)).toEqual([v1, v2]);
       expect(restarts(run)).toHaveLength(1);
       await stopResident(run);
@@ -467,8 +463,7 @@ describe('HA chaos: the whole cluster down for longer than the token TTL, then b
         'the token expired while Vault was unreachable',
       );
       expect((await waitForStart(appLog, 2)).vars?.DB_PASSWORD).toBe(v2);
-      const before = polls(balancer);
-      await pollsGoOn(balancer, run, before);
+      await pollsGoOn(balancer, run);
       expect(starts(appLog).map((s) => s.vars?.DB_PASSWORD)).toEqual([v1, v2]);
       expect(restarts(run)).toHaveLength(1);
       await stopResident(run);

@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { baseEnv, runVaultrun } from '../support/cli.js';
 import { type Cluster, type ClusterNode, call, startCluster } from '../support/cluster.js';
-import { type Balancer, startBalancer } from '../support/proxy.js';
+import { type Balancer, describeRequests, startBalancer } from '../support/proxy.js';
 import {
   appEvents,
   type Resident,
@@ -366,11 +366,7 @@ describe('HA: --watch behind a load balancer with a lagging node only moves forw
             .filter((r) =>
               consistency === 'eventual' ? r.status === 200 && r.version === 1 : r.status !== 200,
             );
-        const wire = () =>
-          (balancer?.log ?? [])
-            .slice(-30)
-            .map((r) => `${r.at} ${r.target} ${r.path} ${r.status ?? '(no answer)'} v${r.version ?? '-'}`)
-            .join('\n');
+        const wire = () => describeRequests(balancer?.log ?? []);
         try {
           await waitUntil(() => lagging().length >= 4, '4 answers of the lagging node to polls');
         } catch (error) {

@@ -76,6 +76,14 @@ export interface BalancedRequest {
   version?: number;
 }
 
+/** The last `n` requests a balancer passed on, a line each (target, path, status, KV version): for failure messages. */
+export function describeRequests(log: readonly BalancedRequest[], n = 30): string {
+  return log
+    .slice(-n)
+    .map((r) => `${r.at} ${r.target} ${r.path} ${r.status ?? '(no answer)'} v${r.version ?? '-'}`)
+    .join('\n');
+}
+
 /** An HTTP round-robin load balancer on 127.0.0.1 over `targets` (http://127.0.0.1:PORT each). */
 export async function startBalancer(targets: readonly string[]): Promise<Balancer> {
   let next = 0;
