@@ -1,10 +1,12 @@
 import type * as V8 from 'node:v8';
 import { prebuildProgram, runMain } from './cli.js';
 import { neutraliseNodeVariables } from './run/node-env.js';
+import { warmUp } from './warmup.js';
 
-function start(): void {
+/** `sea`: true when started from the single executable's start-up snapshot; undefined: find out. */
+function start(sea?: boolean): void {
   // First of all: Node's own switches (NODE_DEBUG, NODE_OPTIONS, …) are for the command, not for vaultrun.
-  neutraliseNodeVariables();
+  neutraliseNodeVariables(sea);
 
   // Node opens an inspector on SIGUSR1 (even in the single executable): a listener turns that off at once.
   // In exec mode the listener is reset by execve; in supervise mode SIGUSR1 is forwarded to the command.
@@ -20,8 +22,12 @@ function start(): void {
 const building = process.execArgv.some((a) => a === '--build-sea' || a === '--build-snapshot');
 const snapshot = building ? (process.getBuiltinModule('node:v8') as typeof V8).startupSnapshot : undefined;
 if (snapshot?.isBuildingSnapshot()) {
+  warmUp();
   prebuildProgram();
-  snapshot.setDeserializeMainFunction(start);
+  // Built by `node --build-sea` (scripts/build-exe.mjs): what deserialises this snapshot is the single
+  // executable. (A snapshot from --build-snapshot runs under plain node: start() finds out.)
+  const sea = process.execArgv.includes('--build-sea') ? true : undefined;
+  snapshot.setDeserializeMainFunction(() => start(sea));
 } else {
   start();
 }

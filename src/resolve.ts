@@ -29,7 +29,7 @@ import { login } from './vault/auth.js';
 import type { Session } from './vault/auth-types.js';
 import { type ChildToken, createChildToken } from './vault/child-token.js';
 import { VaultClient } from './vault/client.js';
-import { Deadline } from './vault/deadline.js';
+import { Deadline, monotonicMs } from './vault/deadline.js';
 import { checkWritable, issueSecret } from './vault/issue.js';
 import { MountResolver, readSecret, type SecretRead } from './vault/kv.js';
 import { revokeLease, revokeSelf } from './vault/lease.js';
@@ -463,7 +463,7 @@ export async function resolveEnvironment(
   ctx: ResolveContext,
 ): Promise<Resolution & { vault?: VaultContext }> {
   const { config, log } = ctx;
-  const started = performance.now();
+  const started = monotonicMs();
   const prepared = await prepare(config, ctx.env, log);
   const { plan } = prepared;
   let vault: VaultContext | undefined;
@@ -497,7 +497,7 @@ export async function resolveEnvironment(
         references: plan.referenceCount + prepared.loginVars.length,
         paths: plan.reads.length,
         requests: vault?.client.requests ?? 0,
-        ms: Math.round(performance.now() - started),
+        ms: Math.round(monotonicMs() - started),
       },
       ...(vault ? { session: vault.session } : {}),
       ...(vault && ctx.keepVault ? { vault } : {}),

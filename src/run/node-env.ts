@@ -172,7 +172,7 @@ export function dumpableExecuteOnly(): boolean {
  * executable runs dumpable (does not return then); or take the stashed values back after such a re-exec. A
  * second re-exec never happens.
  */
-export function neutraliseNodeVariables(): void {
+export function neutraliseNodeVariables(knownSea?: boolean): void {
   const env = process.env;
   detachCoverageEnv(env);
   const stash = env[NODE_ENV_STASH];
@@ -181,9 +181,10 @@ export function neutraliseNodeVariables(): void {
     delete env[NODE_ENV_STASH];
     return;
   }
-  // node:sea is loaded here, not at module load: its state must be the running process's, not the
-  // start-up snapshot's (scripts/build-exe.mjs).
-  const sea = process.getBuiltinModule('node:sea').isSea();
+  // `knownSea`: the start-up snapshot's entry knows it runs in the single executable (src/main.ts), which
+  // spares loading node:sea. Otherwise node:sea is loaded here, not at module load: its state must be the
+  // running process's, not the start-up snapshot's (scripts/build-exe.mjs).
+  const sea = knownSea ?? process.getBuiltinModule('node:sea').isSea();
   const names = neutralisedIn(env, sea);
   if (names.length === 0 && !dumpableExecuteOnly()) return;
   const plan = reexecPlan(env, names, {
