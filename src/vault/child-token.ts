@@ -1,6 +1,7 @@
 import { VaultrunError } from '../errors.js';
 import type { Logger } from '../log.js';
 import type { VaultClient } from './client.js';
+import { leaseTerms } from './lease-terms.js';
 
 /**
  * The command's own token (`NAME=vault:login`): a child of vaultrun's token, created with auth/token/create —
@@ -94,15 +95,17 @@ export async function createChildToken(
     throw new VaultrunError('VAULT_ERROR', "creating the command's token: Vault's answer holds no token");
   }
   log.masker.add(auth.client_token);
+  const terms = leaseTerms(auth, "creating the command's token (auth/token/create)");
+  const ttlS = auth.lease_duration === undefined ? settings.ttlS : terms.durationS;
   log.info("created the command's token (NAME=vault:login)", {
-    ttl_s: auth.lease_duration ?? settings.ttlS,
+    ttl_s: ttlS,
     policies: (auth.policies ?? policies).join(','),
   });
   return {
     token: auth.client_token,
     accessor: auth.accessor,
-    ttlS: auth.lease_duration ?? settings.ttlS,
-    renewable: auth.renewable ?? false,
+    ttlS,
+    renewable: terms.renewable,
     policies: auth.policies ?? policies,
     parent,
   };

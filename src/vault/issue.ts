@@ -4,6 +4,7 @@ import type { ReadRequest } from '../refs/plan.js';
 import { canonicalJson } from '../refs/write.js';
 import type { VaultClient } from './client.js';
 import type { MountResolver, SecretRead } from './kv.js';
+import { leaseTerms } from './lease-terms.js';
 
 /**
  * Issue-on-start writes (refs/write.ts): one POST per unique (path, body). Only to `issue/ROLE` of a mount that
@@ -15,6 +16,18 @@ import type { MountResolver, SecretRead } from './kv.js';
  */
 export async function checkWritable(mounts: MountResolver, read: Pick<ReadRequest, 'path'>): Promise<void> {
   const mount = await mounts.mountFor(read.path);
+  // A policy that denies even the mount look-up grants no write in that mount either (OpenBao answers the
+  // look-up for any token with a capability in the mount): a denial (exit 77), not a usage error — without
+  // sending the write.
+  if (!mount && mounts.lookupDenied(read.path)) {
+    throw new VaultrunError(
+      'PERMISSION_DENIED',
+      `permission denied while looking up the mount of ${read.path}`,
+      {
+        hint: `the token's policies must allow it: path "${read.path}" { capabilities = ["update"] }`,
+      },
+    );
+  }
   const rest = mount && read.path.startsWith(mount.path) ? read.path.slice(mount.path.length) : undefined;
   if (mount?.type !== 'pki' || rest === undefined || !/^issue\/[^/]+$/.test(rest)) {
     throw new VaultrunError(
@@ -27,10 +40,8 @@ export async function checkWritable(mounts: MountResolver, read: Pick<ReadReques
   }
 }
 
+/** PKI's answer; its lease fields are checked by leaseTerms. */
 interface IssueBody {
-  lease_id?: string;
-  lease_duration?: number;
-  renewable?: boolean;
   data?: Record<string, unknown> | null;
 }
 
@@ -78,10 +89,11 @@ export async function issueSecret(
   if (!answer?.data || typeof answer.data !== 'object') {
     throw new VaultrunError('VAULT_ERROR', `${read.path} answered without data`);
   }
+  const lease = leaseTerms(answer, `issuing with ${read.path}`);
   return {
     data: issuedData(answer.data),
-    leaseId: answer.lease_id ?? '',
-    leaseDuration: answer.lease_duration ?? 0,
-    renewable: answer.renewable ?? false,
+    leaseId: lease.leaseId,
+    leaseDuration: lease.durationS,
+    renewable: lease.renewable,
   };
 }

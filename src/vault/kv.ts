@@ -9,6 +9,7 @@ import {
 import type { ReadRequest } from '../refs/plan.js';
 import type { VaultClient } from './client.js';
 import type { KvStamp } from './consistency.js';
+import { leaseTerms } from './lease-terms.js';
 
 /**
  * Reading secrets the way `vault kv get` does: users write `secret/dify/db`; we ask which mount the path is in
@@ -281,11 +282,12 @@ export async function readSecret(
     data = raw;
   }
   if (!data || typeof data !== 'object') throw new VaultrunError('NOT_FOUND', `no data at ${label}`);
+  const lease = leaseTerms(body, `reading ${label}`);
   return {
     data,
-    leaseId: body.lease_id ?? '',
-    leaseDuration: body.lease_duration ?? 0,
-    renewable: body.renewable ?? false,
+    leaseId: lease.leaseId,
+    leaseDuration: lease.durationS,
+    renewable: lease.renewable,
     ...(version === undefined ? {} : { version }),
     ...(kv2 && raw?.metadata?.created_time ? { createdTime: raw.metadata.created_time } : {}),
   };

@@ -2,18 +2,14 @@ import { encodeApiPath } from '../refs/path.js';
 import type { VaultClient } from './client.js';
 import type { KvStamp } from './consistency.js';
 import type { MountInfo } from './kv.js';
+import { leaseTerms } from './lease-terms.js';
 
 /**
  * The calls a resident vaultrun makes besides reads: renewing and revoking its token and the leases of dynamic
  * secrets, and asking a KV v2 path for its current version (metadata, not the secret itself).
  */
 interface AuthBody {
-  auth?: { lease_duration?: number; renewable?: boolean };
-}
-
-interface LeaseBody {
-  lease_duration?: number;
-  renewable?: boolean;
+  auth?: unknown;
 }
 
 /** Renews our token; returns the new TTL in seconds and whether it can be renewed again. */
@@ -22,13 +18,15 @@ export async function renewSelf(
   token: string,
   waitMs?: number,
 ): Promise<{ ttl: number; renewable: boolean }> {
+  const what = 'renewing the token (auth/token/renew-self)';
   const body = await client.request<AuthBody>('POST', 'auth/token/renew-self', {
     token,
     body: {},
-    what: 'renewing the token (auth/token/renew-self)',
+    what,
     ...(waitMs === undefined ? {} : { waitMs }),
   });
-  return { ttl: body?.auth?.lease_duration ?? 0, renewable: body?.auth?.renewable ?? false };
+  const terms = leaseTerms(body?.auth, what);
+  return { ttl: terms.durationS, renewable: terms.renewable };
 }
 
 /** Renews a lease by `incrementS`; Vault may grant less (max TTL): the granted duration is returned. */
@@ -40,13 +38,15 @@ export async function renewLease(
   path: string,
   waitMs?: number,
 ): Promise<{ duration: number; renewable: boolean }> {
-  const body = await client.request<LeaseBody>('PUT', 'sys/leases/renew', {
+  const what = `renewing the lease of ${path}`;
+  const body = await client.request<unknown>('PUT', 'sys/leases/renew', {
     token,
     body: { lease_id: leaseId, increment: incrementS },
-    what: `renewing the lease of ${path}`,
+    what,
     ...(waitMs === undefined ? {} : { waitMs }),
   });
-  return { duration: body?.lease_duration ?? 0, renewable: body?.renewable ?? false };
+  const terms = leaseTerms(body, what);
+  return { duration: terms.durationS, renewable: terms.renewable };
 }
 
 export async function revokeLease(
