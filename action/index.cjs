@@ -2856,6 +2856,25 @@ async function login(client, s, log, hooks = {}) {
   return session;
 }
 
+// src/vault/lease-terms.ts
+function leaseTerms(block, what) {
+  const b = typeof block === "object" && block !== null ? block : {};
+  const malformed = (field2, expected) => new VaultrunError("VAULT_ERROR", `the answer to ${what} has a malformed ${field2} (not ${expected})`, {
+    hint: "is VAULT_ADDR a Vault, and nothing in between rewriting its answers?"
+  });
+  const { lease_id: id, lease_duration: duration, renewable } = b;
+  if (id != null && typeof id !== "string") throw malformed("lease_id", "a string");
+  if (duration != null && (typeof duration !== "number" || !Number.isFinite(duration) || duration < 0)) {
+    throw malformed("lease_duration", "a number of seconds \u2265 0");
+  }
+  if (renewable != null && typeof renewable !== "boolean") throw malformed("renewable", "true or false");
+  return {
+    leaseId: id ?? "",
+    durationS: duration ?? 0,
+    renewable: renewable ?? false
+  };
+}
+
 // src/vault/child-token.ts
 function childPolicies(parent, chosen) {
   if (chosen && chosen.length > 0) return [...new Set(chosen)];
@@ -2906,15 +2925,17 @@ async function createChildToken(client, parent, settings, log) {
     throw new VaultrunError("VAULT_ERROR", "creating the command's token: Vault's answer holds no token");
   }
   log.masker.add(auth.client_token);
+  const terms = leaseTerms(auth, "creating the command's token (auth/token/create)");
+  const ttlS = auth.lease_duration === void 0 ? settings.ttlS : terms.durationS;
   log.info("created the command's token (NAME=vault:login)", {
-    ttl_s: auth.lease_duration ?? settings.ttlS,
+    ttl_s: ttlS,
     policies: (auth.policies ?? policies).join(",")
   });
   return {
     token: auth.client_token,
     accessor: auth.accessor,
-    ttlS: auth.lease_duration ?? settings.ttlS,
-    renewable: auth.renewable ?? false,
+    ttlS,
+    renewable: terms.renewable,
     policies: auth.policies ?? policies,
     parent
   };
@@ -3013,12 +3034,16 @@ function leaderOrigin(leaderAddress, configuredAddr, allowed) {
 }
 
 // src/vault/deadline.ts
+function monotonicMs() {
+  const [s, ns] = process.hrtime();
+  return s * 1e3 + ns / 1e6;
+}
 var Deadline = class {
   budgetMs;
   startedAt;
   at;
   now;
-  constructor(budgetMs, now = () => performance.now()) {
+  constructor(budgetMs, now = monotonicMs) {
     this.budgetMs = budgetMs;
     this.now = now;
     this.startedAt = now();
@@ -3698,6 +3723,15 @@ var VaultClient = class _VaultClient {
 // src/vault/issue.ts
 async function checkWritable(mounts, read) {
   const mount = await mounts.mountFor(read.path);
+  if (!mount && mounts.lookupDenied(read.path)) {
+    throw new VaultrunError(
+      "PERMISSION_DENIED",
+      `permission denied while looking up the mount of ${read.path}`,
+      {
+        hint: `the token's policies must allow it: path "${read.path}" { capabilities = ["update"] }`
+      }
+    );
+  }
   const rest = mount && read.path.startsWith(mount.path) ? read.path.slice(mount.path.length) : void 0;
   if (mount?.type !== "pki" || rest === void 0 || !/^issue\/[^/]+$/.test(rest)) {
     throw new VaultrunError(
@@ -3747,11 +3781,12 @@ async function issueSecret(client, mounts, token, read) {
   if (!answer?.data || typeof answer.data !== "object") {
     throw new VaultrunError("VAULT_ERROR", `${read.path} answered without data`);
   }
+  const lease = leaseTerms(answer, `issuing with ${read.path}`);
   return {
     data: issuedData(answer.data),
-    leaseId: answer.lease_id ?? "",
-    leaseDuration: answer.lease_duration ?? 0,
-    renewable: answer.renewable ?? false
+    leaseId: lease.leaseId,
+    leaseDuration: lease.durationS,
+    renewable: lease.renewable
   };
 }
 
@@ -3932,11 +3967,12 @@ async function readSecret(client, mounts, token, read) {
     data = raw;
   }
   if (!data || typeof data !== "object") throw new VaultrunError("NOT_FOUND", `no data at ${label}`);
+  const lease = leaseTerms(body, `reading ${label}`);
   return {
     data,
-    leaseId: body.lease_id ?? "",
-    leaseDuration: body.lease_duration ?? 0,
-    renewable: body.renewable ?? false,
+    leaseId: lease.leaseId,
+    leaseDuration: lease.durationS,
+    renewable: lease.renewable,
     ...version === void 0 ? {} : { version },
     ...kv2 && raw?.metadata?.created_time ? { createdTime: raw.metadata.created_time } : {}
   };
@@ -4378,7 +4414,7 @@ async function writeFiles(config, rendered, log, owner) {
 }
 async function resolveEnvironment(ctx) {
   const { config, log } = ctx;
-  const started = performance.now();
+  const started = monotonicMs();
   const prepared = await prepare(config, ctx.env, log);
   const { plan } = prepared;
   let vault;
@@ -4411,7 +4447,7 @@ async function resolveEnvironment(ctx) {
         references: plan.referenceCount + prepared.loginVars.length,
         paths: plan.reads.length,
         requests: vault?.client.requests ?? 0,
-        ms: Math.round(performance.now() - started)
+        ms: Math.round(monotonicMs() - started)
       },
       ...vault ? { session: vault.session } : {},
       ...vault && ctx.keepVault ? { vault } : {}

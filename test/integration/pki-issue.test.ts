@@ -114,6 +114,67 @@ describe('issue-on-start references (PKI)', () => {
     expect(await auditRequests(bao, /^(pki|secret)\/issue\//)).toHaveLength(before);
   });
 
+  it('a refused write fails the start, naming the path, the body and what to check: no such role or a name the role refuses (76), no update capability (77)', async () => {
+    // One token that may read the roles but not issue (it sees the mount), one with no capability in the mount
+    // (OpenBao then refuses even the mount look-up).
+    await bao.writePolicy('pki-roles', 'path "pki/roles/*" { capabilities = ["read"] }');
+    const readOnly = await bao.createToken({ policies: ['pki-roles'] });
+    const outsider = await bao.createToken({ policies: ['default'] });
+    secrets.add('read-only token', readOnly);
+    secrets.add('outsider token', outsider);
+    const cases = [
+      {
+        what: 'no such role',
+        token,
+        env: { TLS: `>>vault:pki/issue/nobody#certificate#${body('1h')}` },
+        code: 76,
+        message: /pki\/issue\/nobody refused the write \{"common_name":"api\.internal","ttl":"1h"\}: .*role/,
+        hint: 'check the role (vault read PKI_MOUNT/roles/ROLE) and the fields of the body',
+      },
+      {
+        what: 'a common name the role does not allow',
+        token,
+        env: { TLS: `>>vault:pki/issue/web#certificate#{"common_name":"db.example.com"}` },
+        code: 76,
+        message: /pki\/issue\/web refused the write \{"common_name":"db\.example\.com"\}: .*not allowed/,
+        hint: 'check the role (vault read PKI_MOUNT/roles/ROLE) and the fields of the body',
+      },
+      {
+        what: 'a token without update on the path',
+        token: readOnly,
+        env: { TLS: `>>vault:pki/issue/web#certificate#${body('1h')}` },
+        code: 77,
+        message: /^TLS: permission denied writing pki\/issue\/web$/,
+        hint: 'the token\'s policies must allow it: path "pki/issue/web" { capabilities = ["update"] }',
+      },
+      {
+        what: 'a token with no capability in the mount',
+        token: outsider,
+        env: { TLS: `>>vault:pki/issue/web#certificate#${body('1h')}` },
+        code: 77,
+        message: /^TLS: permission denied while looking up the mount of pki\/issue\/web$/,
+        hint: 'the token\'s policies must allow it: path "pki/issue/web" { capabilities = ["update"] }',
+      },
+    ];
+    for (const c of cases) {
+      const res = await runVaultrun(['resolve'], {
+        env: baseEnv({ VAULT_ADDR: bao.addr, VAULT_TOKEN: c.token, VAULTRUN_LOG_FORMAT: 'json', ...c.env }),
+      });
+      expect(res.exitCode, `${c.what}: ${res.stderr}`).toBe(c.code);
+      expect(res.stdout, c.what).toBe('');
+      const errors = res.stderr
+        .split('\n')
+        .filter((l) => l.startsWith('{'))
+        .map((l) => JSON.parse(l) as { level: string; msg: string; hint?: string; exit?: number })
+        .filter((l) => l.level === 'error');
+      expect(errors, `${c.what}: ${res.stderr}`).toHaveLength(1);
+      expect(errors[0]?.msg, c.what).toMatch(c.message);
+      expect(errors[0]?.hint, c.what).toBe(c.hint);
+      expect(errors[0]?.exit, c.what).toBe(c.code);
+      expect(secrets.leaks(res.stderr), c.what).toEqual([]);
+    }
+  });
+
   it('resident: a 12 s certificate is issued again at 2/3 of its life, before it expires; exactly one restart per re-issue', async () => {
     const appLog = join(workDir('vaultrun-pki-'), 'app.log');
     const runtime = join(workDir('vaultrun-pki-'), 'rt');
@@ -170,6 +231,77 @@ describe('issue-on-start references (PKI)', () => {
     expect(starts(appLog)).toHaveLength(restarts.length + 1);
     const issued = run.logs().filter((l) => l.msg === 'read again when it rotates');
     expect(issued.length).toBeGreaterThanOrEqual(3);
+    expect(secrets.leaks(run.stderr())).toEqual([]);
+  });
+
+  // A PKI lease is never renewable: vaultrun replaces the certificate at --lease-refresh of the lease's life
+  // (issue 12: a non-renewable lease and --lease-refresh, end to end). The schedule is read from vaultrun's
+  // debug line (the numbers come from the lease and the flag, not from a clock); the replacement itself is
+  // checked against the two leases OpenBao reports: the new one was issued while the old one was still valid,
+  // and the old one is revoked once the command has switched.
+  it('--lease-refresh: a non-renewable lease is replaced at that fraction of its life, before it ends', async () => {
+    const appLog = join(workDir('vaultrun-pki-'), 'app.log');
+    const run = startResident(
+      ['--lease-refresh', '0.2', '--debounce', '100ms', '--log-level', 'debug', 'node', ROTATION_APP],
+      {
+        env: baseEnv({
+          VAULT_ADDR: bao.addr,
+          VAULT_TOKEN: token,
+          ...tlsEnv('leased', '30s'),
+          APP_LOG: appLog,
+          APP_FILE_VARS: 'TLS_CERT_FILE',
+        }),
+      },
+    );
+    const first = await waitForStart(appLog, 1);
+    const listLeases = async () =>
+      (await bao.api<{ data: { keys: string[] } }>('LIST', 'sys/leases/lookup/pki/issue/leased')).data.keys;
+    const lookup = (id: string) =>
+      bao.api<{ data: { renewable: boolean; issue_time: string; expire_time: string } }>(
+        'PUT',
+        'sys/leases/lookup',
+        { lease_id: `pki/issue/leased/${id}` },
+      );
+    const [firstId] = await listLeases();
+    expect(firstId).toBeDefined();
+    const firstLease = (await lookup(firstId as string)).data;
+    expect(firstLease.renewable).toBe(false);
+    const scheduled = run
+      .logs()
+      .filter((l) => l.msg === 'a lease that cannot be extended is replaced at --lease-refresh of its life');
+    // (The new certificate's lease is scheduled in turn once it replaces this one.)
+    expect(scheduled.length).toBeGreaterThanOrEqual(1);
+    expect(scheduled[0]).toMatchObject({
+      path: 'pki/issue/leased',
+      lease_refresh: 0.2,
+      life_s: 30,
+      replace_in_s: 6,
+    });
+
+    const second = await waitForStart(appLog, 2);
+    const restart = await run.waitForLog(
+      (l) => l.msg === 'secrets changed: restarting the command',
+      'the restart for the new certificate',
+    );
+    expect(String(restart.reason)).toMatch(
+      /^the lease of pki\/issue\/leased cannot be extended and ends in \d+ s$/,
+    );
+    const certs = [first, second].map((a) => new X509Certificate(a.files?.TLS_CERT_FILE?.content as string));
+    expect(certs[1]?.serialNumber).not.toBe(certs[0]?.serialNumber);
+    // The new certificate's lease was issued while the old one was valid, and the old lease is revoked once the
+    // command switched (not before).
+    const ids = await listLeases();
+    const secondId = ids.find((id) => id !== firstId);
+    expect(secondId).toBeDefined();
+    const secondLease = (await lookup(secondId as string)).data;
+    expect(Date.parse(secondLease.issue_time)).toBeLessThan(Date.parse(firstLease.expire_time));
+    await waitUntil(
+      async () => !(await listLeases()).includes(firstId as string),
+      'the old lease to be revoked',
+    );
+    process.kill(run.pid, 'SIGTERM');
+    const res = await run.result;
+    expect(res.exitCode, res.stderr).toBe(0);
     expect(secrets.leaks(run.stderr())).toEqual([]);
   });
 

@@ -126,6 +126,52 @@ describe('on a change: exit, hook, pinned variables', () => {
     await stop(run);
   });
 
+  it.each([
+    { what: 'does not exist', status: 127, code: 'ENOENT', make: (_hook: string) => {} },
+    {
+      what: 'is not executable',
+      status: 126,
+      code: 'EACCES',
+      make: (hook: string) => writeFileSync(hook, '#!/bin/sh\nexit 0\n', { mode: 0o644 }),
+    },
+  ])(
+    'a change hook that $what: logged ($code, status $status), and the restart happens anyway',
+    async ({ status, code, make }) => {
+      const path = `act/hook-${code}`;
+      await bao.kvPut(path, { password: unique('hook-bad-v1') });
+      const { dir, appLog, env } = setup({ DB_PASSWORD: `vault:secret/${path}#password` });
+      const hook = join(dir, 'hook');
+      make(hook);
+      const run = startResident([...WATCH_FAST, '--change-hook', hook, 'node', ROTATION_APP], { env });
+      await waitForStart(appLog, 1);
+      const v2 = unique('hook-bad-v2');
+      await bao.kvPut(path, { password: v2 });
+      expect((await waitForStart(appLog, 2)).vars?.DB_PASSWORD).toBe(v2);
+      expect(run.logs().find((l) => l.msg === 'the change hook could not be started')?.code).toBe(code);
+      const failed = run.logs().find((l) => l.msg === 'the change hook failed; going on with --on-change');
+      expect(failed?.status).toBe(status);
+      await stop(run);
+    },
+  );
+
+  it("--mask: what the change hook prints is masked like the command's output", async () => {
+    const path = 'act/hook-mask';
+    await bao.kvPut(path, { password: unique('hook-mask-v1') });
+    const { appLog, env } = setup({ DB_PASSWORD: `vault:secret/${path}#password` });
+    const run = startResident(
+      [...WATCH_FAST, '--mask', '--change-hook', 'echo "hook sees $DB_PASSWORD"', 'node', ROTATION_APP],
+      { env },
+    );
+    await waitForStart(appLog, 1);
+    const v2 = unique('hook-mask-v2');
+    await bao.kvPut(path, { password: v2 });
+    await waitForStart(appLog, 2);
+    await run.waitForLog((l) => l.msg === 'the change hook ran', 'the hook');
+    await stop(run);
+    expect(run.stderr()).toContain('hook sees <redacted>');
+    expect(run.stderr()).not.toContain(v2);
+  });
+
   it('--on-change=none with a hook: the hook runs, the command is left alone', async () => {
     const path = 'act/none';
     await bao.kvPut(path, { password: unique('none-v1') });

@@ -93,6 +93,49 @@ describe('transit ciphertexts (vault:v1:…)', () => {
     expect(await auditRequests(bao, /transit\/decrypt/)).toHaveLength(before);
   });
 
+  it('a refused decryption fails the start, naming the path and what to check: no update on the key (77), a key that does not exist (76)', async () => {
+    const cases = [
+      {
+        what: 'a token whose policy does not cover transit/decrypt/other',
+        key: 'other',
+        code: 77,
+        message: 'DB_PASSWORD: permission denied decrypting with transit/decrypt/other',
+        hint: 'the token\'s policies must allow it: path "transit/decrypt/other" { capabilities = ["update"] }',
+        token: () => token,
+      },
+      {
+        what: 'a key that does not exist',
+        key: 'missing',
+        code: 76,
+        message: 'DB_PASSWORD: could not decrypt with transit/decrypt/missing: ',
+        hint: 'check the transit mount (--transit-mount) and key (--transit-key): `vault read MOUNT/keys/KEY`',
+        token: () => bao.rootToken,
+      },
+    ];
+    for (const c of cases) {
+      const run = await runVaultrun(['resolve'], {
+        env: baseEnv({
+          VAULT_ADDR: bao.addr,
+          VAULT_TOKEN: c.token(),
+          VAULTRUN_TRANSIT_KEY: c.key,
+          VAULTRUN_LOG_FORMAT: 'json',
+          DB_PASSWORD: ct.db as string,
+        }),
+      });
+      expect(run.exitCode, `${c.what}: ${run.stderr}`).toBe(c.code);
+      expect(run.stdout, c.what).toBe('');
+      const errors = run.stderr
+        .split('\n')
+        .filter((l) => l.startsWith('{'))
+        .map((l) => JSON.parse(l) as { level: string; msg: string; hint?: string })
+        .filter((l) => l.level === 'error');
+      expect(errors, `${c.what}: ${run.stderr}`).toHaveLength(1);
+      expect(errors[0]?.msg.startsWith(c.message), `${c.what}: ${errors[0]?.msg}`).toBe(true);
+      expect(errors[0]?.hint, c.what).toBe(c.hint);
+      expect(secrets.leaks(run.stderr), c.what).toEqual([]);
+    }
+  });
+
   it('check: a ciphertext of another key fails its row only; the others are ok', async () => {
     const result = await runVaultrun(['check'], {
       env: baseEnv({

@@ -30,7 +30,14 @@ describe('write references (>>vault:PATH#KEY#{JSON})', () => {
       '>>vault:/team/pki/issue/web/#ca_chain#{"ttl":"1h","common_name":"a#b"}',
       'team/pki/issue/web|ca_chain|{"common_name":"a#b","ttl":"1h"}',
     ],
+    // Arrays in a body keep their order; objects inside them are canonical too.
+    [
+      '>>vault:pki/issue/web#certificate#{"ttl":"1h","alt":["b.internal","a.internal"],"x":[{"z":1,"a":[2]}]}',
+      'pki/issue/web|certificate|{"alt":["b.internal","a.internal"],"ttl":"1h","x":[{"a":[2],"z":1}]}',
+    ],
     ['>>vault:pki/issue/web', 'error: missing #KEY after the path'],
+    ['>>vault:#certificate', 'error: empty path'],
+    ['>>vault:///#certificate', 'error: empty path'],
     ['>>vault:pki/issue/web##{}', 'error: empty key'],
     [
       '>>vault:pki/issue/web#certificate#{common_name:x}',

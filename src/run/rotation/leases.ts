@@ -167,8 +167,15 @@ export class Leases {
 
   private scheduleRefresh(state: TrackedLease): void {
     const { timers } = this.options;
-    const at = refreshAt(state, this.options.settings.leaseRefresh);
+    const { leaseRefresh } = this.options.settings;
+    const at = refreshAt(state, leaseRefresh);
     timers.cancel(state.timer);
+    this.options.log.debug('a lease that cannot be extended is replaced at --lease-refresh of its life', {
+      path: state.lease.path,
+      lease_refresh: leaseRefresh,
+      life_s: Math.round((state.expiresAt - state.issuedAt) / 1000),
+      replace_in_s: Math.max(0, Math.round((at - timers.now()) / 1000)),
+    });
     state.timer = timers.later(at - timers.now(), () =>
       this.options.readAgain(
         `the lease of ${state.lease.path} cannot be extended and ends in ${Math.round((state.expiresAt - timers.now()) / 1000)} s`,
