@@ -17,7 +17,11 @@
 // - counts the Vault requests of one run of each tool and case from the audit log;
 // - measures the resident mode (vaultrun --supervise, envconsul, vault-env with VAULT_ENV_DAEMON) with 200
 //   references: VmRSS after --idle seconds, the anonymous part of it (RssAnon: the rest is the executable's
-//   pages, clean and shared), and VmHWM (the peak);
+//   pages, clean and shared), and VmHWM (the peak). As root it first empties the page cache (sync, then
+//   /proc/sys/vm/drop_caches): how many of an executable's pages a process maps depends on how the cache holds
+//   the file — right after the build wrote dist/vaultrun (one large write) the kernel keeps it in large folios
+//   and maps them whole, +36 MiB of VmRSS that a copy of the same file, or the same file after a drop, does
+//   not show (measured on Linux 6.18, ext4). Not root: a note says the file part may be inflated;
 // - prints the size of the single executable and what a registry layer of it costs (gzip, zstd).
 import { spawn, spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
@@ -331,6 +335,13 @@ try {
   }
   const rss = {};
   if (!opts['no-resident']) {
+    if (process.getuid?.() === 0) {
+      spawnSync('sync');
+      writeFileSync('/proc/sys/vm/drop_caches', '3\n');
+      say('resident: page cache emptied first (the executables are read anew from disk)');
+    } else {
+      say('resident: not root, page cache left as it is: the non-anonymous part of VmRSS may be inflated');
+    }
     for (const tool of list) {
       say(`resident: ${tool.label} (${idleSeconds} s idle)`);
       rss[tool.id] = await resident(tool);
