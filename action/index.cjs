@@ -2411,6 +2411,11 @@ async function writeSecretFile(dir, name, content, mode = 256, owner) {
     if (created) await (0, import_promises3.unlink)(at(run, temp)).catch(() => {
     });
     if (error instanceof VaultrunError) throw error;
+    if (await forgetIfRemoved(dir)) {
+      throw new VaultrunError("IO", `cannot write secret file ${target}: its directory was removed`, {
+        hint: "something removed the runtime directory while vaultrun ran: a new one is made at the next attempt"
+      });
+    }
     throw new VaultrunError(
       "IO",
       `cannot write secret file ${target}: ${error.code ?? "error"}`,
@@ -2419,6 +2424,19 @@ async function writeSecretFile(dir, name, content, mode = 256, owner) {
       }
     );
   }
+}
+async function forgetIfRemoved(dir) {
+  const entry = runDirs.get(dir);
+  if (!entry) return false;
+  const stat3 = await entry.run.handle.stat().catch(() => void 0);
+  if (stat3 !== void 0 && stat3.nlink > 0) return false;
+  runDirs.delete(dir);
+  for (const [key, path] of byCandidates) if (path === dir) byCandidates.delete(key);
+  await entry.run.handle.close().catch(() => {
+  });
+  if (entry.base !== entry.run) await entry.base.handle.close().catch(() => {
+  });
+  return true;
 }
 async function removeSecretFiles() {
   const dirs = [...runDirs.values()];

@@ -318,6 +318,11 @@ export async function writeSecretFile(
   } catch (error) {
     if (created) await unlink(at(run, temp)).catch(() => {});
     if (error instanceof VaultrunError) throw error;
+    if (await forgetIfRemoved(dir)) {
+      throw new VaultrunError('IO', `cannot write secret file ${target}: its directory was removed`, {
+        hint: 'something removed the runtime directory while vaultrun ran: a new one is made at the next attempt',
+      });
+    }
     throw new VaultrunError(
       'IO',
       `cannot write secret file ${target}: ${(error as NodeJS.ErrnoException).code ?? 'error'}`,
@@ -326,6 +331,24 @@ export async function writeSecretFile(
       },
     );
   }
+}
+
+/**
+ * A run directory that someone removed (its descriptor still open, no name left): forgotten, with its
+ * descriptors closed, so that the next prepareRuntimeDir makes a new one (checked like the first). A resident
+ * vaultrun whose directory was removed then writes the next change's files there, instead of failing for
+ * ever on the removed one.
+ */
+async function forgetIfRemoved(dir: string): Promise<boolean> {
+  const entry = runDirs.get(dir);
+  if (!entry) return false;
+  const stat = await entry.run.handle.stat().catch(() => undefined);
+  if (stat !== undefined && stat.nlink > 0) return false;
+  runDirs.delete(dir);
+  for (const [key, path] of byCandidates) if (path === dir) byCandidates.delete(key);
+  await entry.run.handle.close().catch(() => {});
+  if (entry.base !== entry.run) await entry.base.handle.close().catch(() => {});
+  return true;
 }
 
 /**

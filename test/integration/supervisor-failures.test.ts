@@ -3,6 +3,7 @@
 // max TTL, a re-login while sealed (and its retry loop), --stop-signal. Each test checks what the operator sees
 // (vaultrun's log lines and exit status) and what the app sees (it keeps running, restarts only on a change).
 // Nothing is timed: every wait is for a log line or an app event, with a generous timeout against a hang.
+import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { baseEnv } from '../support/cli.js';
@@ -227,6 +228,57 @@ describe('supervisor failure paths (real OpenBao)', () => {
     expect(run.count('renewed the token')).toBeGreaterThanOrEqual(1);
     expect(running(first.pid)).toBe(true);
     expect(starts(appLog)).toHaveLength(1);
+    await stop(run);
+  });
+
+  // An error in a background task, for real: the runtime directory is replaced by a file while the command
+  // runs, then a secret changes. Writing the new secret files fails; the command keeps its old values, the
+  // operator sees an error saying so, and the change is tried again until the directory is back.
+  it('the secret files of a change cannot be written: an error, the app keeps its old values; tried again until it works', async () => {
+    const path = 'fail/files';
+    const v1 = await put(path, 'files-v1');
+    const dir = workDir('vaultrun-fail-');
+    const runtime = join(dir, 'rt');
+    mkdirSync(runtime, { mode: 0o700 });
+    const appLog = join(dir, 'app.log');
+    const env = baseEnv({
+      VAULT_ADDR: bao.addr,
+      VAULT_TOKEN: bao.rootToken,
+      APP_LOG: appLog,
+      APP_FILE_VARS: 'DB_PASSWORD_FILE',
+      DB_PASSWORD_FILE: `vault:secret/${path}#password`,
+    });
+    const run = startResident([...WATCH_FAST, '--runtime-dir', runtime, 'node', ROTATION_APP], { env });
+    const first = await waitForStart(appLog, 1);
+    expect(first.files?.DB_PASSWORD_FILE?.content).toBe(v1);
+    await run.waitForLog((l) => l.msg === 'watching for changes', 'the watch set-up');
+    rmSync(runtime, { recursive: true, force: true });
+    writeFileSync(runtime, 'not a directory');
+    const v2 = await put(path, 'files-v2');
+    const failed = await run.waitForLog(
+      (l) =>
+        l.msg === 'could not write the changed secret files: the command keeps running with the old values',
+      'the write failure',
+    );
+    expect(failed.level).toBe('error');
+    expect(failed.code).toBe('IO');
+    expect(String(failed.error)).toMatch(
+      /^cannot write secret file .*\/DB_PASSWORD: its directory was removed$/,
+    );
+    expect(failed.retry_in_s).toBe(1);
+    // Tried again (at least once more) while the directory is still a file; the app is untouched.
+    await run.waitForLog(
+      (l) =>
+        run.count('could not write the changed secret files') >= 2 && l.msg.startsWith('could not write'),
+      'a second attempt',
+    );
+    expect(eventsOf(appLog, first.pid)).toEqual(['start']);
+    expect(run.count('internal error')).toBe(0);
+    rmSync(runtime, { force: true });
+    mkdirSync(runtime, { mode: 0o700 });
+    const second = await waitForStart(appLog, 2);
+    expect(second.files?.DB_PASSWORD_FILE?.content).toBe(v2);
+    expect(run.count('secrets changed: restarting the command')).toBe(1);
     await stop(run);
   });
 

@@ -103,7 +103,7 @@ export class PendingChange {
     const { timers, log } = this.options;
     if (timers.stopped) return;
     this.pending ??= { reasons: [], readIds: new Set(), reprepare: false };
-    this.pending.reasons.push(reason);
+    if (!this.pending.reasons.includes(reason)) this.pending.reasons.push(reason);
     for (const id of readIds) this.pending.readIds.add(id);
     this.pending.reprepare ||= reprepare;
     log.debug('change noticed', { reason });

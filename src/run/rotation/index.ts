@@ -293,7 +293,29 @@ export class Rotation {
     if (changed.length === 0) {
       this.log.debug('re-resolved: nothing changed for the command', { reason });
     } else {
-      const { env, files } = await writeFiles(this.config, rendered, this.log, this.options.owner);
+      let written: { env: Record<string, string>; files: Record<string, string> };
+      try {
+        written = await writeFiles(this.config, rendered, this.log, this.options.owner);
+      } catch (error) {
+        // The new secret files could not be written (the runtime directory removed, replaced or full): the
+        // command keeps its files and values. What this attempt read under a new lease is revoked (the next
+        // attempt reads again), and the change is tried again later, as for an unreachable Vault.
+        const retryMs = Math.min(this.config.pollIntervalMs, 15_000);
+        this.log.error(
+          'could not write the changed secret files: the command keeps running with the old values',
+          {
+            reason,
+            code: error instanceof VaultrunError ? error.code : 'error',
+            error: error instanceof VaultrunError ? error.message : undefined,
+            retry_in_s: Math.round(retryMs / 1000),
+          },
+        );
+        const unused = leasesOf(prepared.plan, reads).filter((l) => !this.leases.has(l.leaseId));
+        await this.leases.revokeRetired(unused);
+        this.timers.later(retryMs, () => this.change.notice(reason, [...pending.readIds], pending.reprepare));
+        return;
+      }
+      const { env, files } = written;
       this.files = files;
       // vaultrun began to exit meanwhile (the command ended by itself): no action, only the clean-up.
       if (this.stopped) return this.adoptForRevocation(prepared, reads);

@@ -175,6 +175,15 @@ describe('PendingChange', () => {
     expect(applied).toHaveLength(1);
   });
 
+  it('the same reason noticed twice before the action (a poll and a retry) is given once', async () => {
+    const { clock, change, applied } = pending({ debounceMs: 1_000 });
+    change.notice('a changed', ['a'], false);
+    change.notice('a changed', ['a'], false);
+    change.notice('b changed', ['b'], false);
+    await clock.advance(1_000);
+    expect(applied.map((c) => c.reasons)).toEqual([['a changed', 'b changed']]);
+  });
+
   it('a later change does not postpone the pending action', async () => {
     const { clock, change, applied, start } = pending({ debounceMs: 1_000 });
     change.notice('a', [], false);
