@@ -5,17 +5,21 @@
 //
 //   node scripts/build-action.mjs                     # writes action/index.cjs
 //   node scripts/build-action.mjs --outfile FILE      # writes FILE instead (the test's fresh build)
+//   node scripts/build-action.mjs --coverage          # dist/action.cov.cjs with a source map, for
+//                                                     # `npm run coverage` (the action tests run it then)
 import { build } from 'esbuild';
 import { common, pkg } from './build.mjs';
 
+const coverage = process.argv.includes('--coverage');
 const at = process.argv.indexOf('--outfile');
-const outfile = at > 0 ? process.argv[at + 1] : 'action/index.cjs';
+const outfile = at > 0 ? process.argv[at + 1] : coverage ? 'dist/action.cov.cjs' : 'action/index.cjs';
 if (!outfile) throw new Error('--outfile needs a file name');
 
 await build({
   ...common,
   entryPoints: ['src/action/index.ts'],
   outfile,
+  sourcemap: coverage ? 'linked' : false,
   // Paths in the bundle's comments as in a plain checkout, also where node_modules is a symlink.
   preserveSymlinks: true,
   // The runner's Node (action.yml: runs.using node24).

@@ -4,7 +4,9 @@
 //   2. the CLI side: the integration and security tests start the CLI as child processes. They run the
 //      coverage bundle (dist/vaultrun.cov.cjs, `node scripts/build.mjs --coverage`: a source map, and
 //      src/coverage.ts switched on) with NODE_V8_COVERAGE=coverage/raw (test/support/cli.ts does so when
-//      VAULTRUN_COVERAGE_DIR is set); the bundle writes its coverage before every execve too.
+//      VAULTRUN_COVERAGE_DIR is set); the bundle writes its coverage before every execve too. The GitHub
+//      Action's tests run its coverage build the same way (dist/action.cov.cjs, `node scripts/build-action.mjs
+//      --coverage`), not the committed action/index.cjs.
 //
 // The CLI's raw V8 coverage is merged (@bcoe/v8-coverage), converted to Istanbul's form through the source map
 // with the converter vitest uses (ast-v8-to-istanbul), so both sides count the same statements and branches,
@@ -28,7 +30,9 @@ const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 const OUT = join(ROOT, 'coverage');
 const RAW = join(OUT, 'raw');
 const UNIT = join(OUT, 'unit');
-const BUNDLE = join(ROOT, 'dist/vaultrun.cov.cjs');
+// The bundles the processes run: the CLI's, and the GitHub Action's (its tests run this build instead of the
+// committed action/index.cjs under coverage, test/support/github.ts).
+const BUNDLES = [join(ROOT, 'dist/vaultrun.cov.cjs'), join(ROOT, 'dist/action.cov.cjs')];
 const SRC = `${join(ROOT, 'src')}/`;
 
 const run = (cmd, argv, env = process.env) =>
@@ -41,6 +45,7 @@ let status = 0;
 if (!onlyReport) {
   if (run(process.execPath, ['scripts/build.mjs']) !== 0) process.exit(1);
   if (run(process.execPath, ['scripts/build.mjs', '--coverage']) !== 0) process.exit(1);
+  if (run(process.execPath, ['scripts/build-action.mjs', '--coverage']) !== 0) process.exit(1);
   rmSync(OUT, { recursive: true, force: true });
   mkdirSync(RAW, { recursive: true });
   // Some tests run the CLI as another user (setpriv): the directory is writable by all, like /tmp.
@@ -64,48 +69,52 @@ if (!onlyReport) {
   );
 }
 
-// The CLI side: merge every process's coverage of the bundle, a batch at a time (a full run writes thousands).
-const bundleUrl = pathToFileURL(BUNDLE).href;
-let merged;
-let processes = 0;
-let batch = [];
-const flush = () => {
-  if (batch.length === 0) return;
-  merged = mergeProcessCovs(merged ? [merged, ...batch] : batch);
-  batch = [];
-};
-for (const name of readdirSync(RAW).sort()) {
-  if (!name.endsWith('.json')) continue;
-  let raw;
-  try {
-    raw = JSON.parse(readFileSync(join(RAW, name), 'utf8'));
-  } catch {
-    continue; // a process killed while writing (SIGKILL by a test's timeout)
-  }
-  const result = raw.result.filter((script) => script.url === bundleUrl);
-  if (result.length === 0) continue;
-  processes += 1;
-  batch.push({ result });
-  if (batch.length >= 50) flush();
-}
-flush();
-
 const map = libCoverage.createCoverageMap({});
 const onlySrc = (data) => {
   for (const [file, cov] of Object.entries(data)) if (file.startsWith(SRC)) map.merge({ [file]: cov });
 };
-if (merged?.result[0]) {
-  const code = readFileSync(BUNDLE, 'utf8');
-  const cli = await convert({
+
+// The processes' side: for each bundle, merge every process's coverage of it, a batch at a time (a full run
+// writes thousands), and map it to src/ through the bundle's source map.
+let processes = 0;
+const rawFiles = readdirSync(RAW)
+  .filter((name) => name.endsWith('.json'))
+  .sort();
+for (const bundle of BUNDLES) {
+  const bundleUrl = pathToFileURL(bundle).href;
+  let merged;
+  let batch = [];
+  const flush = () => {
+    if (batch.length === 0) return;
+    merged = mergeProcessCovs(merged ? [merged, ...batch] : batch);
+    batch = [];
+  };
+  for (const name of rawFiles) {
+    let raw;
+    try {
+      raw = JSON.parse(readFileSync(join(RAW, name), 'utf8'));
+    } catch {
+      continue; // a process killed while writing (SIGKILL by a test's timeout)
+    }
+    const result = raw.result.filter((script) => script.url === bundleUrl);
+    if (result.length === 0) continue;
+    processes += 1;
+    batch.push({ result });
+    if (batch.length >= 50) flush();
+  }
+  flush();
+  if (!merged?.result[0]) continue;
+  const code = readFileSync(bundle, 'utf8');
+  const converted = await convert({
     code,
-    sourceMap: JSON.parse(readFileSync(`${BUNDLE}.map`, 'utf8')),
+    sourceMap: JSON.parse(readFileSync(`${bundle}.map`, 'utf8')),
     ast: parseAstAsync(code),
     coverage: { url: bundleUrl, functions: merged.result[0].functions },
     wrapperLength: 0,
   });
   // Through JSON, as the unit side: an open end column is Infinity in memory and null in JSON, and merging
   // matches items by their location.
-  onlySrc(JSON.parse(JSON.stringify(cli)));
+  onlySrc(JSON.parse(JSON.stringify(converted)));
 }
 let unit = {};
 try {
@@ -145,6 +154,6 @@ writeFileSync(
   ].join('\n'),
 );
 console.error(
-  `coverage: ${processes} CLI processes measured; report in coverage/ (index.html, coverage-summary.json, table.md)`,
+  `coverage: ${processes} processes measured (CLI and Action); report in coverage/ (index.html, coverage-summary.json, table.md)`,
 );
 process.exit(status);

@@ -16,14 +16,14 @@ interface AuthBody {
 export async function renewSelf(
   client: VaultClient,
   token: string,
-  waitMs?: number,
+  waitMs: number,
 ): Promise<{ ttl: number; renewable: boolean }> {
   const what = 'renewing the token (auth/token/renew-self)';
   const body = await client.request<AuthBody>('POST', 'auth/token/renew-self', {
     token,
     body: {},
     what,
-    ...(waitMs === undefined ? {} : { waitMs }),
+    waitMs,
   });
   const terms = leaseTerms(body?.auth, what);
   return { ttl: terms.durationS, renewable: terms.renewable };
@@ -36,14 +36,14 @@ export async function renewLease(
   leaseId: string,
   incrementS: number,
   path: string,
-  waitMs?: number,
+  waitMs: number,
 ): Promise<{ duration: number; renewable: boolean }> {
   const what = `renewing the lease of ${path}`;
   const body = await client.request<unknown>('PUT', 'sys/leases/renew', {
     token,
     body: { lease_id: leaseId, increment: incrementS },
     what,
-    ...(waitMs === undefined ? {} : { waitMs }),
+    waitMs,
   });
   const terms = leaseTerms(body, what);
   return { duration: terms.durationS, renewable: terms.renewable };
@@ -85,14 +85,14 @@ export async function currentVersion(
   token: string,
   path: string,
   mount: MountInfo,
-  waitMs?: number,
+  waitMs: number,
 ): Promise<KvStamp | undefined> {
   const body = await client.request<{
     data?: { current_version?: number; versions?: Record<string, { created_time?: string } | undefined> };
   }>('GET', metadataPathFor(path, mount), {
     token,
     what: `checking the version of ${path}`,
-    ...(waitMs === undefined ? {} : { waitMs }),
+    waitMs,
   });
   const version = body?.data?.current_version;
   if (typeof version !== 'number') return undefined;

@@ -10,10 +10,10 @@ import { spawn } from 'node:child_process';
 import { openSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { baseEnv, type RunResult, spawnVaultrun } from '../support/cli.js';
+import { baseEnv, type RunResult, spawnVaultrun, withCoverage } from '../support/cli.js';
 import {
-  ACTION_ENTRY,
   ACTION_NODE,
+  ACTION_RUN,
   githubClaims,
   inputEnv,
   type OidcServer,
@@ -110,7 +110,7 @@ describe('GitHub Action', () => {
   ): Promise<ActionRun> {
     const { env, dir, outputFile, envFile } = stepEnv(inputs, extra);
     const issuedBefore = oidc.issued.length;
-    const run = await spawnVaultrun([], { bin: [ACTION_NODE, ACTION_ENTRY], env, cwd: dir }).result;
+    const run = await spawnVaultrun([], { bin: [ACTION_NODE, ACTION_RUN], env, cwd: dir }).result;
     for (const jwt of oidc.issued.slice(issuedBefore)) sensitive.add('OIDC JWT', jwt);
     // The secrets appear on stdout only inside ::add-mask:: commands; nothing else may hold a sensitive value.
     const unmasked = run.stdout
@@ -160,7 +160,11 @@ describe('GitHub Action', () => {
     const { env, dir } = stepEnv({ secrets: 'secret/ci/deploy#key | DEPLOY_KEY' }, { RUNNER_DEBUG: '1' });
     const out = join(dir, 'combined');
     const fd = openSync(out, 'w');
-    const child = spawn(ACTION_NODE, [ACTION_ENTRY], { env, cwd: dir, stdio: ['ignore', fd, fd] });
+    const child = spawn(ACTION_NODE, [ACTION_RUN], {
+      env: withCoverage(env),
+      cwd: dir,
+      stdio: ['ignore', fd, fd],
+    });
     const code = await new Promise<number | null>((resolve) => child.once('exit', resolve));
     const text = readFileSync(out, 'utf8');
     expect(code, text).toBe(0);

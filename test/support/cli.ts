@@ -26,7 +26,7 @@ export const VAULTRUN_BIN: string[] = process.env.VAULTRUN_BIN
   : [process.execPath, join(REPO_ROOT, COVERAGE_DIR ? 'dist/vaultrun.cov.cjs' : 'dist/vaultrun.cjs')];
 
 /** The environment a run gets: with the coverage variables added when coverage is on (and the test set none). */
-function withCoverage(env: Record<string, string>): Record<string, string> {
+export function withCoverage(env: Record<string, string>): Record<string, string> {
   if (COVERAGE_DIR === undefined || process.env.VAULTRUN_BIN || env.NODE_V8_COVERAGE !== undefined)
     return env;
   return { ...env, NODE_V8_COVERAGE: COVERAGE_DIR, VAULTRUN_COVERAGE_RUN: '1' };

