@@ -10,7 +10,14 @@ import { baseEnv, runVaultrun } from '../support/cli.js';
 import { type OpenBao, OpenBaoApiError, startOpenBao } from '../support/openbao.js';
 import { workDir } from '../support/processes.js';
 import { auditRequests, probeEnv, runProbe, Sensitive, tempDir } from '../support/resolution.js';
-import { ROTATION_APP, startResident, starts, waitForStart, waitUntil } from '../support/rotation.js';
+import {
+  ROTATION_APP,
+  running,
+  startResident,
+  starts,
+  waitForStart,
+  waitUntil,
+} from '../support/rotation.js';
 
 const POLICY = `
 path "pki/issue/*" { capabilities = ["update"] }
@@ -28,6 +35,33 @@ describe('issue-on-start references (PKI)', () => {
     TLS_KEY_FILE: `>>vault:pki/issue/${role}#private_key#${body(ttl)}`,
     TLS_CHAIN_FILE: `>>vault:pki/issue/${role}#ca_chain#${body(ttl)}`,
   });
+
+  /** The leases of the role with generate_lease=true, by id. */
+  const leasedLeases = async () => {
+    try {
+      return (await bao.api<{ data: { keys: string[] } }>('LIST', 'sys/leases/lookup/pki/issue/leased')).data
+        .keys;
+    } catch (error) {
+      if (error instanceof OpenBaoApiError && error.status === 404) return []; // none (yet)
+      throw error;
+    }
+  };
+  const leaseOf = (id: string) =>
+    bao.api<{ data: { renewable: boolean; issue_time: string; expire_time: string } }>(
+      'PUT',
+      'sys/leases/lookup',
+      { lease_id: `pki/issue/leased/${id}` },
+    );
+
+  /** A resident run's environment: a certificate of the role with generate_lease=true, in a file. */
+  const leasedEnv = (appLog: string, ttl: string) =>
+    baseEnv({
+      VAULT_ADDR: bao.addr,
+      VAULT_TOKEN: token,
+      ...tlsEnv('leased', ttl),
+      APP_LOG: appLog,
+      APP_FILE_VARS: 'TLS_CERT_FILE',
+    });
 
   beforeAll(async () => {
     bao = await startOpenBao();
@@ -241,65 +275,63 @@ describe('issue-on-start references (PKI)', () => {
   // and the old one is revoked once the command has switched.
   it('--lease-refresh: a non-renewable lease is replaced at that fraction of its life, before it ends', async () => {
     const appLog = join(workDir('vaultrun-pki-'), 'app.log');
+    const before = new Set(await leasedLeases());
     const run = startResident(
       ['--lease-refresh', '0.2', '--debounce', '100ms', '--log-level', 'debug', 'node', ROTATION_APP],
-      {
-        env: baseEnv({
-          VAULT_ADDR: bao.addr,
-          VAULT_TOKEN: token,
-          ...tlsEnv('leased', '30s'),
-          APP_LOG: appLog,
-          APP_FILE_VARS: 'TLS_CERT_FILE',
-        }),
-      },
+      { env: leasedEnv(appLog, '30s') },
     );
-    const first = await waitForStart(appLog, 1);
-    const listLeases = async () =>
-      (await bao.api<{ data: { keys: string[] } }>('LIST', 'sys/leases/lookup/pki/issue/leased')).data.keys;
-    const lookup = (id: string) =>
-      bao.api<{ data: { renewable: boolean; issue_time: string; expire_time: string } }>(
-        'PUT',
-        'sys/leases/lookup',
-        { lease_id: `pki/issue/leased/${id}` },
-      );
-    const [firstId] = await listLeases();
-    expect(firstId).toBeDefined();
-    const firstLease = (await lookup(firstId as string)).data;
-    expect(firstLease.renewable).toBe(false);
-    const scheduled = run
-      .logs()
-      .filter((l) => l.msg === 'a lease that cannot be extended is replaced at --lease-refresh of its life');
-    // (The new certificate's lease is scheduled in turn once it replaces this one.)
-    expect(scheduled.length).toBeGreaterThanOrEqual(1);
-    expect(scheduled[0]).toMatchObject({
-      path: 'pki/issue/leased',
-      lease_refresh: 0.2,
-      life_s: 30,
-      replace_in_s: 6,
-    });
+    try {
+      const first = await waitForStart(appLog, 1);
+      const [firstId, ...others] = (await leasedLeases()).filter((id) => !before.has(id));
+      expect(firstId).toBeDefined();
+      expect(others).toEqual([]);
+      const firstLease = (await leaseOf(firstId as string)).data;
+      expect(firstLease.renewable).toBe(false);
+      const scheduled = run
+        .logs()
+        .filter(
+          (l) => l.msg === 'a lease that cannot be extended is replaced at --lease-refresh of its life',
+        );
+      // (The new certificate's lease is scheduled in turn once it replaces this one.)
+      expect(scheduled.length).toBeGreaterThanOrEqual(1);
+      const plan = scheduled[0] as unknown as {
+        path: string;
+        lease_refresh: number;
+        life_s: number;
+        replace_in_s: number;
+      };
+      expect(plan).toMatchObject({ path: 'pki/issue/leased', lease_refresh: 0.2 });
+      // The life is what OpenBao granted: PKI counts it to the certificate's notAfter, 29 or 30 s for 30 s.
+      expect(plan.life_s).toBeLessThanOrEqual(30);
+      expect(plan.life_s).toBeGreaterThan(20);
+      expect(plan.replace_in_s).toBe(Math.round(0.2 * plan.life_s));
 
-    const second = await waitForStart(appLog, 2);
-    const restart = await run.waitForLog(
-      (l) => l.msg === 'secrets changed: restarting the command',
-      'the restart for the new certificate',
-    );
-    expect(String(restart.reason)).toMatch(
-      /^the lease of pki\/issue\/leased cannot be extended and ends in \d+ s$/,
-    );
-    const certs = [first, second].map((a) => new X509Certificate(a.files?.TLS_CERT_FILE?.content as string));
-    expect(certs[1]?.serialNumber).not.toBe(certs[0]?.serialNumber);
-    // The new certificate's lease was issued while the old one was valid, and the old lease is revoked once the
-    // command switched (not before).
-    const ids = await listLeases();
-    const secondId = ids.find((id) => id !== firstId);
-    expect(secondId).toBeDefined();
-    const secondLease = (await lookup(secondId as string)).data;
-    expect(Date.parse(secondLease.issue_time)).toBeLessThan(Date.parse(firstLease.expire_time));
-    await waitUntil(
-      async () => !(await listLeases()).includes(firstId as string),
-      'the old lease to be revoked',
-    );
-    process.kill(run.pid, 'SIGTERM');
+      const second = await waitForStart(appLog, 2);
+      const restart = await run.waitForLog(
+        (l) => l.msg === 'secrets changed: restarting the command',
+        'the restart for the new certificate',
+      );
+      expect(String(restart.reason)).toMatch(
+        /^the lease of pki\/issue\/leased cannot be extended and ends in \d+ s$/,
+      );
+      const certs = [first, second].map(
+        (a) => new X509Certificate(a.files?.TLS_CERT_FILE?.content as string),
+      );
+      expect(certs[1]?.serialNumber).not.toBe(certs[0]?.serialNumber);
+      // The new certificate's lease was issued while the old one was valid, and the old lease is revoked once
+      // the command switched (not before).
+      const secondId = (await leasedLeases()).find((id) => !before.has(id) && id !== firstId);
+      expect(secondId).toBeDefined();
+      const secondLease = (await leaseOf(secondId as string)).data;
+      expect(Date.parse(secondLease.issue_time)).toBeLessThan(Date.parse(firstLease.expire_time));
+      await waitUntil(
+        async () => !(await leasedLeases()).includes(firstId as string),
+        'the old lease to be revoked',
+      );
+    } finally {
+      // Also when an assertion failed: a vaultrun left running would go on issuing certificates.
+      if (running(run.pid)) process.kill(run.pid, 'SIGTERM');
+    }
     const res = await run.result;
     expect(res.exitCode, res.stderr).toBe(0);
     expect(secrets.leaks(run.stderr())).toEqual([]);
@@ -307,20 +339,13 @@ describe('issue-on-start references (PKI)', () => {
 
   it('generate_lease=true: the certificate has a lease (resident by itself), revoked on exit', async () => {
     const appLog = join(workDir('vaultrun-pki-'), 'app.log');
-    const run = startResident(['node', ROTATION_APP], {
-      env: baseEnv({
-        VAULT_ADDR: bao.addr,
-        VAULT_TOKEN: token,
-        ...tlsEnv('leased', '1h'),
-        APP_LOG: appLog,
-        APP_FILE_VARS: 'TLS_CERT_FILE',
-      }),
-    });
+    const before = new Set(await leasedLeases());
+    const run = startResident(['node', ROTATION_APP], { env: leasedEnv(appLog, '1h') });
     const app = await waitForStart(appLog, 1);
     const cert = new X509Certificate(app.files?.TLS_CERT_FILE?.content as string);
-    const leases = await bao.api<{ data: { keys: string[] } }>('LIST', 'sys/leases/lookup/pki/issue/leased');
-    expect(leases.data.keys).toHaveLength(1);
-    const leaseId = `pki/issue/leased/${leases.data.keys[0]}`;
+    const ours = (await leasedLeases()).filter((id) => !before.has(id));
+    expect(ours).toHaveLength(1);
+    const leaseId = `pki/issue/leased/${ours[0]}`;
     process.kill(run.pid, 'SIGTERM');
     const res = await run.result;
     expect(res.exitCode, res.stderr).toBe(0);
