@@ -3,7 +3,7 @@
 import { describe, expect, it } from 'vitest';
 import { EXIT_TABLE } from '../../src/errors.js';
 import { SETTINGS, type Setting } from '../../src/settings.js';
-import { baseEnv, runVaultrun } from '../support/cli.js';
+import { baseEnv, runVaultrun, VAULTRUN_BIN } from '../support/cli.js';
 
 describe('help and version', () => {
   it('--help: the usage, every setting flag and every exit status on stdout; exit 0, stderr empty', async () => {
@@ -23,9 +23,12 @@ describe('help and version', () => {
     const res = await runVaultrun(['--version'], { env: baseEnv() });
     expect(res.exitCode, res.stderr).toBe(0);
     expect(res.stderr).toBe('');
+    // `npm run test:exe` runs the single executable, which says so.
+    const exe = VAULTRUN_BIN.length === 1 && !VAULTRUN_BIN[0]?.endsWith('.cjs');
     expect(res.stdout).toMatch(
-      /^vaultrun \d+\.\d+\.\d+\S* \(node v\d+\.\d+\.\d+, commit [0-9a-f]{7,}\S*\)\n$/,
+      /^vaultrun \d+\.\d+\.\d+\S* \(node v\d+\.\d+\.\d+, commit [0-9a-f]{7,}\S*(, single executable)?\)\n$/,
     );
+    expect(res.stdout.includes(', single executable)')).toBe(exe);
   });
 
   it.each(['check', 'resolve'])('%s --help: its own usage; exit 0, nothing resolved', async (sub) => {
