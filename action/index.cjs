@@ -2432,25 +2432,26 @@ async function forgetIfRemoved(dir) {
   if (stat3 !== void 0 && stat3.nlink > 0) return false;
   runDirs.delete(dir);
   for (const [key, path] of byCandidates) if (path === dir) byCandidates.delete(key);
-  await entry.run.handle.close().catch(() => {
-  });
-  if (entry.base !== entry.run) await entry.base.handle.close().catch(() => {
-  });
+  await closeRunDir(entry);
   return true;
+}
+async function closeRunDir({ base, run }) {
+  await run.handle.close().catch(() => {
+  });
+  if (base !== run) await base.handle.close().catch(() => {
+  });
 }
 async function removeSecretFiles() {
   const dirs = [...runDirs.values()];
   runDirs.clear();
   byCandidates.clear();
-  for (const { base, run, written } of dirs) {
+  for (const entry of dirs) {
+    const { base, run, written } = entry;
     for (const name of written) await (0, import_promises3.unlink)(at(run, name)).catch(() => {
     });
     if (base !== run) await (0, import_promises3.rmdir)(at(base, (0, import_node_path3.basename)(run.path))).catch(() => {
     });
-    await run.handle.close().catch(() => {
-    });
-    if (base !== run) await base.handle.close().catch(() => {
-    });
+    await closeRunDir(entry);
   }
 }
 
@@ -2888,7 +2889,7 @@ function leaseTerms(block, what) {
   if (renewable != null && typeof renewable !== "boolean") throw malformed("renewable", "true or false");
   return {
     leaseId: id ?? "",
-    durationS: duration ?? 0,
+    leaseDuration: duration ?? 0,
     renewable: renewable ?? false
   };
 }
@@ -2944,7 +2945,7 @@ async function createChildToken(client, parent, settings, log) {
   }
   log.masker.add(auth.client_token);
   const terms = leaseTerms(auth, "creating the command's token (auth/token/create)");
-  const ttlS = auth.lease_duration === void 0 ? settings.ttlS : terms.durationS;
+  const ttlS = auth.lease_duration === void 0 ? settings.ttlS : terms.leaseDuration;
   log.info("created the command's token (NAME=vault:login)", {
     ttl_s: ttlS,
     policies: (auth.policies ?? policies).join(",")
@@ -3799,13 +3800,7 @@ async function issueSecret(client, mounts, token, read) {
   if (!answer?.data || typeof answer.data !== "object") {
     throw new VaultrunError("VAULT_ERROR", `${read.path} answered without data`);
   }
-  const lease = leaseTerms(answer, `issuing with ${read.path}`);
-  return {
-    data: issuedData(answer.data),
-    leaseId: lease.leaseId,
-    leaseDuration: lease.durationS,
-    renewable: lease.renewable
-  };
+  return { data: issuedData(answer.data), ...leaseTerms(answer, `issuing with ${read.path}`) };
 }
 
 // src/vault/kv.ts
@@ -3985,12 +3980,9 @@ async function readSecret(client, mounts, token, read) {
     data = raw;
   }
   if (!data || typeof data !== "object") throw new VaultrunError("NOT_FOUND", `no data at ${label}`);
-  const lease = leaseTerms(body, `reading ${label}`);
   return {
     data,
-    leaseId: lease.leaseId,
-    leaseDuration: lease.durationS,
-    renewable: lease.renewable,
+    ...leaseTerms(body, `reading ${label}`),
     ...version === void 0 ? {} : { version },
     ...kv2 && raw?.metadata?.created_time ? { createdTime: raw.metadata.created_time } : {}
   };

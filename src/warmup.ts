@@ -30,8 +30,7 @@ export function warmUp(): void {
   const program = buildProgram();
   parseArgv(program, ['--log-level', 'debug', '--', 'true'], () => {});
   const config = loadConfig(settingFlagValues(program), env);
-  const lines: string[] = [];
-  const log = createLogger({ level: 'debug', write: (line) => lines.push(line) });
+  const log = createLogger({ level: 'debug', write: () => {} });
   // prepare() is asynchronous (it reads env files; there are none here): it finishes in the microtasks run
   // before the snapshot is taken. A failure fails the build.
   void prepare(config, env, log).then((prepared) => {

@@ -346,9 +346,14 @@ async function forgetIfRemoved(dir: string): Promise<boolean> {
   if (stat !== undefined && stat.nlink > 0) return false;
   runDirs.delete(dir);
   for (const [key, path] of byCandidates) if (path === dir) byCandidates.delete(key);
-  await entry.run.handle.close().catch(() => {});
-  if (entry.base !== entry.run) await entry.base.handle.close().catch(() => {});
+  await closeRunDir(entry);
   return true;
+}
+
+/** Closes a run directory's descriptors (and its base's, when it has its own). */
+async function closeRunDir({ base, run }: RunDir): Promise<void> {
+  await run.handle.close().catch(() => {});
+  if (base !== run) await base.handle.close().catch(() => {});
 }
 
 /**
@@ -359,10 +364,10 @@ export async function removeSecretFiles(): Promise<void> {
   const dirs = [...runDirs.values()];
   runDirs.clear();
   byCandidates.clear();
-  for (const { base, run, written } of dirs) {
+  for (const entry of dirs) {
+    const { base, run, written } = entry;
     for (const name of written) await unlink(at(run, name)).catch(() => {});
     if (base !== run) await rmdir(at(base, basename(run.path))).catch(() => {});
-    await run.handle.close().catch(() => {});
-    if (base !== run) await base.handle.close().catch(() => {});
+    await closeRunDir(entry);
   }
 }

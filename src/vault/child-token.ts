@@ -96,7 +96,7 @@ export async function createChildToken(
   }
   log.masker.add(auth.client_token);
   const terms = leaseTerms(auth, "creating the command's token (auth/token/create)");
-  const ttlS = auth.lease_duration === undefined ? settings.ttlS : terms.durationS;
+  const ttlS = auth.lease_duration === undefined ? settings.ttlS : terms.leaseDuration;
   log.info("created the command's token (NAME=vault:login)", {
     ttl_s: ttlS,
     policies: (auth.policies ?? policies).join(','),

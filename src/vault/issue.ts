@@ -89,11 +89,5 @@ export async function issueSecret(
   if (!answer?.data || typeof answer.data !== 'object') {
     throw new VaultrunError('VAULT_ERROR', `${read.path} answered without data`);
   }
-  const lease = leaseTerms(answer, `issuing with ${read.path}`);
-  return {
-    data: issuedData(answer.data),
-    leaseId: lease.leaseId,
-    leaseDuration: lease.durationS,
-    renewable: lease.renewable,
-  };
+  return { data: issuedData(answer.data), ...leaseTerms(answer, `issuing with ${read.path}`) };
 }

@@ -282,12 +282,9 @@ export async function readSecret(
     data = raw;
   }
   if (!data || typeof data !== 'object') throw new VaultrunError('NOT_FOUND', `no data at ${label}`);
-  const lease = leaseTerms(body, `reading ${label}`);
   return {
     data,
-    leaseId: lease.leaseId,
-    leaseDuration: lease.durationS,
-    renewable: lease.renewable,
+    ...leaseTerms(body, `reading ${label}`),
     ...(version === undefined ? {} : { version }),
     ...(kv2 && raw?.metadata?.created_time ? { createdTime: raw.metadata.created_time } : {}),
   };

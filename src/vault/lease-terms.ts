@@ -1,9 +1,12 @@
 import { VaultrunError } from '../errors.js';
 
-/** A lease as an answer states it: its id ("" for none), its duration in seconds, whether it can be renewed. */
+/**
+ * A lease as an answer states it: its id ("" for none), its duration in seconds, whether it can be renewed (the
+ * names of a SecretRead's lease fields, kv.ts).
+ */
 export interface LeaseTerms {
   leaseId: string;
-  durationS: number;
+  leaseDuration: number;
   renewable: boolean;
 }
 
@@ -29,7 +32,7 @@ export function leaseTerms(block: unknown, what: string): LeaseTerms {
   if (renewable != null && typeof renewable !== 'boolean') throw malformed('renewable', 'true or false');
   return {
     leaseId: (id as string | null | undefined) ?? '',
-    durationS: (duration as number | null | undefined) ?? 0,
+    leaseDuration: (duration as number | null | undefined) ?? 0,
     renewable: (renewable as boolean | null | undefined) ?? false,
   };
 }

@@ -26,7 +26,7 @@ export async function renewSelf(
     waitMs,
   });
   const terms = leaseTerms(body?.auth, what);
-  return { ttl: terms.durationS, renewable: terms.renewable };
+  return { ttl: terms.leaseDuration, renewable: terms.renewable };
 }
 
 /** Renews a lease by `incrementS`; Vault may grant less (max TTL): the granted duration is returned. */
@@ -46,7 +46,7 @@ export async function renewLease(
     waitMs,
   });
   const terms = leaseTerms(body, what);
-  return { duration: terms.durationS, renewable: terms.renewable };
+  return { duration: terms.leaseDuration, renewable: terms.renewable };
 }
 
 export async function revokeLease(

@@ -19,8 +19,8 @@ describe('leaseTerms: the lease fields of an answer, checked', () => {
     ['a block that is not an object', 'text', ['', 0, false]],
     ['a fractional duration', { lease_duration: 0.5 }, ['', 0.5, false]],
     ['a duration beyond any timer (clamped by the timers)', { lease_duration: 1e300 }, ['', 1e300, false]],
-  ])('%s', (_what, block, [leaseId, durationS, renewable]) => {
-    expect(leaseTerms(block, 'reading x')).toEqual({ leaseId, durationS, renewable });
+  ])('%s', (_what, block, [leaseId, leaseDuration, renewable]) => {
+    expect(leaseTerms(block, 'reading x')).toEqual({ leaseId, leaseDuration, renewable });
   });
 
   it.each([

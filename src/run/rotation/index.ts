@@ -220,6 +220,18 @@ export class Rotation {
     }
   }
 
+  /** How long a change that could not be applied (Vault unreachable, files not written) waits to be tried again. */
+  private get retryMs(): number {
+    return Math.min(this.config.pollIntervalMs, 15_000);
+  }
+
+  /** Notices the same change again after retryMs: the same reads, the same re-preparation. */
+  private retryLater(reason: string, pending: Change): void {
+    this.timers.later(this.retryMs, () =>
+      this.change.notice(reason, [...pending.readIds], pending.reprepare),
+    );
+  }
+
   /** Acts on a change: re-resolves what changed and, if the command's environment or files differ, restarts or signals it. */
   private async apply(pending: Change): Promise<void> {
     try {
@@ -267,12 +279,7 @@ export class Rotation {
         code,
         error: error instanceof VaultrunError ? error.message : undefined,
       });
-      if (code === 'UNREACHABLE') {
-        // Try again later with the same work.
-        this.timers.later(Math.min(this.config.pollIntervalMs, 15_000), () =>
-          this.change.notice(reason, [...pending.readIds], pending.reprepare),
-        );
-      }
+      if (code === 'UNREACHABLE') this.retryLater(reason, pending);
       return;
     }
     if (this.stopped) return this.adoptForRevocation(prepared, reads);
@@ -300,19 +307,18 @@ export class Rotation {
         // The new secret files could not be written (the runtime directory removed, replaced or full): the
         // command keeps its files and values. What this attempt read under a new lease is revoked (the next
         // attempt reads again), and the change is tried again later, as for an unreachable Vault.
-        const retryMs = Math.min(this.config.pollIntervalMs, 15_000);
         this.log.error(
           'could not write the changed secret files: the command keeps running with the old values',
           {
             reason,
             code: error instanceof VaultrunError ? error.code : 'error',
             error: error instanceof VaultrunError ? error.message : undefined,
-            retry_in_s: Math.round(retryMs / 1000),
+            retry_in_s: Math.round(this.retryMs / 1000),
           },
         );
         const unused = leasesOf(prepared.plan, reads).filter((l) => !this.leases.has(l.leaseId));
         await this.leases.revokeRetired(unused);
-        this.timers.later(retryMs, () => this.change.notice(reason, [...pending.readIds], pending.reprepare));
+        this.retryLater(reason, pending);
         return;
       }
       const { env, files } = written;
