@@ -1,6 +1,7 @@
 // Builds dist/vaultrun, a Node.js single executable application (SEA), from dist/vaultrun.cjs.
 //
 //   node scripts/build-exe.mjs [--input dist/vaultrun.cjs] [--output dist/vaultrun] [--keep-temp] [--no-snapshot]
+//                              [--keep-symbols]
 //
 // Only the Node.js binary pinned in node_modules (the `node` devDependency) is used; nothing is
 // downloaded. Steps:
@@ -29,6 +30,11 @@
 //     (src/main.ts registers the start function with v8.startupSnapshot). Measured with callgrind, a start
 //     with one reference: 283 M instructions with useCodeCache, 254 M with useSnapshot (docs/performance.md).
 //     The snapshot cannot hold node:http, node:tls or node:sea state: those are loaded when used.
+//   - the snapshot's main is not the bundle itself but a few lines (seaMain below) that compile the bundle with
+//     V8's lazy compilation turned off and run it: every function of the bundle then has its bytecode in the
+//     snapshot, and a start compiles none (it compiled about 100, those of the Vault client and of the start
+//     itself, which cannot run at build time). Only the bundle: Node's own modules stay lazily compiled (a
+//     whole build with --no-lazy grew the snapshot by 8 MiB and started slower). docs/performance.md.
 import { spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import {
@@ -106,6 +112,32 @@ function checkExecutable(file) {
   if (!buf.includes(`${SEA_FUSE}:1`)) fail(`${file} has no SEA blob (fuse not flipped)`);
 }
 
+/**
+ * The snapshot's main script: reads the bundle (at build time: the executable does not keep this file's path),
+ * compiles it as Node's CommonJS loader would, with --no-lazy for that one compilation, and runs it. It keeps
+ * no reference to the text: the compiled function's script is the one copy in the snapshot.
+ */
+function seaMain(bundle) {
+  const file = JSON.stringify(bundle);
+  return `'use strict';
+(() => {
+  const v8 = process.getBuiltinModule('node:v8');
+  const { compileFunction } = process.getBuiltinModule('node:vm');
+  // The first line is the bundle's #! line, which is only allowed at the start of a script: a comment instead.
+  const text = process.getBuiltinModule('node:fs').readFileSync(${file}, 'utf8').replace(/^#!/, '//');
+  let run;
+  v8.setFlagsFromString('--no-lazy');
+  try {
+    run = compileFunction(text, ['exports', 'require', 'module', '__filename', '__dirname'], { filename: ${file} });
+  } finally {
+    v8.setFlagsFromString('--lazy');
+  }
+  const module = { exports: {} };
+  run.call(module.exports, module.exports, require, module, ${file}, ${JSON.stringify(dirname(bundle))});
+})();
+`;
+}
+
 function mib(bytes) {
   return `${(bytes / 1024 / 1024).toFixed(1)} MiB`;
 }
@@ -120,12 +152,14 @@ function main() {
         'keep-temp': { type: 'boolean', default: false },
         // For measurements (docs/performance.md): the code-cache build instead of the start-up snapshot.
         'no-snapshot': { type: 'boolean', default: false },
+        // For profiling (callgrind, perf): Node's symbols kept, so that instructions are named.
+        'keep-symbols': { type: 'boolean', default: false },
       },
       strict: true,
     }));
   } catch (e) {
     fail(
-      `${e.message}\nusage: node scripts/build-exe.mjs [--input FILE.cjs] [--output FILE] [--keep-temp] [--no-snapshot]`,
+      `${e.message}\nusage: node scripts/build-exe.mjs [--input FILE.cjs] [--output FILE] [--keep-temp] [--no-snapshot] [--keep-symbols]`,
     );
   }
   const input = resolve(values.input);
@@ -143,7 +177,7 @@ function main() {
     const base = join(work, 'node-stripped');
     copyFileSync(node, base);
     chmodSync(base, 0o755);
-    run('strip', ['--strip-all', base], 'strip');
+    if (!values['keep-symbols']) run('strip', ['--strip-all', base], 'strip');
 
     // Written next to the output, then renamed: a failed build never leaves a half-written file.
     const tmpOut = `${output}.tmp-${process.pid}`;
@@ -151,6 +185,8 @@ function main() {
     // With useSnapshot the blob holds V8's heap, not the bundle's text: an asset with the bundle's SHA-256
     // says which bundle it was built from (test/support/exe.ts checks it).
     const digest = join(work, 'bundle.sha256');
+    const main = join(work, 'sea-main.cjs');
+    writeFileSync(main, seaMain(input));
     writeFileSync(
       digest,
       `vaultrun.cjs sha256 ${createHash('sha256').update(readFileSync(input)).digest('hex')}`,
@@ -159,7 +195,7 @@ function main() {
       config,
       `${JSON.stringify(
         {
-          main: input,
+          main: values['no-snapshot'] ? input : main,
           mainFormat: 'commonjs',
           executable: base,
           output: tmpOut,

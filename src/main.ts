@@ -1,7 +1,6 @@
 import type * as V8 from 'node:v8';
 import { prebuildProgram, runMain } from './cli.js';
 import { neutraliseNodeVariables } from './run/node-env.js';
-import { warmUp } from './warmup.js';
 
 /** `sea`: true when started from the single executable's start-up snapshot; undefined: find out. */
 function start(sea?: boolean): void {
@@ -22,7 +21,8 @@ function start(sea?: boolean): void {
 const building = process.execArgv.some((a) => a === '--build-sea' || a === '--build-snapshot');
 const snapshot = building ? (process.getBuiltinModule('node:v8') as typeof V8).startupSnapshot : undefined;
 if (snapshot?.isBuildingSnapshot()) {
-  warmUp();
+  // Every start with a Vault address loads node:net: loaded here, it is in the snapshot, not loaded at each start.
+  process.getBuiltinModule('node:net');
   prebuildProgram();
   // Built by `node --build-sea` (scripts/build-exe.mjs): what deserialises this snapshot is the single
   // executable. (A snapshot from --build-snapshot runs under plain node: start() finds out.)
