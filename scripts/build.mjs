@@ -2,7 +2,7 @@
 // and the input of the single executable (scripts/build-exe.mjs). The esbuild options are shared with
 // scripts/build-action.mjs (the GitHub Action's committed bundle).
 import { execFileSync } from 'node:child_process';
-import { readFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { build } from 'esbuild';
 
 export const pkg = JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8'));
@@ -80,10 +80,14 @@ if (import.meta.url === `file://${process.argv[1]}`) {
   const at = process.argv.indexOf('--outfile');
   const outfile = at > 0 ? process.argv[at + 1] : undefined;
   if (at > 0 && !outfile) throw new Error('--outfile needs a file name');
+  const out = outfile ?? (coverage ? 'dist/vaultrun.cov.cjs' : 'dist/vaultrun.cjs');
   await build({
     ...common,
     entryPoints: ['src/main.ts'],
-    outfile: outfile ?? (coverage ? 'dist/vaultrun.cov.cjs' : 'dist/vaultrun.cjs'),
+    outfile: out,
+    // ASCII only: V8 keeps a script's source one byte a character only when every character is ASCII, else
+    // two. The single executable's start-up snapshot holds the bundle's source (docs/performance.md).
+    charset: 'ascii',
     sourcemap: coverage ? 'linked' : false,
     banner: { js: '#!/usr/bin/env node' },
     define: {
@@ -92,4 +96,15 @@ if (import.meta.url === `file://${process.argv[1]}`) {
       __VAULTRUN_COVERAGE__: JSON.stringify(coverage),
     },
   });
+  // charset 'ascii' escapes strings, templates and regular expressions, not comments: the comments' few
+  // non-ASCII characters (…, —) are written as \uXXXX, which in a comment is only text. (Not with
+  // --coverage: its source map counts columns.)
+  if (!coverage) {
+    const text = readFileSync(out, 'utf8');
+    const ascii = text.replace(
+      /[\u0080-\uffff]/g,
+      (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`,
+    );
+    if (ascii !== text) writeFileSync(out, ascii);
+  }
 }

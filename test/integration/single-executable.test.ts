@@ -106,6 +106,13 @@ describe('the single executable (dist/vaultrun)', () => {
     });
   });
 
+  it('the bundle is ASCII only, so that V8 keeps its source one byte a character (the start-up snapshot holds it)', () => {
+    const text = readFileSync(BUNDLE, 'latin1');
+    expect(text.length).toBeGreaterThan(100_000);
+    const outside = [...text].filter((c) => c.charCodeAt(0) > 0x7e);
+    expect(outside).toEqual([]);
+  });
+
   it('Node flags on the command line are vaultrun arguments, not Node options (unknown option: exit 64)', async () => {
     const res = await run([exe, '--expose-gc', '--', 'true'], baseEnv());
     expect(res.exitCode).toBe(64);
