@@ -1337,7 +1337,7 @@ function loadConfig(flags, env) {
         break;
       case "url": {
         let url;
-        if (!/^\s*[a-z][a-z0-9+.-]*:\/\//i.test(text)) {
+        if (!/^\s*[A-Za-z][A-Za-z0-9+.-]*:\/\//.test(text)) {
           throw bad2(origin, "no scheme: the address must start with https:// or http://", hostHint(text));
         }
         try {
@@ -2500,6 +2500,8 @@ function mergeEnv(processEnv, files, override) {
 
 // src/refs/lookalike.ts
 function lookalikeProblem(value) {
+  const lower = value.toLowerCase();
+  if (!lower.includes("vault") && !lower.includes("bao")) return void 0;
   const head = /^\s*(vault|openbao|bao)\s*:/i.exec(value);
   if (head) {
     const word = head[1];
@@ -4074,7 +4076,7 @@ async function loadTls(config) {
     // nothing in the environment (NODE_EXTRA_CA_CERTS, NODE_USE_SYSTEM_CA, OPENSSL_CONF) adds a CA silently.
     // Only for an https address: loading node:tls parses the ~120 bundled certificates (about 45 million
     // instructions, measured with callgrind), which a plain-http Vault never uses.
-    .../^https:/i.test(config.addr) ? {
+    .../^[Hh][Tt][Tt][Pp][Ss]:/.test(config.addr) ? {
       ca: ca.length ? ca : process.getBuiltinModule("node:tls").rootCertificates.map((pem) => Buffer.from(pem))
     } : ca.length ? { ca } : {},
     ...config.clientCert ? { cert: await load(config.clientCert, "VAULT_CLIENT_CERT") } : {},

@@ -326,6 +326,9 @@ describe('URL validation', () => {
     ['http://127.0.0.1:8200', 'http://127.0.0.1:8200'],
     ['https://[::1]:8200', 'https://[::1]:8200'],
     ['  http://vault:8200/  ', 'http://vault:8200'],
+    // The scheme in any case, kept as given (the check is written without /i: docs/performance.md).
+    ['HTTPS://Vault.Example.com:8200', 'HTTPS://Vault.Example.com:8200'],
+    ['Http://127.0.0.1:8200', 'Http://127.0.0.1:8200'],
   ])('%j → %j', (text, addr) => {
     expect(load({}, { VAULT_ADDR: text }).addr).toBe(addr);
   });

@@ -7,6 +7,10 @@
 
 /** Why a value that parsed as plain text looks like a mistyped reference, or undefined. */
 export function lookalikeProblem(value: string): string | undefined {
+  // Every pattern below has vault or bao in it (any case): most values have neither, and then none of the
+  // case-insensitive expressions is compiled or run (they cost a start more than the test).
+  const lower = value.toLowerCase();
+  if (!lower.includes('vault') && !lower.includes('bao')) return undefined;
   const head = /^\s*(vault|openbao|bao)\s*:/i.exec(value);
   if (head) {
     const word = head[1] as string;

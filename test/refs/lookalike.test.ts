@@ -14,6 +14,13 @@ describe('lookalikeProblem (values that parse as plain text)', () => {
     ['x${ vault:secret/app/db#password}', /inline reference spelled differently/],
     ['x$vault:secret/app/db#password', /after \$, \$\( or \{\{/],
     ['{{vault:secret/app/db#password}}', /after \$, \$\( or \{\{/],
+    // Any case of vault / bao (the first test of lookalikeProblem lower-cases the value).
+    ['BAO:secret/app/db#password', /starts with bao:/],
+    ['OpenBao:secret/app/db#password', /starts with openbao:/],
+    ['vAuLt:secret/app/db#password', /in capitals/],
+    ['x${ VAULT :secret/app/db#password}', /inline reference spelled differently/],
+    ['x$(VAULT:secret/app/db#password)', /after \$, \$\( or \{\{/],
+    ['{{ Vault:secret/app/db#password}}', /after \$, \$\( or \{\{/],
   ])('%j: %s', (value, problem) => {
     expect(parseValue('X', value).kind).toBe('plain');
     const found = lookalikeProblem(value);
