@@ -415,6 +415,20 @@ export async function startOpenBao(options: OpenBaoOptions = {}): Promise<OpenBa
 
     async seal() {
       await api('PUT', 'sys/seal');
+      // Until the seal has finished, a request can wait on the server's state lock (seen for more than a
+      // second under CI's load, where a test with --wait 1s then saw a time-out instead of "Vault is sealed"):
+      // return once a token check is answered 503, as vaultrun's first request will be.
+      const deadline = Date.now() + 20_000;
+      for (;;) {
+        const res = await fetch(`${addr}/v1/auth/token/lookup-self`, {
+          headers: { 'X-Vault-Token': rootToken },
+          signal: AbortSignal.timeout(5_000),
+        }).catch(() => undefined);
+        await res?.arrayBuffer().catch(() => undefined);
+        if (res?.status === 503) return;
+        if (Date.now() > deadline) throw new Error(`OpenBao did not answer 503 within 20 s of sys/seal`);
+        await new Promise((r) => setTimeout(r, 50));
+      }
     },
 
     async unseal() {
