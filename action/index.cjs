@@ -1290,6 +1290,9 @@ function parseOnChange(text) {
     `expected restart, signal:SIGNAL, exit or none, got "${text}"`
   );
 }
+function isHttps(addr) {
+  return addr.slice(0, 6).toLowerCase() === "https:";
+}
 function loadConfig(flags, env) {
   const values = /* @__PURE__ */ new Map();
   const origins = /* @__PURE__ */ new Map();
@@ -2633,7 +2636,7 @@ async function certLogin(client, s, log) {
       hint: "set VAULT_CLIENT_CERT and VAULT_CLIENT_KEY (--client-cert, --client-key) to PEM files"
     });
   }
-  if (!addr.startsWith("https:")) {
+  if (!isHttps(addr)) {
     throw new VaultrunError("USAGE", `cert login needs an https:// address, and VAULT_ADDR is ${addr}`, {
       hint: "the client certificate is presented in the TLS handshake: use https://"
     });
@@ -4076,7 +4079,7 @@ async function loadTls(config) {
     // nothing in the environment (NODE_EXTRA_CA_CERTS, NODE_USE_SYSTEM_CA, OPENSSL_CONF) adds a CA silently.
     // Only for an https address: loading node:tls parses the ~120 bundled certificates (about 45 million
     // instructions, measured with callgrind), which a plain-http Vault never uses.
-    .../^[Hh][Tt][Tt][Pp][Ss]:/.test(config.addr) ? {
+    ...isHttps(config.addr) ? {
       ca: ca.length ? ca : process.getBuiltinModule("node:tls").rootCertificates.map((pem) => Buffer.from(pem))
     } : ca.length ? { ca } : {},
     ...config.clientCert ? { cert: await load(config.clientCert, "VAULT_CLIENT_CERT") } : {},

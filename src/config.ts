@@ -163,6 +163,15 @@ function parseOnChange(text: string): Config['onChange'] {
   );
 }
 
+/**
+ * Whether a configured address is an https one. The address is kept as given, its scheme in any case
+ * (`HTTPS://…` is valid): every place that asks goes through here. Plain string work, no case-insensitive
+ * regular expression (one costs a start more to compile, docs/performance.md).
+ */
+export function isHttps(addr: string): boolean {
+  return addr.slice(0, 6).toLowerCase() === 'https:';
+}
+
 export function loadConfig(flags: FlagValues, env: Readonly<Record<string, string | undefined>>): Config {
   const values = new Map<string, unknown>();
   const origins = new Map<string, string>();

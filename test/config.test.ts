@@ -1,5 +1,12 @@
 import { describe, expect, it } from 'vitest';
-import { type Config, type FlagValues, loadConfig, parseBool, parseDuration } from '../src/config.js';
+import {
+  type Config,
+  type FlagValues,
+  isHttps,
+  loadConfig,
+  parseBool,
+  parseDuration,
+} from '../src/config.js';
 import { thrown } from './support/errors.js';
 
 type Env = Record<string, string | undefined>;
@@ -315,6 +322,20 @@ describe('lists', () => {
 
   it('keeps the order of env files (later ones win when merged)', () => {
     expect(load({}, { VAULTRUN_ENV_FILE: '/z.env,/a.env' }).envFiles).toEqual(['/z.env', '/a.env']);
+  });
+});
+
+describe('isHttps', () => {
+  it.each<[string, boolean]>([
+    ['https://vault:8200', true],
+    ['HTTPS://vault:8200', true],
+    ['HtTpS://vault', true],
+    ['http://vault:8200', false],
+    ['Http://vault:8200', false],
+    ['https', false],
+    ['', false],
+  ])('%j: %s', (addr, expected) => {
+    expect(isHttps(addr)).toBe(expected);
   });
 });
 

@@ -1,3 +1,4 @@
+import { isHttps } from '../config.js';
 import { VaultrunError } from '../errors.js';
 import type { Logger } from '../log.js';
 import { loginAtMount, mountPath } from './auth-common.js';
@@ -20,7 +21,7 @@ export async function certLogin(client: VaultClient, s: AuthSettings, log: Logge
       hint: 'set VAULT_CLIENT_CERT and VAULT_CLIENT_KEY (--client-cert, --client-key) to PEM files',
     });
   }
-  if (!addr.startsWith('https:')) {
+  if (!isHttps(addr)) {
     throw new VaultrunError('USAGE', `cert login needs an https:// address, and VAULT_ADDR is ${addr}`, {
       hint: 'the client certificate is presented in the TLS handshake: use https://',
     });

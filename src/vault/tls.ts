@@ -1,6 +1,6 @@
 import { readdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import type { Config } from '../config.js';
+import { type Config, isHttps } from '../config.js';
 import { VaultrunError } from '../errors.js';
 import type { TlsSettings } from './transport.js';
 
@@ -39,7 +39,7 @@ export async function loadTls(config: Config): Promise<TlsSettings> {
     // nothing in the environment (NODE_EXTRA_CA_CERTS, NODE_USE_SYSTEM_CA, OPENSSL_CONF) adds a CA silently.
     // Only for an https address: loading node:tls parses the ~120 bundled certificates (about 45 million
     // instructions, measured with callgrind), which a plain-http Vault never uses.
-    ...(/^[Hh][Tt][Tt][Pp][Ss]:/.test(config.addr)
+    ...(isHttps(config.addr)
       ? {
           ca: ca.length
             ? ca

@@ -61,6 +61,12 @@ describe('cert login', () => {
     expect((await auditRequests(bao, 'auth/cert/login')).length).toBeGreaterThan(0);
   });
 
+  it('the address with its scheme in capitals (HTTPS://) is https for cert login too', async () => {
+    const addr = (bao.tlsAddr as string).replace(/^https:/, 'HTTPS:');
+    const run = await runProbe(sensitive, tlsEnv({ VAULT_ADDR: addr, VAULTRUN_AUTH_METHOD: 'cert' }));
+    expect(probeEnv(run).SIGNING_SECRET).toBe(signingSecret);
+  });
+
   it('without a role name (any role that trusts the certificate), at another mount (--cert-mount)', async () => {
     const run = await runProbe(sensitive, tlsEnv(), {
       args: ['--auth-method', 'cert', '--cert-mount', 'tls-ci'],
