@@ -3523,6 +3523,9 @@ function retryAfterMs(header, now = Date.now()) {
   const at2 = Date.parse(header);
   return Number.isNaN(at2) ? void 0 : Math.max(0, at2 - now);
 }
+function cutByDeadline(attempt, attemptTimeoutMs, clientTimeoutMs, error) {
+  return attempt > 0 && attemptTimeoutMs !== void 0 && attemptTimeoutMs < clientTimeoutMs && error instanceof TransportError && error.code === "ETIMEDOUT";
+}
 function backoffMs(attempt, random = Math.random) {
   const step = Math.min(MAX_DELAY_MS, BASE_DELAY_MS * 2 ** attempt);
   return Math.max(50, Math.floor(random() * step));
@@ -3581,10 +3584,10 @@ var VaultClient = class _VaultClient {
   sendWithin(budget, base, req) {
     return this.slot(() => {
       const timeoutMs = Math.min(this.settings.timeoutMs, budget.remainingMs());
+      req.timeoutMs = Math.max(0, timeoutMs);
       if (timeoutMs <= 0) {
         return Promise.reject(new TransportError("ETIMEDOUT", "no time left to send the request"));
       }
-      req.timeoutMs = timeoutMs;
       this.requests++;
       return send(this.transport, this.settings, base, req);
     });
@@ -3617,10 +3620,7 @@ var VaultClient = class _VaultClient {
         retryable = { reason: stale };
       } catch (error) {
         const outcome = this.classify(error, options.what, index !== void 0);
-        const cut = req.timeoutMs !== void 0 && req.timeoutMs < this.settings.timeoutMs;
-        if (!(cut && attempt > 0 && error instanceof TransportError && error.code === "ETIMEDOUT")) {
-          retryable = outcome;
-        }
+        if (!cutByDeadline(attempt, req.timeoutMs, this.settings.timeoutMs, error)) retryable = outcome;
         if (base !== this.settings.addr && (outcome.status === void 0 || outcome.status >= 429))
           this.leaderBase = void 0;
       }

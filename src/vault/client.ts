@@ -183,6 +183,27 @@ export function retryAfterMs(header: string | undefined, now = Date.now()): numb
   return Number.isNaN(at) ? undefined : Math.max(0, at - now);
 }
 
+/**
+ * Pure: whether a failed attempt only says that the deadline ran out, so that the reason of the attempt before it
+ * (e.g. "HTTP 503 (Vault is sealed)") is the one to report: a time-out of a retry that had less than the client
+ * timeout, or that found no time left at all (`attemptTimeoutMs` 0: the last sleep ended a moment before the
+ * deadline, or waiting for a free slot used it up). A first attempt has no reason before it to report instead.
+ */
+export function cutByDeadline(
+  attempt: number,
+  attemptTimeoutMs: number | undefined,
+  clientTimeoutMs: number,
+  error: unknown,
+): boolean {
+  return (
+    attempt > 0 &&
+    attemptTimeoutMs !== undefined &&
+    attemptTimeoutMs < clientTimeoutMs &&
+    error instanceof TransportError &&
+    error.code === 'ETIMEDOUT'
+  );
+}
+
 /** Full jitter: a random delay up to the exponential step (AWS architecture blog's recommendation). */
 export function backoffMs(attempt: number, random: () => number = Math.random): number {
   const step = Math.min(MAX_DELAY_MS, BASE_DELAY_MS * 2 ** attempt);
@@ -252,10 +273,11 @@ export class VaultClient {
   ): Promise<unknown> {
     return this.slot(() => {
       const timeoutMs = Math.min(this.settings.timeoutMs, budget.remainingMs());
+      // Recorded even when nothing is sent: an attempt that found no time left was cut by the deadline too.
+      req.timeoutMs = Math.max(0, timeoutMs);
       if (timeoutMs <= 0) {
         return Promise.reject(new TransportError('ETIMEDOUT', 'no time left to send the request'));
       }
-      req.timeoutMs = timeoutMs;
       this.requests++;
       return send(this.transport, this.settings, base, req);
     });
@@ -289,12 +311,7 @@ export class VaultClient {
         retryable = { reason: stale };
       } catch (error) {
         const outcome = this.classify(error, options.what, index !== undefined);
-        // An attempt the deadline cut short (it had less than the client timeout) says only that time ran
-        // out: the reason of the attempt before it (e.g. "HTTP 503 (Vault is sealed)") is the one to report.
-        const cut = req.timeoutMs !== undefined && req.timeoutMs < this.settings.timeoutMs;
-        if (!(cut && attempt > 0 && error instanceof TransportError && error.code === 'ETIMEDOUT')) {
-          retryable = outcome;
-        }
+        if (!cutByDeadline(attempt, req.timeoutMs, this.settings.timeoutMs, error)) retryable = outcome;
         // The active node went away (or stepped down): ask sys/leader again at the next attempt.
         if (base !== this.settings.addr && (outcome.status === undefined || outcome.status >= 429))
           this.leaderBase = undefined;

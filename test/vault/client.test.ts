@@ -1,6 +1,7 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { backoffMs, retryAfterMs } from '../../src/vault/client.js';
+import { backoffMs, cutByDeadline, retryAfterMs } from '../../src/vault/client.js';
+import { TransportError } from '../../src/vault/transport.js';
 
 describe('retryAfterMs', () => {
   const NOW = Date.parse('2015-10-21T07:28:00Z');
@@ -91,5 +92,28 @@ describe('backoffMs', () => {
       expect(ms).toBeGreaterThanOrEqual(50);
       expect(ms).toBeLessThan(1_600);
     }
+  });
+});
+
+describe('cutByDeadline (attempt, its timeout, the client timeout, error)', () => {
+  const timedOut = new TransportError('ETIMEDOUT', 'no complete answer within 300 ms');
+  const noTimeLeft = new TransportError('ETIMEDOUT', 'no time left to send the request');
+  it.each<[string, number, number | undefined, unknown, boolean]>([
+    ['a retry with less than the client timeout, timed out', 2, 300, timedOut, true],
+    ['a retry that found no time left (sent nothing)', 3, 0, noTimeLeft, true],
+    ['a first attempt: nothing before it to report', 0, 300, timedOut, false],
+    ['a first attempt that found no time left', 0, 0, noTimeLeft, false],
+    ['a retry with the whole client timeout: Vault did not answer', 2, 60_000, timedOut, false],
+    ['a retry that was never given a timeout', 2, undefined, timedOut, false],
+    [
+      'a refused connection is a reason of its own',
+      2,
+      300,
+      new TransportError('ECONNREFUSED', 'refused'),
+      false,
+    ],
+    ['an error that is not the transport', 2, 300, new Error('ETIMEDOUT'), false],
+  ])('%s → %s', (_what, attempt, attemptTimeout, error, expected) => {
+    expect(cutByDeadline(attempt, attemptTimeout, 60_000, error)).toBe(expected);
   });
 });
