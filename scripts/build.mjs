@@ -89,7 +89,11 @@ if (import.meta.url === `file://${process.argv[1]}`) {
     // two. The single executable's start-up snapshot holds the bundle's source (docs/performance.md).
     charset: 'ascii',
     sourcemap: coverage ? 'linked' : false,
-    banner: { js: '#!/usr/bin/env node' },
+    // Started as a program (npm's bin, ./vaultrun.cjs), the bundle is a shell script for its first two lines:
+    // `node -- <itself>`. The `--` ends Node's own options, so Node does not read vaultrun's --env-file (which
+    // it would, anywhere before a --, taking NODE_OPTIONS from the file: src/run/node-env.ts). For Node the
+    // second line is a comment.
+    banner: { js: '#!/bin/sh\n//bin/true; exec node -- "$0" "$@"' },
     define: {
       __VAULTRUN_VERSION__: JSON.stringify(pkg.version),
       __VAULTRUN_COMMIT__: JSON.stringify(commit()),

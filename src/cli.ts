@@ -10,7 +10,7 @@ import { argumentProblems } from './refs/lookalike.js';
 import { abandonStart, resolveEnvironment, revokeUnusedLogin, summaryLine } from './resolve.js';
 import { concealCredentials } from './run/conceal.js';
 import { execReplace, findExecutable } from './run/exec.js';
-import { restoredNodeVariables } from './run/node-env.js';
+import { refuseEnvFilesNodeRead, restoredNodeVariables } from './run/node-env.js';
 import { Rotation } from './run/rotation/index.js';
 import { rotatesOnSchedule } from './run/rotation/scheduled.js';
 import { supervise } from './run/supervise.js';
@@ -191,6 +191,7 @@ export async function runMain(argv: readonly string[]): Promise<never> {
   }
   let status: number;
   try {
+    refuseEnvFilesNodeRead();
     status = await main(argv, { env, stdout: writeStdout, log });
   } catch (error) {
     status = exitCodeOf(error);

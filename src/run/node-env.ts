@@ -1,5 +1,6 @@
-import { accessSync, constants, statSync } from 'node:fs';
+import { accessSync, constants, readFileSync, statSync } from 'node:fs';
 import { coverageEnv, detachCoverageEnv, flushCoverage } from '../coverage.js';
+import { VaultrunError } from '../errors.js';
 
 /**
  * Node reads a number of environment variables by itself, most of them once at start-up. Some would turn
@@ -121,7 +122,8 @@ export function reexecPlan(
     else next[name] = value;
   }
   next[NODE_ENV_STASH] = JSON.stringify(stash);
-  const args = proc.sea ? proc.argv.slice(2) : [...proc.execArgv, ...proc.argv.slice(1)];
+  // `--` before the script: Node then reads no --env-file of vaultrun's (envFilesNodeRead).
+  const args = proc.sea ? proc.argv.slice(2) : [...proc.execArgv, '--', ...proc.argv.slice(1)];
   return { argv: [proc.argv0, ...args], env: next };
 }
 
@@ -141,6 +143,90 @@ export function parseStash(text: string | undefined): Record<string, string> {
     if (allowed.has(name) && typeof value === 'string') out[name] = value;
   }
   return out;
+}
+
+/**
+ * Pure: the env files Node itself read from its own command line (`cmdline`: /proc/self/cmdline) before any
+ * script ran. Node reads every `--env-file` / `--env-file-if-exists` up to the first `--`, even after the
+ * script's name (so vaultrun's own `--env-file`), and takes NODE_OPTIONS from those files: a file's
+ * `NODE_OPTIONS=--require=…` would run code inside vaultrun. `node -- vaultrun.cjs …` (and the bundle started as
+ * a program: its first lines do that) ends Node's options first.
+ */
+export function envFilesNodeRead(cmdline: readonly string[]): string[] {
+  const files: string[] = [];
+  for (let i = 1; i < cmdline.length; i++) {
+    const arg = cmdline[i] ?? '';
+    if (arg === '--') break;
+    if (!arg.startsWith('--env-file')) continue;
+    const eq = arg.indexOf('=');
+    files.push(eq === -1 ? (cmdline[i + 1] ?? '') : arg.slice(eq + 1));
+  }
+  return files;
+}
+
+/** Why the start is refused because of Node's own reading of --env-file (envFileRefusal), found at start. */
+let refusal: VaultrunError | undefined;
+
+/**
+ * The env files Node read itself before vaultrun started: found cheaply (no --env-file argument, nothing to
+ * look up). The single executable's argv is [exe, exe, ...args], Node's was [exe, ...args]; under `node`, only
+ * /proc/self/cmdline shows a `--` before the script.
+ */
+function envFilesReadByNode(sea: boolean): string[] {
+  const named = (a: string) => a.startsWith('--env-file');
+  if (!process.argv.some(named) && !process.execArgv.some(named)) return [];
+  if (sea) return envFilesNodeRead([process.argv[0] ?? '', ...process.argv.slice(2)]);
+  try {
+    return envFilesNodeRead(readFileSync('/proc/self/cmdline', 'utf8').split('\0'));
+  } catch {
+    return []; // no /proc: not Linux
+  }
+}
+
+/**
+ * Pure but for `isFile`: why a start whose env files Node read itself is refused (exit 64), if it is:
+ * - `node vaultrun.cjs --env-file F` (no `--` before the script): Node would have taken NODE_OPTIONS from F;
+ *   refused so that this form is never the one in use;
+ * - the single executable takes no Node option from F (execArgvExtension none) and reads a regular file as
+ *   well as Node, but Node drains a pipe (`--env-file <(cmd)`) and leaves vaultrun an empty file: refused.
+ */
+export function envFileRefusal(
+  files: readonly string[],
+  sea: boolean,
+  isFile: (path: string) => boolean,
+): VaultrunError | undefined {
+  if (!sea && files.length > 0) {
+    return new VaultrunError(
+      'USAGE',
+      `--env-file ${files.join(', ')}: Node itself read this file before vaultrun started (Node reads --env-file anywhere before a --, and takes NODE_OPTIONS from it)`,
+      {
+        hint: "start vaultrun as `node -- vaultrun.cjs [options] -- COMMAND` (the first -- ends Node's own options) or run vaultrun.cjs as a program, or give the files in VAULTRUN_ENV_FILE",
+      },
+    );
+  }
+  const drained = files.filter((file) => !isFile(file));
+  if (drained.length === 0) return undefined;
+  return new VaultrunError(
+    'USAGE',
+    `--env-file ${drained.join(', ')}: not a regular file (a pipe, such as <(cmd)?), and the Node runtime inside vaultrun read it before vaultrun started, leaving nothing`,
+    {
+      hint: 'give it in VAULTRUN_ENV_FILE instead (e.g. VAULTRUN_ENV_FILE=<(cmd)), or write it to a file first',
+    },
+  );
+}
+
+/** Throws the refusal found at start (envFileRefusal); called first thing in runMain. */
+export function refuseEnvFilesNodeRead(): void {
+  if (refusal) throw refusal;
+}
+
+/** A regular file (after symbolic links); anything that cannot be looked at is left to vaultrun's own reading. */
+function isRegularFile(path: string): boolean {
+  try {
+    return statSync(path).isFile();
+  } catch {
+    return true;
+  }
 }
 
 let restored: Record<string, string> = {};
@@ -185,6 +271,10 @@ export function neutraliseNodeVariables(knownSea?: boolean): void {
   // spares loading node:sea. Otherwise node:sea is loaded here, not at module load: its state must be the
   // running process's, not the start-up snapshot's (scripts/build-exe.mjs).
   const sea = knownSea ?? process.getBuiltinModule('node:sea').isSea();
+  const files = envFilesReadByNode(sea);
+  refusal = files.length > 0 ? envFileRefusal(files, sea, isRegularFile) : undefined;
+  // Refused by runMain (refuseEnvFilesNodeRead): no re-exec, which would hide how Node was started.
+  if (refusal) return;
   const names = neutralisedIn(env, sea);
   if (names.length === 0 && !dumpableExecuteOnly()) return;
   const plan = reexecPlan(env, names, {

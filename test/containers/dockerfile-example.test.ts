@@ -345,6 +345,7 @@ describe('Dockerfile.example in a real Docker engine', () => {
       '/usr/bin/tini',
       '--',
       'node',
+      '--',
       '/usr/local/lib/vaultrun/vaultrun.cjs',
       '--',
       '/bin/bash',

@@ -23,7 +23,8 @@ const COVERAGE_DIR = process.env.VAULTRUN_COVERAGE_DIR
 
 export const VAULTRUN_BIN: string[] = process.env.VAULTRUN_BIN
   ? [resolve(REPO_ROOT, process.env.VAULTRUN_BIN)]
-  : [process.execPath, join(REPO_ROOT, COVERAGE_DIR ? 'dist/vaultrun.cov.cjs' : 'dist/vaultrun.cjs')];
+  : // `--`: Node's own options end before the script, as users are told (Node would read vaultrun's --env-file).
+    [process.execPath, '--', join(REPO_ROOT, COVERAGE_DIR ? 'dist/vaultrun.cov.cjs' : 'dist/vaultrun.cjs')];
 
 /** The environment a run gets: with the coverage variables added when coverage is on (and the test set none). */
 export function withCoverage(env: Record<string, string>): Record<string, string> {
