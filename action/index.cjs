@@ -425,8 +425,7 @@ function applyFilters(filters, value) {
   return piece;
 }
 function pieceText(piece) {
-  if ("value" in piece) return secretToString(piece.value);
-  const text = textOf(piece, "a variable");
+  const text = "value" in piece ? secretToString(piece.value) : textOf(piece, "a variable");
   if (text.includes("\0")) throw new Error("a variable cannot hold a NUL byte");
   return text;
 }
@@ -1965,7 +1964,7 @@ function filterError(variable, ref, error) {
     hint: `check the filters of the reference (${FILTER_HINT}); the value itself is never shown`
   });
 }
-function asText(piece, variable, ref) {
+function variableText(piece, variable, ref) {
   if ("fallback" in piece) return piece.fallback;
   try {
     return pieceText(piece);
@@ -1975,6 +1974,9 @@ function asText(piece, variable, ref) {
       hint: "binary content can go to a file: NAME_FILE=vault:PATH#KEY|base64decode"
     });
   }
+}
+function fileContent(piece) {
+  return "bytes" in piece ? piece.bytes : secretToString(piece.value);
 }
 function withVariable(error, variable) {
   if (error.message.startsWith(`${variable}:`)) return error;
@@ -2003,13 +2005,13 @@ function renderPlan(plan, results, options) {
       if (v.parsed.kind === "whole") {
         const ref = v.parsed.ref;
         const piece = evaluateRef(ref, v.name, results);
-        value = v.target === "file" && "bytes" in piece ? piece.bytes : asText(piece, v.name, ref);
+        value = v.target === "file" && !("fallback" in piece) ? fileContent(piece) : variableText(piece, v.name, ref);
         if (!("fallback" in piece) && typeof value === "string") out.secrets.push(value);
       } else {
         value = v.parsed.segments.map((s) => {
           if (!("ref" in s)) return s.text;
           const piece = evaluateRef(s.ref, v.name, results);
-          const text = asText(piece, v.name, s.ref);
+          const text = variableText(piece, v.name, s.ref);
           if (!("fallback" in piece)) out.secrets.push(text);
           return text;
         }).join("");
@@ -2124,6 +2126,18 @@ async function readLimited(path, limit, options = {}) {
   }
 }
 
+// src/env/text.ts
+var STRICT_UTF8 = new TextDecoder("utf-8", { fatal: true, ignoreBOM: true });
+function envTextProblem(bytes) {
+  let text;
+  try {
+    text = STRICT_UTF8.decode(bytes);
+  } catch {
+    return "is not UTF-8 text";
+  }
+  return text.includes("\0") ? "holds a NUL byte" : void 0;
+}
+
 // src/env/file-env.ts
 var MAX_FILE_ENV_BYTES = 64 * 1024;
 function skip(name, options) {
@@ -2156,10 +2170,9 @@ function planFileEnv(env, options) {
   return sources;
 }
 async function readFileEnvSource(source, onText) {
+  let bytes;
   try {
-    const text = (await readLimited(source.path, MAX_FILE_ENV_BYTES)).toString("utf8");
-    onText?.(text);
-    return text.replace(/\r?\n$/, "");
+    bytes = await readLimited(source.path, MAX_FILE_ENV_BYTES);
   } catch (error) {
     if (error instanceof NotReadable) {
       const large = error.problem.startsWith("is larger");
@@ -2172,6 +2185,19 @@ async function readFileEnvSource(source, onText) {
       hint: `fix the path, or exclude ${source.fileVar} with VAULTRUN_FILE_ENV_EXCLUDE / --no-file-env`
     });
   }
+  const problem = envTextProblem(bytes);
+  if (problem !== void 0) {
+    throw new VaultrunError(
+      "USAGE",
+      `${source.fileVar}: ${source.path} ${problem}, so ${source.name} cannot hold it exactly`,
+      {
+        hint: `let the command read the file itself: exclude ${source.fileVar} with VAULTRUN_FILE_ENV_EXCLUDE (it is then passed on as it is)`
+      }
+    );
+  }
+  const text = bytes.toString("utf8");
+  onText?.(text);
+  return text.replace(/\r?\n$/, "");
 }
 function applyFileEnv(env, contents) {
   const out = { ...env };
@@ -2462,15 +2488,25 @@ async function removeSecretFiles() {
 var import_dotenv = __toESM(require_dist(), 1);
 var MAX_ENV_FILE_BYTES = 1024 * 1024;
 async function readEnvFile(path, onText) {
-  let text;
+  let bytes;
   try {
-    text = (await readLimited(path, MAX_ENV_FILE_BYTES, { allowFifo: true })).toString("utf8");
+    bytes = await readLimited(path, MAX_ENV_FILE_BYTES, { allowFifo: true });
   } catch (error) {
     const message = error instanceof NotReadable ? `env file ${path} ${error.problem}` : `cannot read env file ${path}: ${error.code ?? "error"}`;
     throw new VaultrunError("IO", message, { hint: "check --env-file / VAULTRUN_ENV_FILE" });
   }
+  const text = envFileText(path, bytes);
   onText?.(text);
   return { path, vars: parseEnvFile(text) };
+}
+function envFileText(path, bytes) {
+  const problem = envTextProblem(bytes);
+  if (problem !== void 0) {
+    throw new VaultrunError("USAGE", `env file ${path} ${problem}: its values cannot be passed on exactly`, {
+      hint: "write the file as UTF-8 text; a binary secret can go to the command as a file (NAME_FILE=\u2026)"
+    });
+  }
+  return bytes.toString("utf8");
 }
 function parseEnvFile(text) {
   const glued = /(?<=[^\s'"`])#(?=[^\n\r\u2028\u2029]*(?:[\n\r]|$))/g;
@@ -4395,6 +4431,17 @@ function renderEnvironment(config, prepared, results, log, commandToken) {
   }
   if (scrubbed.removed.length) {
     log.debug("removed from the command environment", { variables: scrubbed.removed.join(",") });
+  }
+  for (const [name, value] of Object.entries(scrubbed.env)) {
+    if (value.includes("\0")) {
+      throw new VaultrunError(
+        "USAGE",
+        `${name}: the value holds a NUL byte, which an environment variable cannot hold`,
+        {
+          hint: `give it to the command as a file instead (${name}_FILE=\u2026: a secret file holds any bytes)`
+        }
+      );
+    }
   }
   const fileValues = rendered.files;
   for (const name of prepared.loginVars) {

@@ -391,6 +391,19 @@ export function renderEnvironment(
   if (scrubbed.removed.length) {
     log.debug('removed from the command environment', { variables: scrubbed.removed.join(',') });
   }
+  // Last guard, whatever the value's source (a reference, an import, an env file): an environment cannot hold
+  // NUL, and execve would refuse the whole environment as if the command were not executable.
+  for (const [name, value] of Object.entries(scrubbed.env)) {
+    if (value.includes('\0')) {
+      throw new VaultrunError(
+        'USAGE',
+        `${name}: the value holds a NUL byte, which an environment variable cannot hold`,
+        {
+          hint: `give it to the command as a file instead (${name}_FILE=…: a secret file holds any bytes)`,
+        },
+      );
+    }
+  }
   const fileValues = rendered.files;
   for (const name of prepared.loginVars) {
     if (commandToken === undefined) {

@@ -6,7 +6,7 @@ import { filterText } from '../refs/filters.js';
 import { type ImportSpec, importVariables } from '../refs/imports.js';
 import { isLoginReference, LOGIN_REFERENCE } from '../refs/login.js';
 import { parseValue, type Ref, readId, refsOf } from '../refs/parse.js';
-import { evaluateRef, type Plan, type ReadResult } from '../refs/plan.js';
+import { evaluateRef, type Plan, type ReadResult, variableText } from '../refs/plan.js';
 import { shortCiphertext } from '../refs/transit.js';
 import { canonicalJson } from '../refs/write.js';
 import { abandonStart, fetchReads, leasesOf, needsVault, openVault, prepare } from '../resolve.js';
@@ -70,6 +70,8 @@ export function checkRow(
   ref: Ref,
   result: ReadResult | undefined,
   ignoreMissing: boolean,
+  /** The variable is a secret file of this one reference (NAME_FILE=vault:…): any bytes fit. */
+  asFile = false,
 ): CheckRow {
   const reference = referenceText(ref);
   let row: CheckRow;
@@ -99,7 +101,8 @@ export function checkRow(
   } else {
     // The filters run on the value here too (nothing of it is shown): a value they do not fit is a failure.
     try {
-      evaluateRef(ref, variable, new Map([[readId(ref), result]]));
+      const piece = evaluateRef(ref, variable, new Map([[readId(ref), result]]));
+      if (!asFile) variableText(piece, variable, ref);
     } catch (error) {
       if (!(error instanceof VaultrunError)) throw error;
       return { variable, reference, status: 'invalid', exit: error.exitCode, message: error.message };
@@ -134,7 +137,15 @@ export function checkRows(
   ignoreMissing: boolean,
 ): CheckRow[] {
   return plan.vars.flatMap((v) =>
-    refsOf(v.parsed).map((ref) => checkRow(v.name, ref, results.get(readId(ref)), ignoreMissing)),
+    refsOf(v.parsed).map((ref) =>
+      checkRow(
+        v.name,
+        ref,
+        results.get(readId(ref)),
+        ignoreMissing,
+        v.target === 'file' && v.parsed.kind === 'whole',
+      ),
+    ),
   );
 }
 

@@ -4,6 +4,7 @@ import { isLoginReference } from '../refs/login.js';
 import { parseValue } from '../refs/parse.js';
 import { isFileVariable } from '../refs/plan.js';
 import { NotReadable, readLimited } from './read-limited.js';
+import { envTextProblem } from './text.js';
 
 /**
  * `NAME_FILE=/some/path` (a plain path, not a reference): the file's content, one trailing newline removed,
@@ -84,10 +85,9 @@ export async function readFileEnvSource(
   source: FileEnvSource,
   onText?: (text: string) => void,
 ): Promise<string> {
+  let bytes: Buffer;
   try {
-    const text = (await readLimited(source.path, MAX_FILE_ENV_BYTES)).toString('utf8');
-    onText?.(text);
-    return text.replace(/\r?\n$/, '');
+    bytes = await readLimited(source.path, MAX_FILE_ENV_BYTES);
   } catch (error) {
     if (error instanceof NotReadable) {
       const large = error.problem.startsWith('is larger');
@@ -102,6 +102,21 @@ export async function readFileEnvSource(
       hint: `fix the path, or exclude ${source.fileVar} with VAULTRUN_FILE_ENV_EXCLUDE / --no-file-env`,
     });
   }
+  // The variable gets the file's content exactly, or nothing: bytes that are not UTF-8 (which would become
+  // U+FFFD) and NUL (which no environment holds) are refused, as the filters refuse them.
+  const problem = envTextProblem(bytes);
+  if (problem !== undefined) {
+    throw new VaultrunError(
+      'USAGE',
+      `${source.fileVar}: ${source.path} ${problem}, so ${source.name} cannot hold it exactly`,
+      {
+        hint: `let the command read the file itself: exclude ${source.fileVar} with VAULTRUN_FILE_ENV_EXCLUDE (it is then passed on as it is)`,
+      },
+    );
+  }
+  const text = bytes.toString('utf8');
+  onText?.(text);
+  return text.replace(/\r?\n$/, '');
 }
 
 /** Pure: NAME set from the file's content, NAME_FILE removed. */

@@ -1,6 +1,7 @@
 import { parse } from 'dotenv';
 import { VaultrunError } from '../errors.js';
 import { NotReadable, readLimited } from './read-limited.js';
+import { envTextProblem } from './text.js';
 
 /**
  * Where variables come from: the process environment and `--env-file`s (dotenv syntax; values may hold
@@ -20,10 +21,10 @@ export const MAX_ENV_FILE_BYTES = 1024 * 1024;
 
 /** `onText`: called with the whole text read (the supervisor hashes exactly what was resolved). */
 export async function readEnvFile(path: string, onText?: (text: string) => void): Promise<EnvFile> {
-  let text: string;
+  let bytes: Buffer;
   try {
     // A pipe is read to its end (`--env-file <(cmd)`); devices, sockets, directories and huge files are refused.
-    text = (await readLimited(path, MAX_ENV_FILE_BYTES, { allowFifo: true })).toString('utf8');
+    bytes = await readLimited(path, MAX_ENV_FILE_BYTES, { allowFifo: true });
   } catch (error) {
     const message =
       error instanceof NotReadable
@@ -31,8 +32,20 @@ export async function readEnvFile(path: string, onText?: (text: string) => void)
         : `cannot read env file ${path}: ${(error as NodeJS.ErrnoException).code ?? 'error'}`;
     throw new VaultrunError('IO', message, { hint: 'check --env-file / VAULTRUN_ENV_FILE' });
   }
+  const text = envFileText(path, bytes);
   onText?.(text);
   return { path, vars: parseEnvFile(text) };
+}
+
+/** Pure: the env file's text, or a USAGE error when its bytes cannot be values exactly (not UTF-8, NUL). */
+function envFileText(path: string, bytes: Buffer): string {
+  const problem = envTextProblem(bytes);
+  if (problem !== undefined) {
+    throw new VaultrunError('USAGE', `env file ${path} ${problem}: its values cannot be passed on exactly`, {
+      hint: 'write the file as UTF-8 text; a binary secret can go to the command as a file (NAME_FILE=…)',
+    });
+  }
+  return bytes.toString('utf8');
 }
 
 /**

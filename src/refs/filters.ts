@@ -143,10 +143,9 @@ export function applyFilters(filters: readonly Filter[] | undefined, value: unkn
   return piece;
 }
 
-/** A piece as the text of a variable: bytes must be UTF-8 without NUL (an environment cannot hold NUL). */
+/** A piece as the text of a variable: UTF-8 (bytes) without NUL, whatever its source (an environment cannot hold NUL). */
 export function pieceText(piece: Piece): string {
-  if ('value' in piece) return secretToString(piece.value);
-  const text = textOf(piece, 'a variable');
+  const text = 'value' in piece ? secretToString(piece.value) : textOf(piece, 'a variable');
   if (text.includes('\0')) throw new Error('a variable cannot hold a NUL byte');
   return text;
 }

@@ -188,7 +188,8 @@ function filterError(variable: string, ref: Ref, error: unknown): VaultrunError 
   });
 }
 
-function asText(piece: Piece | { fallback: string }, variable: string, ref: Ref): string {
+/** What a reference gives as text for a variable (UTF-8, no NUL), or a USAGE error naming it. */
+export function variableText(piece: Piece | { fallback: string }, variable: string, ref: Ref): string {
   if ('fallback' in piece) return piece.fallback;
   try {
     return pieceText(piece);
@@ -198,6 +199,10 @@ function asText(piece: Piece | { fallback: string }, variable: string, ref: Ref)
       hint: 'binary content can go to a file: NAME_FILE=vault:PATH#KEY|base64decode',
     });
   }
+}
+
+function fileContent(piece: Piece): string | Uint8Array {
+  return 'bytes' in piece ? piece.bytes : secretToString(piece.value);
 }
 
 function withVariable(error: VaultrunError, variable: string): VaultrunError {
@@ -234,15 +239,18 @@ export function renderPlan(
       if (v.parsed.kind === 'whole') {
         const ref = v.parsed.ref;
         const piece = evaluateRef(ref, v.name, results);
-        // A file takes bytes as they are; a variable needs text.
-        value = v.target === 'file' && 'bytes' in piece ? piece.bytes : asText(piece, v.name, ref);
+        // A file takes bytes and text as they are (NUL included); a variable needs text without NUL.
+        value =
+          v.target === 'file' && !('fallback' in piece)
+            ? fileContent(piece)
+            : variableText(piece, v.name, ref);
         if (!('fallback' in piece) && typeof value === 'string') out.secrets.push(value);
       } else {
         value = v.parsed.segments
           .map((s) => {
             if (!('ref' in s)) return s.text;
             const piece = evaluateRef(s.ref, v.name, results);
-            const text = asText(piece, v.name, s.ref);
+            const text = variableText(piece, v.name, s.ref);
             if (!('fallback' in piece)) out.secrets.push(text);
             return text;
           })

@@ -225,7 +225,9 @@ describe('rendering a plan (round trip)', () => {
     text.map((t) => ({ text: t })),
     ref.map((r) => ({ ref: r })),
   );
-  const secretValue = fc.string({ unit: 'binary', maxLength: 16 });
+  // Any text a variable can hold: no NUL (a secret with one is refused for a variable, written to a file).
+  const anySecret = fc.string({ unit: 'binary', maxLength: 16 });
+  const secretValue = anySecret.map((s) => s.replaceAll('\0', ''));
 
   const syntax = (r: Ref) => `\${vault:${r.path}#${r.key}${r.version === undefined ? '' : `#${r.version}`}}`;
 
@@ -276,19 +278,41 @@ describe('rendering a plan (round trip)', () => {
     expect(compared).toBeGreaterThan(500);
   });
 
-  it('yields the secret itself for whole-value references, in env or file', () => {
+  it('yields the secret itself for whole-value references, in env or file; NUL only in a file (else USAGE)', () => {
+    let refused = 0;
     fc.assert(
-      fc.property(ref, secretValue, fc.boolean(), (r, secret, asFile) => {
-        const name = asFile ? 'SECRET_FILE' : 'SECRET';
-        const value = `vault:${r.path}#${r.key}${r.version === undefined ? '' : `#${r.version}`}`;
-        const plan = planReferences({ [name]: value }, OPTIONS);
-        const rendered = renderPlan(plan, new Map([[readId(r), { data: { [r.key]: secret } }]]), {
-          ignoreMissing: false,
-        });
-        expect(asFile ? rendered.files : rendered.env).toEqual({ [name]: secret });
-        expect(asFile ? rendered.env : rendered.files).toEqual({});
-      }),
+      fc.property(
+        ref,
+        fc.oneof(
+          anySecret,
+          anySecret.map((s) => `${s}\0`),
+        ),
+        fc.boolean(),
+        (r, secret, asFile) => {
+          const name = asFile ? 'SECRET_FILE' : 'SECRET';
+          const value = `vault:${r.path}#${r.key}${r.version === undefined ? '' : `#${r.version}`}`;
+          const plan = planReferences({ [name]: value }, OPTIONS);
+          const render = () =>
+            renderPlan(plan, new Map([[readId(r), { data: { [r.key]: secret } }]]), {
+              ignoreMissing: false,
+            });
+          if (!asFile && secret.includes('\0')) {
+            refused++;
+            expect(render).toThrow(
+              expect.objectContaining({
+                code: 'USAGE',
+                message: expect.stringMatching(/^SECRET: .*a variable cannot hold a NUL byte$/),
+              }),
+            );
+            return;
+          }
+          const rendered = render();
+          expect(asFile ? rendered.files : rendered.env).toEqual({ [name]: secret });
+          expect(asFile ? rendered.env : rendered.files).toEqual({});
+        },
+      ),
       { numRuns: 500 },
     );
+    expect(refused).toBeGreaterThan(10);
   });
 });
