@@ -3891,7 +3891,9 @@ function notFoundHint(path, mount) {
   const cut = logical.lastIndexOf("/");
   const parent = cut >= mount.path.length ? logical.slice(0, cut) : mount.path.replace(/\/$/, "");
   const list = mount.type === "kv" ? "vault kv list" : "vault list";
-  return `it is in mount ${mount.path} (${describe(mount)}); list what is there with \`${list} ${parent}\``;
+  const listing = `it is in mount ${mount.path} (${describe(mount)}); list what is there with \`${list} ${parent}\``;
+  if (mount.kvVersion !== 2 || !rest.startsWith("data/")) return listing;
+  return `${listing}; data/ right after the mount is read as the KV v2 API path (secret NAME at MOUNT/data/NAME): a secret whose own name is ${rest} is written ${mount.path}data/${rest}`;
 }
 function policyHint(path, mount) {
   let policyPath = path;

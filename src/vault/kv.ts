@@ -96,7 +96,10 @@ export function notFoundHint(path: string, mount: MountInfo | undefined): string
   const cut = logical.lastIndexOf('/');
   const parent = cut >= mount.path.length ? logical.slice(0, cut) : mount.path.replace(/\/$/, '');
   const list = mount.type === 'kv' ? 'vault kv list' : 'vault list';
-  return `it is in mount ${mount.path} (${describe(mount)}); list what is there with \`${list} ${parent}\``;
+  const listing = `it is in mount ${mount.path} (${describe(mount)}); list what is there with \`${list} ${parent}\``;
+  if (mount.kvVersion !== 2 || !rest.startsWith('data/')) return listing;
+  // The vault-env form MOUNT/data/NAME hides a secret whose own name starts with data/: say how to reach it.
+  return `${listing}; data/ right after the mount is read as the KV v2 API path (secret NAME at MOUNT/data/NAME): a secret whose own name is ${rest} is written ${mount.path}data/${rest}`;
 }
 
 /** Pure: the policy rule a denied read needs (KV v2 reads go to MOUNT/data/PATH). */

@@ -115,6 +115,15 @@ describe('references', () => {
     expect(e.OLD).toBe(apiKeyV1);
   });
 
+  it('a secret whose own name starts with data/: not found as MOUNT/data/NAME, with a hint to write MOUNT/data/data/NAME, which reads it', async () => {
+    const own = sensitive.add('data/ secret', unique('datadata'));
+    await bao.kvPut('data/own', { k: own });
+    const missing = await runProbe(sensitive, env({ X: 'vault:secret/data/own#k' }));
+    expectFailure(missing, 66, /a secret whose own name is data\/own is written secret\/data\/data\/own/);
+    const run = await runProbe(sensitive, env({ X: 'vault:secret/data/data/own#k' }));
+    expect(probeEnv(run).X).toBe(own);
+  });
+
   it('reads KV v1 at its path as it is (no data/)', async () => {
     const before = await auditRequests(bao, /^kv1\//);
     const run = await runProbe(sensitive, env({ APP_TOKEN: 'vault:kv1/dify/app#token' }));

@@ -61,7 +61,7 @@ describe('notFoundHint and policyHint', () => {
     [
       'secret/data/app/dbb',
       kv2,
-      'it is in mount secret/ (KV version 2); list what is there with `vault kv list secret/app`',
+      'it is in mount secret/ (KV version 2); list what is there with `vault kv list secret/app`; data/ right after the mount is read as the KV v2 API path (secret NAME at MOUNT/data/NAME): a secret whose own name is data/app/dbb is written secret/data/data/app/dbb',
     ],
     ['kv/a/b', kv1, 'it is in mount kv/ (KV version 1); list what is there with `vault kv list kv/a`'],
   ])('%s', (path, mount, hint) => {
