@@ -865,7 +865,7 @@ var SETTINGS = [
     env: ["VAULTRUN_SECRET_ID_WRAPPED"],
     kind: "bool",
     default: "false",
-    help: "the secret_id is a response-wrapping token: unwrap it first"
+    help: "the secret_id is a response-wrapping token of AppRole's secret-id endpoint: check its origin, unwrap it"
   },
   {
     key: "deleteSecretIdFile",
@@ -2791,6 +2791,54 @@ async function tokenLogin(client, s, log, hooks = {}) {
     ...source === "VAULT_TOKEN" ? {} : { relogin: { ...s, method: "token" } }
   };
 }
+function isSecretIdCreationPath(creationPath, mount, namespace) {
+  const ns = namespace ? mountPath(namespace) : "";
+  const path = ns && creationPath.startsWith(`${ns}/`) ? creationPath.slice(ns.length + 1) : creationPath;
+  const prefix = `auth/${mountPath(mount)}/role/`;
+  return path.startsWith(prefix) && /^[^/]+\/(custom-)?secret-id$/.test(path.slice(prefix.length));
+}
+function quoted(value) {
+  const text = value.length > 200 ? `${value.slice(0, 200)}\u2026` : value;
+  return JSON.stringify(text);
+}
+async function unwrapSecretId(client, wrapping, s, log) {
+  const mount = mountPath(s.approleMount);
+  const spent = {
+    hint: `a wrapping token works once and expires: if nothing of yours unwrapped it before, someone else may have (revoke the role's secret_ids under auth/${mount}/role/ROLE) \u2014 or it is too old; deliver a new one`
+  };
+  const lookup = "sys/wrapping/lookup";
+  const looked = await client.request("POST", lookup, {
+    body: { token: wrapping },
+    what: `checking the wrapping token (${lookup})`
+  }).catch((e) => loginRefused(e, "wrapping token", spent));
+  const info = dataOf(looked, lookup);
+  const creationPath = typeof info.creation_path === "string" ? info.creation_path : "";
+  if (!isSecretIdCreationPath(creationPath, mount, client.settings.namespace)) {
+    throw new VaultrunError(
+      "LOGIN_FAILED",
+      `the wrapping token in VAULT_SECRET_ID(_FILE) (VAULTRUN_SECRET_ID_WRAPPED=true) was created by ${creationPath ? quoted(creationPath) : "no creation_path"}, not by auth/${mount}/role/ROLE/secret-id: vaultrun does not unwrap it`,
+      {
+        hint: `it was not wrapped by the AppRole secret-id endpoint: someone may have intercepted and re-wrapped it; revoke the role's secret_ids (vault list auth/${mount}/role/ROLE/secret-id, then vault write auth/${mount}/role/ROLE/secret-id-accessor/destroy secret_id_accessor=\u2026) and deliver a new wrapped one (or set --approle-mount if the role is on another mount)`
+      }
+    );
+  }
+  log.debug("the wrapping token was made by the AppRole secret-id endpoint", {
+    creation_path: creationPath,
+    ...typeof info.creation_time === "string" ? { creation_time: info.creation_time } : {}
+  });
+  const unwrapped = await client.request("POST", "sys/wrapping/unwrap", {
+    token: wrapping,
+    what: "unwrapping the secret_id (sys/wrapping/unwrap)"
+  }).catch((e) => loginRefused(e, "wrapping token", spent));
+  const inner = dataOf(unwrapped, "sys/wrapping/unwrap").secret_id;
+  if (typeof inner !== "string" || inner === "") {
+    throw new VaultrunError("LOGIN_FAILED", "the wrapped response holds no secret_id", {
+      hint: "wrap the output of auth/<mount>/role/<role>/secret-id (vault write -wrap-ttl=\u2026)"
+    });
+  }
+  log.masker.add(inner);
+  return inner;
+}
 async function approleLogin(client, s, log) {
   const roleId = s.roleId ?? (s.roleIdFile ? await readCredentialFile(s.roleIdFile, "VAULT_ROLE_ID_FILE") : void 0);
   if (!roleId) {
@@ -2809,26 +2857,8 @@ async function approleLogin(client, s, log) {
   }
   log.masker.add(roleId);
   log.masker.add(secretId);
-  if (s.secretIdWrapped) {
-    const unwrapped = await client.request("POST", "sys/wrapping/unwrap", {
-      token: secretId,
-      what: "unwrapping the secret_id (sys/wrapping/unwrap)"
-    }).catch(
-      (e) => loginRefused(
-        e,
-        "wrapping token: it is single-use and expires (was it already unwrapped, or too old?)"
-      )
-    );
-    const inner = dataOf(unwrapped, "sys/wrapping/unwrap").secret_id;
-    if (typeof inner !== "string" || inner === "") {
-      throw new VaultrunError("LOGIN_FAILED", "the wrapped response holds no secret_id", {
-        hint: "wrap the output of auth/<mount>/role/<role>/secret-id (vault write -wrap-ttl=\u2026)"
-      });
-    }
-    secretId = inner;
-    log.masker.add(secretId);
-  }
-  const mount = s.approleMount.replace(/^\/+|\/+$/g, "");
+  if (s.secretIdWrapped) secretId = await unwrapSecretId(client, secretId, s, log);
+  const mount = mountPath(s.approleMount);
   const body = await client.request("POST", `auth/${mount}/login`, {
     body: { role_id: roleId, secret_id: secretId },
     what: `logging in with AppRole (auth/${mount}/login)`

@@ -160,7 +160,7 @@ export const SETTINGS = [
     env: ['VAULTRUN_SECRET_ID_WRAPPED'],
     kind: 'bool',
     default: 'false',
-    help: 'the secret_id is a response-wrapping token: unwrap it first',
+    help: "the secret_id is a response-wrapping token of AppRole's secret-id endpoint: check its origin, unwrap it",
   },
   {
     key: 'deleteSecretIdFile',

@@ -10,6 +10,7 @@ import {
   dataOf,
   loginAnswer,
   loginRefused,
+  mountPath,
   numberField,
   readCredentialFile,
 } from './auth-common.js';
@@ -120,6 +121,87 @@ async function tokenLogin(
   };
 }
 
+/**
+ * Pure: whether a wrapping token's creation_path is one of AppRole's secret-id endpoints at this mount —
+ * `auth/MOUNT/role/ROLE/secret-id` or `.../custom-secret-id`, any role (OpenBao reports it relative to the
+ * namespace; the namespace-prefixed form is accepted too). Anything else, `sys/wrapping/wrap` above all, means
+ * the token was not made by the endpoint that issues secret_ids: someone re-wrapped a value they hold.
+ */
+export function isSecretIdCreationPath(creationPath: string, mount: string, namespace?: string): boolean {
+  const ns = namespace ? mountPath(namespace) : '';
+  const path = ns && creationPath.startsWith(`${ns}/`) ? creationPath.slice(ns.length + 1) : creationPath;
+  const prefix = `auth/${mountPath(mount)}/role/`;
+  return path.startsWith(prefix) && /^[^/]+\/(custom-)?secret-id$/.test(path.slice(prefix.length));
+}
+
+/** A value from Vault put into a message: quoted, printable, bounded (a hostile server chooses it). */
+function quoted(value: string): string {
+  const text = value.length > 200 ? `${value.slice(0, 200)}…` : value;
+  return JSON.stringify(text);
+}
+
+/**
+ * A wrapped secret_id: the wrapping token is looked up first (sys/wrapping/lookup, no auth token needed) and
+ * unwrapped only if AppRole's secret-id endpoint of the configured mount made it. A used or unknown wrapping
+ * token fails the lookup (400 "wrapping token is not valid or does not exist"): 67, saying someone else may
+ * have used it.
+ */
+async function unwrapSecretId(
+  client: VaultClient,
+  wrapping: string,
+  s: AuthSettings,
+  log: Logger,
+): Promise<string> {
+  const mount = mountPath(s.approleMount);
+  const spent = {
+    hint:
+      'a wrapping token works once and expires: if nothing of yours unwrapped it before, someone else may have ' +
+      `(revoke the role's secret_ids under auth/${mount}/role/ROLE) — or it is too old; deliver a new one`,
+  };
+  const lookup = 'sys/wrapping/lookup';
+  const looked = await client
+    .request<AuthBody>('POST', lookup, {
+      body: { token: wrapping },
+      what: `checking the wrapping token (${lookup})`,
+    })
+    .catch((e: unknown) => loginRefused(e, 'wrapping token', spent));
+  const info = dataOf(looked, lookup);
+  const creationPath = typeof info.creation_path === 'string' ? info.creation_path : '';
+  if (!isSecretIdCreationPath(creationPath, mount, client.settings.namespace)) {
+    throw new VaultrunError(
+      'LOGIN_FAILED',
+      `the wrapping token in VAULT_SECRET_ID(_FILE) (VAULTRUN_SECRET_ID_WRAPPED=true) was created by ` +
+        `${creationPath ? quoted(creationPath) : 'no creation_path'}, not by auth/${mount}/role/ROLE/secret-id: ` +
+        'vaultrun does not unwrap it',
+      {
+        hint:
+          'it was not wrapped by the AppRole secret-id endpoint: someone may have intercepted and re-wrapped it; ' +
+          `revoke the role's secret_ids (vault list auth/${mount}/role/ROLE/secret-id, then vault write ` +
+          `auth/${mount}/role/ROLE/secret-id-accessor/destroy secret_id_accessor=…) and deliver a new wrapped one ` +
+          `(or set --approle-mount if the role is on another mount)`,
+      },
+    );
+  }
+  log.debug('the wrapping token was made by the AppRole secret-id endpoint', {
+    creation_path: creationPath,
+    ...(typeof info.creation_time === 'string' ? { creation_time: info.creation_time } : {}),
+  });
+  const unwrapped = await client
+    .request<AuthBody>('POST', 'sys/wrapping/unwrap', {
+      token: wrapping,
+      what: 'unwrapping the secret_id (sys/wrapping/unwrap)',
+    })
+    .catch((e: unknown) => loginRefused(e, 'wrapping token', spent));
+  const inner = dataOf(unwrapped, 'sys/wrapping/unwrap').secret_id;
+  if (typeof inner !== 'string' || inner === '') {
+    throw new VaultrunError('LOGIN_FAILED', 'the wrapped response holds no secret_id', {
+      hint: 'wrap the output of auth/<mount>/role/<role>/secret-id (vault write -wrap-ttl=…)',
+    });
+  }
+  log.masker.add(inner);
+  return inner;
+}
+
 async function approleLogin(client: VaultClient, s: AuthSettings, log: Logger): Promise<Session> {
   const roleId =
     s.roleId ?? (s.roleIdFile ? await readCredentialFile(s.roleIdFile, 'VAULT_ROLE_ID_FILE') : undefined);
@@ -139,28 +221,8 @@ async function approleLogin(client: VaultClient, s: AuthSettings, log: Logger): 
   }
   log.masker.add(roleId);
   log.masker.add(secretId);
-  if (s.secretIdWrapped) {
-    const unwrapped = await client
-      .request<AuthBody>('POST', 'sys/wrapping/unwrap', {
-        token: secretId,
-        what: 'unwrapping the secret_id (sys/wrapping/unwrap)',
-      })
-      .catch((e: unknown) =>
-        loginRefused(
-          e,
-          'wrapping token: it is single-use and expires (was it already unwrapped, or too old?)',
-        ),
-      );
-    const inner = dataOf(unwrapped, 'sys/wrapping/unwrap').secret_id;
-    if (typeof inner !== 'string' || inner === '') {
-      throw new VaultrunError('LOGIN_FAILED', 'the wrapped response holds no secret_id', {
-        hint: 'wrap the output of auth/<mount>/role/<role>/secret-id (vault write -wrap-ttl=…)',
-      });
-    }
-    secretId = inner;
-    log.masker.add(secretId);
-  }
-  const mount = s.approleMount.replace(/^\/+|\/+$/g, '');
+  if (s.secretIdWrapped) secretId = await unwrapSecretId(client, secretId, s, log);
+  const mount = mountPath(s.approleMount);
   const body = await client
     .request<AuthBody>('POST', `auth/${mount}/login`, {
       body: { role_id: roleId, secret_id: secretId },
