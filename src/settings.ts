@@ -168,7 +168,7 @@ export const SETTINGS = [
     env: ['VAULTRUN_DELETE_SECRET_ID_FILE'],
     kind: 'bool',
     default: 'false',
-    help: 'delete the secret_id file after reading it',
+    help: 'delete the secret_id file after a successful login (refuses a symlink)',
   },
   {
     key: 'jwt',

@@ -1,4 +1,4 @@
-import { readFile, unlink } from 'node:fs/promises';
+import { readFile } from 'node:fs/promises';
 import { homedir } from 'node:os';
 import { join } from 'node:path';
 import { VaultrunError } from '../errors.js';
@@ -18,6 +18,7 @@ import { jwtLogin } from './auth-jwt.js';
 import { kubernetesLogin } from './auth-kubernetes.js';
 import type { AuthMethod, AuthSettings, Session } from './auth-types.js';
 import type { VaultClient } from './client.js';
+import { openSecretIdFile, type SecretIdFile } from './secret-id-file.js';
 
 /**
  * Logging in. Credentials come from the environment or files, never from flags (argv is visible in `ps`).
@@ -210,57 +211,62 @@ async function approleLogin(client: VaultClient, s: AuthSettings, log: Logger): 
       hint: 'set VAULT_ROLE_ID or VAULT_ROLE_ID_FILE',
     });
   }
+  // Under --delete-secret-id-file the file is held (see secret-id-file.ts) so that the file deleted is the one read.
+  let held: SecretIdFile | undefined;
   let secretId = s.secretId;
   if (!secretId && s.secretIdFile) {
-    secretId = await readCredentialFile(s.secretIdFile, 'VAULT_SECRET_ID_FILE');
+    if (s.deleteSecretIdFile) {
+      held = await openSecretIdFile(s.secretIdFile);
+      secretId = held.value;
+    } else {
+      secretId = await readCredentialFile(s.secretIdFile, 'VAULT_SECRET_ID_FILE');
+    }
   }
-  if (!secretId) {
-    throw new VaultrunError('LOGIN_FAILED', 'AppRole login needs a secret_id', {
-      hint: 'set VAULT_SECRET_ID or VAULT_SECRET_ID_FILE (a role with bind_secret_id=false is not supported)',
-    });
-  }
-  log.masker.add(roleId);
-  log.masker.add(secretId);
-  if (s.secretIdWrapped) secretId = await unwrapSecretId(client, secretId, s, log);
-  const mount = mountPath(s.approleMount);
-  const body = await client
-    .request<AuthBody>('POST', `auth/${mount}/login`, {
-      body: { role_id: roleId, secret_id: secretId },
-      what: `logging in with AppRole (auth/${mount}/login)`,
-    })
-    .catch((e: unknown) =>
-      loginRefused(e, 'role_id and secret_id', {
-        hint:
-          `check VAULT_ROLE_ID(_FILE) and VAULT_SECRET_ID(_FILE) and the mount (auth/${mount}); a secret_id expires ` +
-          `or runs out of uses: make a new one with vault write -f auth/${mount}/role/ROLE/secret-id`,
-      }),
-    );
-  const { token, ttl, renewable } = loginAnswer(body, `the AppRole login at auth/${mount}/login`);
-  log.masker.add(token);
-  // Only now: a start that failed before this point (Vault unreachable, sealed) can be retried with the file.
-  if (!s.secretId && s.secretIdFile && s.deleteSecretIdFile) {
-    await unlink(s.secretIdFile).then(
-      () => log.debug('deleted the secret_id file after logging in with it', { file: s.secretIdFile }),
-      (e: NodeJS.ErrnoException) =>
-        log.warn('could not delete the secret_id file', { file: s.secretIdFile, error: e.code }),
-    );
-  }
-  return {
-    token,
-    method: 'approle',
-    source: `auth/${mount}`,
-    ttl,
-    renewable,
-    created: true,
-    relogin: {
+  try {
+    if (!secretId) {
+      throw new VaultrunError('LOGIN_FAILED', 'AppRole login needs a secret_id', {
+        hint: 'set VAULT_SECRET_ID or VAULT_SECRET_ID_FILE (a role with bind_secret_id=false is not supported)',
+      });
+    }
+    log.masker.add(roleId);
+    log.masker.add(secretId);
+    if (s.secretIdWrapped) secretId = await unwrapSecretId(client, secretId, s, log);
+    const mount = mountPath(s.approleMount);
+    const body = await client
+      .request<AuthBody>('POST', `auth/${mount}/login`, {
+        body: { role_id: roleId, secret_id: secretId },
+        what: `logging in with AppRole (auth/${mount}/login)`,
+      })
+      .catch((e: unknown) =>
+        loginRefused(e, 'role_id and secret_id', {
+          hint:
+            `check VAULT_ROLE_ID(_FILE) and VAULT_SECRET_ID(_FILE) and the mount (auth/${mount}); a secret_id expires ` +
+            `or runs out of uses: make a new one with vault write -f auth/${mount}/role/ROLE/secret-id`,
+        }),
+      );
+    const { token, ttl, renewable } = loginAnswer(body, `the AppRole login at auth/${mount}/login`);
+    log.masker.add(token);
+    // Only now: a start that failed before this point (Vault unreachable, sealed) can be retried with the file.
+    if (held) await held.remove(log);
+    return {
+      token,
       method: 'approle',
-      roleId,
-      secretId,
-      approleMount: s.approleMount,
-      secretIdWrapped: false,
-      deleteSecretIdFile: false,
-    },
-  };
+      source: `auth/${mount}`,
+      ttl,
+      renewable,
+      created: true,
+      relogin: {
+        method: 'approle',
+        roleId,
+        secretId,
+        approleMount: s.approleMount,
+        secretIdWrapped: false,
+        deleteSecretIdFile: false,
+      },
+    };
+  } finally {
+    await held?.close();
+  }
 }
 
 const LOGINS: Record<

@@ -1,6 +1,6 @@
 // Logging in: token (env, file, ~/.vault-token, BAO_* spellings), AppRole (env, files, wrapped secret_id,
-// its origin checked, --delete-secret-id-file), refusals, and no Vault contact at all without references.
-import { existsSync, writeFileSync } from 'node:fs';
+// its origin checked, --delete-secret-id-file and a symlinked secret_id file), refusals, and no Vault contact at all without references.
+import { existsSync, readFileSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { freePort, type OpenBao, startOpenBao } from '../support/openbao.js';
@@ -248,6 +248,41 @@ describe('login', () => {
         { args: ['--approle-mount', 'approle-b'] },
       );
       expectResolved(ok, 'approle');
+    });
+
+    it('--delete-secret-id-file with a symlinked secret_id file: refused (74) before the login, the target untouched', async () => {
+      const dir = tempDir();
+      const secretId = await newSecretId();
+      writeFileSync(join(dir, 'real'), `${secretId}\n`);
+      symlinkSync(join(dir, 'real'), join(dir, 'secret_id'));
+      const logins = await auditRequests(bao, 'auth/approle/login');
+      const run = await runProbe(
+        sensitive,
+        {
+          VAULT_ADDR: bao.addr,
+          VAULT_ROLE_ID: roleId,
+          VAULT_SECRET_ID_FILE: join(dir, 'secret_id'),
+          ...REFS,
+        },
+        { args: ['--delete-secret-id-file'] },
+      );
+      expectFailure(
+        run,
+        74,
+        /VAULT_SECRET_ID_FILE .*secret_id is a symbolic link: --delete-secret-id-file would delete only the link/,
+        /point VAULT_SECRET_ID_FILE at the file itself/,
+      );
+      expect(readFileSync(join(dir, 'real'), 'utf8')).toBe(`${secretId}\n`);
+      expect(existsSync(join(dir, 'secret_id'))).toBe(true);
+      expect(await auditRequests(bao, 'auth/approle/login')).toHaveLength(logins.length);
+      // Pointed at the file itself, the same secret_id logs in and the file is gone.
+      const ok = await runProbe(
+        sensitive,
+        { VAULT_ADDR: bao.addr, VAULT_ROLE_ID: roleId, VAULT_SECRET_ID_FILE: join(dir, 'real'), ...REFS },
+        { args: ['--delete-secret-id-file'] },
+      );
+      expectResolved(ok, 'approle');
+      expect(existsSync(join(dir, 'real'))).toBe(false);
     });
 
     it('a wrapped secret_id from a file, with --secret-id-wrapped', async () => {
