@@ -248,10 +248,10 @@ var require_dist = __commonJS({
 
 // src/action/main.ts
 var import_node_crypto4 = __toESM(require_crypto(), 1);
-var import_node_fs6 = require("node:fs");
-var import_promises8 = require("node:fs/promises");
+var import_node_fs7 = require("node:fs");
+var import_promises9 = require("node:fs/promises");
 var import_node_os4 = require("node:os");
-var import_node_path6 = require("node:path");
+var import_node_path7 = require("node:path");
 
 // src/config.ts
 var import_node_os = require("node:os");
@@ -612,12 +612,12 @@ function parseValue(variable, value) {
   const segments = [];
   let rest = value;
   for (; ; ) {
-    const open4 = rest.indexOf(INLINE_OPEN);
-    if (open4 < 0) break;
-    if (open4 > 0) segments.push({ text: rest.slice(0, open4) });
-    const close = rest.indexOf("}", open4);
+    const open5 = rest.indexOf(INLINE_OPEN);
+    if (open5 < 0) break;
+    if (open5 > 0) segments.push({ text: rest.slice(0, open5) });
+    const close = rest.indexOf("}", open5);
     if (close < 0) throw syntaxError(variable, "inline reference '${vault:' is not closed with '}'");
-    const body = rest.slice(open4 + INLINE_OPEN.length, close);
+    const body = rest.slice(open5 + INLINE_OPEN.length, close);
     segments.push({
       ref: isCiphertext(`vault:${body}`) ? ciphertextRef(`vault:${body}`) : parseRefBody(variable, body)
     });
@@ -864,7 +864,7 @@ var SETTINGS = [
     env: ["VAULTRUN_SECRET_ID_WRAPPED"],
     kind: "bool",
     default: "false",
-    help: "the secret_id is a response-wrapping token: unwrap it first"
+    help: "the secret_id is a response-wrapping token of AppRole's secret-id endpoint: check its origin, unwrap it"
   },
   {
     key: "deleteSecretIdFile",
@@ -872,7 +872,7 @@ var SETTINGS = [
     env: ["VAULTRUN_DELETE_SECRET_ID_FILE"],
     kind: "bool",
     default: "false",
-    help: "delete the secret_id file after reading it"
+    help: "delete the secret_id file after a successful login (refuses a symlink)"
   },
   {
     key: "jwt",
@@ -1652,8 +1652,8 @@ function outputAction(kind) {
   }
 }
 async function writeThrough(path, text, origin, expected) {
-  const { O_WRONLY: O_WRONLY2, O_NOFOLLOW: O_NOFOLLOW2, O_NOCTTY } = import_node_fs2.constants;
-  const handle = await (0, import_promises.open)(path, O_WRONLY2 | O_NOFOLLOW2 | O_NOCTTY);
+  const { O_WRONLY: O_WRONLY2, O_NOFOLLOW: O_NOFOLLOW3, O_NOCTTY: O_NOCTTY2 } = import_node_fs2.constants;
+  const handle = await (0, import_promises.open)(path, O_WRONLY2 | O_NOFOLLOW3 | O_NOCTTY2);
   try {
     const st = await handle.stat();
     if (st.dev !== expected.dev || st.ino !== expected.ino || !(st.isFIFO() || st.isCharacterDevice())) {
@@ -2096,10 +2096,10 @@ function kindOf2(st) {
   return "of an unknown type";
 }
 async function readLimited(path, limit, options = {}) {
-  const { O_RDONLY: O_RDONLY2, O_NOCTTY, O_NONBLOCK } = import_node_fs4.constants;
+  const { O_RDONLY: O_RDONLY3, O_NOCTTY: O_NOCTTY2, O_NONBLOCK: O_NONBLOCK2 } = import_node_fs4.constants;
   let handle;
   try {
-    handle = await (0, import_promises2.open)(path, O_RDONLY2 | O_NOCTTY | (options.allowFifo ? 0 : O_NONBLOCK));
+    handle = await (0, import_promises2.open)(path, O_RDONLY3 | O_NOCTTY2 | (options.allowFifo ? 0 : O_NONBLOCK2));
   } catch (error) {
     if (error.code === "ENXIO") {
       const st = await (0, import_promises2.stat)(path).catch(() => void 0);
@@ -2457,8 +2457,8 @@ async function writeSecretFile(dir, name, content, mode = 256, owner) {
 async function forgetIfRemoved(dir) {
   const entry = runDirs.get(dir);
   if (!entry) return false;
-  const stat3 = await entry.run.handle.stat().catch(() => void 0);
-  if (stat3 !== void 0 && stat3.nlink > 0) return false;
+  const stat4 = await entry.run.handle.stat().catch(() => void 0);
+  if (stat4 !== void 0 && stat4.nlink > 0) return false;
   runDirs.delete(dir);
   for (const [key, path] of byCandidates) if (path === dir) byCandidates.delete(key);
   await closeRunDir(entry);
@@ -2560,9 +2560,9 @@ function lookalikeProblem(value) {
 }
 
 // src/vault/auth.ts
-var import_promises5 = require("node:fs/promises");
+var import_promises6 = require("node:fs/promises");
 var import_node_os3 = require("node:os");
-var import_node_path4 = require("node:path");
+var import_node_path5 = require("node:path");
 
 // src/vault/auth-common.ts
 var import_promises4 = require("node:fs/promises");
@@ -2763,6 +2763,112 @@ async function kubernetesLogin(client, s, log) {
   );
 }
 
+// src/vault/secret-id-file.ts
+var import_node_fs6 = require("node:fs");
+var import_promises5 = require("node:fs/promises");
+var import_node_path4 = require("node:path");
+var { O_RDONLY: O_RDONLY2, O_DIRECTORY: O_DIRECTORY2, O_NOFOLLOW: O_NOFOLLOW2, O_NONBLOCK, O_NOCTTY } = import_node_fs6.constants;
+var SETTING = "VAULT_SECRET_ID_FILE";
+function ioError(message, hint) {
+  return new VaultrunError("IO", message, { hint });
+}
+function errno(error) {
+  return error.code ?? "error";
+}
+async function openSecretIdFile(path) {
+  const readable = "check the path and that the file is readable by this user";
+  let dir;
+  try {
+    dir = await (0, import_promises5.open)((0, import_node_path4.dirname)(path), O_RDONLY2 | O_DIRECTORY2);
+  } catch (error) {
+    throw ioError(`cannot open the directory of ${SETTING} ${path}: ${errno(error)}`, readable);
+  }
+  try {
+    const dirStat = await dir.stat();
+    const proc = await (0, import_promises5.stat)(`/proc/self/fd/${dir.fd}`).catch(() => void 0);
+    const viaProc = proc !== void 0 && proc.dev === dirStat.dev && proc.ino === dirStat.ino;
+    const entry = viaProc ? `/proc/self/fd/${dir.fd}/${(0, import_node_path4.basename)(path)}` : path;
+    let file;
+    try {
+      file = await (0, import_promises5.open)(entry, O_RDONLY2 | O_NOFOLLOW2 | O_NONBLOCK | O_NOCTTY);
+    } catch (error) {
+      const code = errno(error);
+      if (code === "ELOOP" || code === "EMLINK") {
+        throw ioError(
+          `${SETTING} ${path} is a symbolic link: --delete-secret-id-file would delete only the link and leave the file it points to, with a usable secret_id`,
+          `point ${SETTING} at the file itself (not a link to it), or drop --delete-secret-id-file`
+        );
+      }
+      throw ioError(`cannot read ${SETTING} file ${path}: ${code}`, readable);
+    }
+    let text;
+    let dev;
+    let ino;
+    try {
+      const st = await file.stat();
+      if (!st.isFile()) {
+        throw ioError(
+          `${SETTING} ${path} is not a regular file: --delete-secret-id-file deletes a regular file only`,
+          `point ${SETTING} at a regular file, or drop --delete-secret-id-file`
+        );
+      }
+      if (st.nlink !== 1) {
+        throw ioError(
+          `${SETTING} ${path} has ${st.nlink} names (hard links): --delete-secret-id-file would delete one and leave the secret_id readable under the others`,
+          `give ${SETTING} a file with a single name, or drop --delete-secret-id-file`
+        );
+      }
+      ({ dev, ino } = st);
+      text = await file.readFile("utf8").catch((error) => {
+        throw ioError(`cannot read ${SETTING} file ${path}: ${errno(error)}`, readable);
+      });
+    } finally {
+      await file.close();
+    }
+    const value = text.trim();
+    if (value === "") throw new VaultrunError("LOGIN_FAILED", `${SETTING} file ${path} is empty`);
+    let closed = false;
+    const close = async () => {
+      if (closed) return;
+      closed = true;
+      await dir.close();
+    };
+    return {
+      value,
+      close,
+      async remove(log) {
+        try {
+          const now = await (0, import_promises5.lstat)(entry).catch((error) => error);
+          if (now instanceof Error) {
+            log.warn("could not delete the secret_id file: it is no longer there", {
+              file: path,
+              error: errno(now)
+            });
+          } else if (now.dev !== dev || now.ino !== ino) {
+            log.warn(
+              "did not delete the secret_id file: its name no longer refers to the file vaultrun read (it was replaced)",
+              {
+                file: path,
+                hint: "the file read may still exist elsewhere: check who can write its directory"
+              }
+            );
+          } else {
+            await (0, import_promises5.unlink)(entry).then(
+              () => log.debug("deleted the secret_id file after logging in with it", { file: path }),
+              (error) => log.warn("could not delete the secret_id file", { file: path, error: errno(error) })
+            );
+          }
+        } finally {
+          await close();
+        }
+      }
+    };
+  } catch (error) {
+    await dir.close();
+    throw error;
+  }
+}
+
 // src/vault/auth.ts
 function chooseMethod(s, homeTokenExists) {
   if (s.method) return s.method;
@@ -2798,7 +2904,7 @@ async function tokenLogin(client, s, log, hooks = {}) {
     source = `VAULT_TOKEN_FILE ${s.tokenFile}`;
   }
   if (!token) {
-    const home = (0, import_node_path4.join)((0, import_node_os3.homedir)(), ".vault-token");
+    const home = (0, import_node_path5.join)((0, import_node_os3.homedir)(), ".vault-token");
     token = await readCredentialFile(home, "token");
     source = home;
   }
@@ -2827,6 +2933,54 @@ async function tokenLogin(client, s, log, hooks = {}) {
     ...source === "VAULT_TOKEN" ? {} : { relogin: { ...s, method: "token" } }
   };
 }
+function isSecretIdCreationPath(creationPath, mount, namespace) {
+  const ns = namespace ? mountPath(namespace) : "";
+  const path = ns && creationPath.startsWith(`${ns}/`) ? creationPath.slice(ns.length + 1) : creationPath;
+  const prefix = `auth/${mountPath(mount)}/role/`;
+  return path.startsWith(prefix) && /^[^/]+\/(custom-)?secret-id$/.test(path.slice(prefix.length));
+}
+function quoted(value) {
+  const text = value.length > 200 ? `${value.slice(0, 200)}\u2026` : value;
+  return JSON.stringify(text);
+}
+async function unwrapSecretId(client, wrapping, s, log) {
+  const mount = mountPath(s.approleMount);
+  const spent = {
+    hint: `a wrapping token works once and expires: if nothing of yours unwrapped it before, someone else may have (revoke the role's secret_ids under auth/${mount}/role/ROLE) \u2014 or it is too old; deliver a new one`
+  };
+  const lookup = "sys/wrapping/lookup";
+  const looked = await client.request("POST", lookup, {
+    body: { token: wrapping },
+    what: `checking the wrapping token (${lookup})`
+  }).catch((e) => loginRefused(e, "wrapping token", spent));
+  const info = dataOf(looked, lookup);
+  const creationPath = typeof info.creation_path === "string" ? info.creation_path : "";
+  if (!isSecretIdCreationPath(creationPath, mount, client.settings.namespace)) {
+    throw new VaultrunError(
+      "LOGIN_FAILED",
+      `the wrapping token in VAULT_SECRET_ID(_FILE) (VAULTRUN_SECRET_ID_WRAPPED=true) was created by ${creationPath ? quoted(creationPath) : "no creation_path"}, not by auth/${mount}/role/ROLE/secret-id: vaultrun does not unwrap it`,
+      {
+        hint: `it was not wrapped by the AppRole secret-id endpoint: someone may have intercepted and re-wrapped it; revoke the role's secret_ids (vault list auth/${mount}/role/ROLE/secret-id, then vault write auth/${mount}/role/ROLE/secret-id-accessor/destroy secret_id_accessor=\u2026) and deliver a new wrapped one (or set --approle-mount if the role is on another mount)`
+      }
+    );
+  }
+  log.debug("the wrapping token was made by the AppRole secret-id endpoint", {
+    creation_path: creationPath,
+    ...typeof info.creation_time === "string" ? { creation_time: info.creation_time } : {}
+  });
+  const unwrapped = await client.request("POST", "sys/wrapping/unwrap", {
+    token: wrapping,
+    what: "unwrapping the secret_id (sys/wrapping/unwrap)"
+  }).catch((e) => loginRefused(e, "wrapping token", spent));
+  const inner = dataOf(unwrapped, "sys/wrapping/unwrap").secret_id;
+  if (typeof inner !== "string" || inner === "") {
+    throw new VaultrunError("LOGIN_FAILED", "the wrapped response holds no secret_id", {
+      hint: "wrap the output of auth/<mount>/role/<role>/secret-id (vault write -wrap-ttl=\u2026)"
+    });
+  }
+  log.masker.add(inner);
+  return inner;
+}
 async function approleLogin(client, s, log) {
   const roleId = s.roleId ?? (s.roleIdFile ? await readCredentialFile(s.roleIdFile, "VAULT_ROLE_ID_FILE") : void 0);
   if (!roleId) {
@@ -2834,69 +2988,56 @@ async function approleLogin(client, s, log) {
       hint: "set VAULT_ROLE_ID or VAULT_ROLE_ID_FILE"
     });
   }
+  let held;
   let secretId = s.secretId;
   if (!secretId && s.secretIdFile) {
-    secretId = await readCredentialFile(s.secretIdFile, "VAULT_SECRET_ID_FILE");
+    if (s.deleteSecretIdFile) {
+      held = await openSecretIdFile(s.secretIdFile);
+      secretId = held.value;
+    } else {
+      secretId = await readCredentialFile(s.secretIdFile, "VAULT_SECRET_ID_FILE");
+    }
   }
-  if (!secretId) {
-    throw new VaultrunError("LOGIN_FAILED", "AppRole login needs a secret_id", {
-      hint: "set VAULT_SECRET_ID or VAULT_SECRET_ID_FILE (a role with bind_secret_id=false is not supported)"
-    });
-  }
-  log.masker.add(roleId);
-  log.masker.add(secretId);
-  if (s.secretIdWrapped) {
-    const unwrapped = await client.request("POST", "sys/wrapping/unwrap", {
-      token: secretId,
-      what: "unwrapping the secret_id (sys/wrapping/unwrap)"
-    }).catch(
-      (e) => loginRefused(
-        e,
-        "wrapping token: it is single-use and expires (was it already unwrapped, or too old?)"
-      )
-    );
-    const inner = dataOf(unwrapped, "sys/wrapping/unwrap").secret_id;
-    if (typeof inner !== "string" || inner === "") {
-      throw new VaultrunError("LOGIN_FAILED", "the wrapped response holds no secret_id", {
-        hint: "wrap the output of auth/<mount>/role/<role>/secret-id (vault write -wrap-ttl=\u2026)"
+  try {
+    if (!secretId) {
+      throw new VaultrunError("LOGIN_FAILED", "AppRole login needs a secret_id", {
+        hint: "set VAULT_SECRET_ID or VAULT_SECRET_ID_FILE (a role with bind_secret_id=false is not supported)"
       });
     }
-    secretId = inner;
+    log.masker.add(roleId);
     log.masker.add(secretId);
-  }
-  const mount = s.approleMount.replace(/^\/+|\/+$/g, "");
-  const body = await client.request("POST", `auth/${mount}/login`, {
-    body: { role_id: roleId, secret_id: secretId },
-    what: `logging in with AppRole (auth/${mount}/login)`
-  }).catch(
-    (e) => loginRefused(e, "role_id and secret_id", {
-      hint: `check VAULT_ROLE_ID(_FILE) and VAULT_SECRET_ID(_FILE) and the mount (auth/${mount}); a secret_id expires or runs out of uses: make a new one with vault write -f auth/${mount}/role/ROLE/secret-id`
-    })
-  );
-  const { token, ttl, renewable } = loginAnswer(body, `the AppRole login at auth/${mount}/login`);
-  log.masker.add(token);
-  if (!s.secretId && s.secretIdFile && s.deleteSecretIdFile) {
-    await (0, import_promises5.unlink)(s.secretIdFile).then(
-      () => log.debug("deleted the secret_id file after logging in with it", { file: s.secretIdFile }),
-      (e) => log.warn("could not delete the secret_id file", { file: s.secretIdFile, error: e.code })
+    if (s.secretIdWrapped) secretId = await unwrapSecretId(client, secretId, s, log);
+    const mount = mountPath(s.approleMount);
+    const body = await client.request("POST", `auth/${mount}/login`, {
+      body: { role_id: roleId, secret_id: secretId },
+      what: `logging in with AppRole (auth/${mount}/login)`
+    }).catch(
+      (e) => loginRefused(e, "role_id and secret_id", {
+        hint: `check VAULT_ROLE_ID(_FILE) and VAULT_SECRET_ID(_FILE) and the mount (auth/${mount}); a secret_id expires or runs out of uses: make a new one with vault write -f auth/${mount}/role/ROLE/secret-id`
+      })
     );
-  }
-  return {
-    token,
-    method: "approle",
-    source: `auth/${mount}`,
-    ttl,
-    renewable,
-    created: true,
-    relogin: {
+    const { token, ttl, renewable } = loginAnswer(body, `the AppRole login at auth/${mount}/login`);
+    log.masker.add(token);
+    if (held) await held.remove(log);
+    return {
+      token,
       method: "approle",
-      roleId,
-      secretId,
-      approleMount: s.approleMount,
-      secretIdWrapped: false,
-      deleteSecretIdFile: false
-    }
-  };
+      source: `auth/${mount}`,
+      ttl,
+      renewable,
+      created: true,
+      relogin: {
+        method: "approle",
+        roleId,
+        secretId,
+        approleMount: s.approleMount,
+        secretIdWrapped: false,
+        deleteSecretIdFile: false
+      }
+    };
+  } finally {
+    await held?.close();
+  }
 }
 var LOGINS = {
   token: tokenLogin,
@@ -2906,7 +3047,7 @@ var LOGINS = {
   cert: certLogin
 };
 async function login(client, s, log, hooks = {}) {
-  const homeTokenExists = !s.method && !(s.roleId || s.roleIdFile || s.token || s.tokenFile || s.jwt || s.jwtFile || s.jwtRole || s.kubernetesRole) ? await (0, import_promises5.readFile)((0, import_node_path4.join)((0, import_node_os3.homedir)(), ".vault-token")).then(
+  const homeTokenExists = !s.method && !(s.roleId || s.roleIdFile || s.token || s.tokenFile || s.jwt || s.jwtFile || s.jwtRole || s.kubernetesRole) ? await (0, import_promises6.readFile)((0, import_node_path5.join)((0, import_node_os3.homedir)(), ".vault-token")).then(
     () => true,
     () => false
   ) : false;
@@ -3002,7 +3143,7 @@ async function createChildToken(client, parent, settings, log) {
 }
 
 // src/vault/client.ts
-var import_promises6 = require("node:timers/promises");
+var import_promises7 = require("node:timers/promises");
 
 // src/vault/consistency.ts
 function time(stamp) {
@@ -3671,7 +3812,7 @@ var VaultClient = class _VaultClient {
         reason: retryable.reason,
         delay_ms: Math.round(wait)
       });
-      await (0, import_promises6.setTimeout)(wait);
+      await (0, import_promises7.setTimeout)(wait);
     }
     const where = this.settings.addrIsDefault ? `${this.settings.addr} (the default: VAULT_ADDR is not set)` : this.settings.addr;
     throw new VaultrunError(
@@ -4082,11 +4223,11 @@ async function revokeSelf(client, token, waitMs) {
 }
 
 // src/vault/tls.ts
-var import_promises7 = require("node:fs/promises");
-var import_node_path5 = require("node:path");
+var import_promises8 = require("node:fs/promises");
+var import_node_path6 = require("node:path");
 async function load(path, origin) {
   try {
-    return await (0, import_promises7.readFile)(path);
+    return await (0, import_promises8.readFile)(path);
   } catch (error) {
     throw new VaultrunError(
       "IO",
@@ -4100,7 +4241,7 @@ async function loadTls(config) {
   if (config.caPath) {
     let names;
     try {
-      names = (await (0, import_promises7.readdir)(config.caPath)).sort();
+      names = (await (0, import_promises8.readdir)(config.caPath)).sort();
     } catch (error) {
       throw new VaultrunError(
         "IO",
@@ -4108,7 +4249,7 @@ async function loadTls(config) {
       );
     }
     for (const name of names.filter((n) => /\.(pem|crt|cer)$/i.test(n))) {
-      ca.push(await load((0, import_node_path5.join)(config.caPath, name), "VAULT_CAPATH"));
+      ca.push(await load((0, import_node_path6.join)(config.caPath, name), "VAULT_CAPATH"));
     }
   }
   return {
@@ -4868,15 +5009,15 @@ function requireFile(env, name) {
 }
 async function withCaFile(plan, env, run) {
   if (plan.caPem === void 0) return run();
-  const dir = await (0, import_promises8.mkdtemp)((0, import_node_path6.join)(env.RUNNER_TEMP || (0, import_node_os4.tmpdir)(), "vaultrun-ca-"));
+  const dir = await (0, import_promises9.mkdtemp)((0, import_node_path7.join)(env.RUNNER_TEMP || (0, import_node_os4.tmpdir)(), "vaultrun-ca-"));
   try {
-    const file = (0, import_node_path6.join)(dir, "ca.pem");
-    await (0, import_promises8.writeFile)(file, plan.caPem, { mode: 384 });
+    const file = (0, import_node_path7.join)(dir, "ca.pem");
+    await (0, import_promises9.writeFile)(file, plan.caPem, { mode: 384 });
     plan.env.VAULT_CACERT = file;
     delete plan.env.BAO_CACERT;
     return await run();
   } finally {
-    await (0, import_promises8.rm)(dir, { recursive: true, force: true });
+    await (0, import_promises9.rm)(dir, { recursive: true, force: true });
   }
 }
 async function runAction(io) {
@@ -4946,12 +5087,12 @@ async function runActionMain() {
   let held = [];
   const write = (line) => {
     if (held) held.push(line);
-    else (0, import_node_fs6.writeSync)(2, line);
+    else (0, import_node_fs7.writeSync)(2, line);
   };
   const release = () => {
     const lines = held ?? [];
     held = void 0;
-    for (const line of lines) (0, import_node_fs6.writeSync)(2, line);
+    for (const line of lines) (0, import_node_fs7.writeSync)(2, line);
   };
   const log = createLogger({ format: "text", level: "info", write });
   let status;

@@ -160,7 +160,7 @@ export const SETTINGS = [
     env: ['VAULTRUN_SECRET_ID_WRAPPED'],
     kind: 'bool',
     default: 'false',
-    help: 'the secret_id is a response-wrapping token: unwrap it first',
+    help: "the secret_id is a response-wrapping token of AppRole's secret-id endpoint: check its origin, unwrap it",
   },
   {
     key: 'deleteSecretIdFile',
@@ -168,7 +168,7 @@ export const SETTINGS = [
     env: ['VAULTRUN_DELETE_SECRET_ID_FILE'],
     kind: 'bool',
     default: 'false',
-    help: 'delete the secret_id file after reading it',
+    help: 'delete the secret_id file after a successful login (refuses a symlink)',
   },
   {
     key: 'jwt',

@@ -1,4 +1,4 @@
-import { readFile, unlink } from 'node:fs/promises';
+import { readFile } from 'node:fs/promises';
 import { homedir } from 'node:os';
 import { join } from 'node:path';
 import { VaultrunError } from '../errors.js';
@@ -10,6 +10,7 @@ import {
   dataOf,
   loginAnswer,
   loginRefused,
+  mountPath,
   numberField,
   readCredentialFile,
 } from './auth-common.js';
@@ -17,6 +18,7 @@ import { jwtLogin } from './auth-jwt.js';
 import { kubernetesLogin } from './auth-kubernetes.js';
 import type { AuthMethod, AuthSettings, Session } from './auth-types.js';
 import type { VaultClient } from './client.js';
+import { openSecretIdFile, type SecretIdFile } from './secret-id-file.js';
 
 /**
  * Logging in. Credentials come from the environment or files, never from flags (argv is visible in `ps`).
@@ -120,6 +122,87 @@ async function tokenLogin(
   };
 }
 
+/**
+ * Pure: whether a wrapping token's creation_path is one of AppRole's secret-id endpoints at this mount —
+ * `auth/MOUNT/role/ROLE/secret-id` or `.../custom-secret-id`, any role (OpenBao reports it relative to the
+ * namespace; the namespace-prefixed form is accepted too). Anything else, `sys/wrapping/wrap` above all, means
+ * the token was not made by the endpoint that issues secret_ids: someone re-wrapped a value they hold.
+ */
+export function isSecretIdCreationPath(creationPath: string, mount: string, namespace?: string): boolean {
+  const ns = namespace ? mountPath(namespace) : '';
+  const path = ns && creationPath.startsWith(`${ns}/`) ? creationPath.slice(ns.length + 1) : creationPath;
+  const prefix = `auth/${mountPath(mount)}/role/`;
+  return path.startsWith(prefix) && /^[^/]+\/(custom-)?secret-id$/.test(path.slice(prefix.length));
+}
+
+/** A value from Vault put into a message: quoted, printable, bounded (a hostile server chooses it). */
+function quoted(value: string): string {
+  const text = value.length > 200 ? `${value.slice(0, 200)}…` : value;
+  return JSON.stringify(text);
+}
+
+/**
+ * A wrapped secret_id: the wrapping token is looked up first (sys/wrapping/lookup, no auth token needed) and
+ * unwrapped only if AppRole's secret-id endpoint of the configured mount made it. A used or unknown wrapping
+ * token fails the lookup (400 "wrapping token is not valid or does not exist"): 67, saying someone else may
+ * have used it.
+ */
+async function unwrapSecretId(
+  client: VaultClient,
+  wrapping: string,
+  s: AuthSettings,
+  log: Logger,
+): Promise<string> {
+  const mount = mountPath(s.approleMount);
+  const spent = {
+    hint:
+      'a wrapping token works once and expires: if nothing of yours unwrapped it before, someone else may have ' +
+      `(revoke the role's secret_ids under auth/${mount}/role/ROLE) — or it is too old; deliver a new one`,
+  };
+  const lookup = 'sys/wrapping/lookup';
+  const looked = await client
+    .request<AuthBody>('POST', lookup, {
+      body: { token: wrapping },
+      what: `checking the wrapping token (${lookup})`,
+    })
+    .catch((e: unknown) => loginRefused(e, 'wrapping token', spent));
+  const info = dataOf(looked, lookup);
+  const creationPath = typeof info.creation_path === 'string' ? info.creation_path : '';
+  if (!isSecretIdCreationPath(creationPath, mount, client.settings.namespace)) {
+    throw new VaultrunError(
+      'LOGIN_FAILED',
+      `the wrapping token in VAULT_SECRET_ID(_FILE) (VAULTRUN_SECRET_ID_WRAPPED=true) was created by ` +
+        `${creationPath ? quoted(creationPath) : 'no creation_path'}, not by auth/${mount}/role/ROLE/secret-id: ` +
+        'vaultrun does not unwrap it',
+      {
+        hint:
+          'it was not wrapped by the AppRole secret-id endpoint: someone may have intercepted and re-wrapped it; ' +
+          `revoke the role's secret_ids (vault list auth/${mount}/role/ROLE/secret-id, then vault write ` +
+          `auth/${mount}/role/ROLE/secret-id-accessor/destroy secret_id_accessor=…) and deliver a new wrapped one ` +
+          `(or set --approle-mount if the role is on another mount)`,
+      },
+    );
+  }
+  log.debug('the wrapping token was made by the AppRole secret-id endpoint', {
+    creation_path: creationPath,
+    ...(typeof info.creation_time === 'string' ? { creation_time: info.creation_time } : {}),
+  });
+  const unwrapped = await client
+    .request<AuthBody>('POST', 'sys/wrapping/unwrap', {
+      token: wrapping,
+      what: 'unwrapping the secret_id (sys/wrapping/unwrap)',
+    })
+    .catch((e: unknown) => loginRefused(e, 'wrapping token', spent));
+  const inner = dataOf(unwrapped, 'sys/wrapping/unwrap').secret_id;
+  if (typeof inner !== 'string' || inner === '') {
+    throw new VaultrunError('LOGIN_FAILED', 'the wrapped response holds no secret_id', {
+      hint: 'wrap the output of auth/<mount>/role/<role>/secret-id (vault write -wrap-ttl=…)',
+    });
+  }
+  log.masker.add(inner);
+  return inner;
+}
+
 async function approleLogin(client: VaultClient, s: AuthSettings, log: Logger): Promise<Session> {
   const roleId =
     s.roleId ?? (s.roleIdFile ? await readCredentialFile(s.roleIdFile, 'VAULT_ROLE_ID_FILE') : undefined);
@@ -128,77 +211,62 @@ async function approleLogin(client: VaultClient, s: AuthSettings, log: Logger): 
       hint: 'set VAULT_ROLE_ID or VAULT_ROLE_ID_FILE',
     });
   }
+  // Under --delete-secret-id-file the file is held (see secret-id-file.ts) so that the file deleted is the one read.
+  let held: SecretIdFile | undefined;
   let secretId = s.secretId;
   if (!secretId && s.secretIdFile) {
-    secretId = await readCredentialFile(s.secretIdFile, 'VAULT_SECRET_ID_FILE');
+    if (s.deleteSecretIdFile) {
+      held = await openSecretIdFile(s.secretIdFile);
+      secretId = held.value;
+    } else {
+      secretId = await readCredentialFile(s.secretIdFile, 'VAULT_SECRET_ID_FILE');
+    }
   }
-  if (!secretId) {
-    throw new VaultrunError('LOGIN_FAILED', 'AppRole login needs a secret_id', {
-      hint: 'set VAULT_SECRET_ID or VAULT_SECRET_ID_FILE (a role with bind_secret_id=false is not supported)',
-    });
-  }
-  log.masker.add(roleId);
-  log.masker.add(secretId);
-  if (s.secretIdWrapped) {
-    const unwrapped = await client
-      .request<AuthBody>('POST', 'sys/wrapping/unwrap', {
-        token: secretId,
-        what: 'unwrapping the secret_id (sys/wrapping/unwrap)',
-      })
-      .catch((e: unknown) =>
-        loginRefused(
-          e,
-          'wrapping token: it is single-use and expires (was it already unwrapped, or too old?)',
-        ),
-      );
-    const inner = dataOf(unwrapped, 'sys/wrapping/unwrap').secret_id;
-    if (typeof inner !== 'string' || inner === '') {
-      throw new VaultrunError('LOGIN_FAILED', 'the wrapped response holds no secret_id', {
-        hint: 'wrap the output of auth/<mount>/role/<role>/secret-id (vault write -wrap-ttl=…)',
+  try {
+    if (!secretId) {
+      throw new VaultrunError('LOGIN_FAILED', 'AppRole login needs a secret_id', {
+        hint: 'set VAULT_SECRET_ID or VAULT_SECRET_ID_FILE (a role with bind_secret_id=false is not supported)',
       });
     }
-    secretId = inner;
+    log.masker.add(roleId);
     log.masker.add(secretId);
-  }
-  const mount = s.approleMount.replace(/^\/+|\/+$/g, '');
-  const body = await client
-    .request<AuthBody>('POST', `auth/${mount}/login`, {
-      body: { role_id: roleId, secret_id: secretId },
-      what: `logging in with AppRole (auth/${mount}/login)`,
-    })
-    .catch((e: unknown) =>
-      loginRefused(e, 'role_id and secret_id', {
-        hint:
-          `check VAULT_ROLE_ID(_FILE) and VAULT_SECRET_ID(_FILE) and the mount (auth/${mount}); a secret_id expires ` +
-          `or runs out of uses: make a new one with vault write -f auth/${mount}/role/ROLE/secret-id`,
-      }),
-    );
-  const { token, ttl, renewable } = loginAnswer(body, `the AppRole login at auth/${mount}/login`);
-  log.masker.add(token);
-  // Only now: a start that failed before this point (Vault unreachable, sealed) can be retried with the file.
-  if (!s.secretId && s.secretIdFile && s.deleteSecretIdFile) {
-    await unlink(s.secretIdFile).then(
-      () => log.debug('deleted the secret_id file after logging in with it', { file: s.secretIdFile }),
-      (e: NodeJS.ErrnoException) =>
-        log.warn('could not delete the secret_id file', { file: s.secretIdFile, error: e.code }),
-    );
-  }
-  return {
-    token,
-    method: 'approle',
-    source: `auth/${mount}`,
-    ttl,
-    renewable,
-    created: true,
-    relogin: {
+    if (s.secretIdWrapped) secretId = await unwrapSecretId(client, secretId, s, log);
+    const mount = mountPath(s.approleMount);
+    const body = await client
+      .request<AuthBody>('POST', `auth/${mount}/login`, {
+        body: { role_id: roleId, secret_id: secretId },
+        what: `logging in with AppRole (auth/${mount}/login)`,
+      })
+      .catch((e: unknown) =>
+        loginRefused(e, 'role_id and secret_id', {
+          hint:
+            `check VAULT_ROLE_ID(_FILE) and VAULT_SECRET_ID(_FILE) and the mount (auth/${mount}); a secret_id expires ` +
+            `or runs out of uses: make a new one with vault write -f auth/${mount}/role/ROLE/secret-id`,
+        }),
+      );
+    const { token, ttl, renewable } = loginAnswer(body, `the AppRole login at auth/${mount}/login`);
+    log.masker.add(token);
+    // Only now: a start that failed before this point (Vault unreachable, sealed) can be retried with the file.
+    if (held) await held.remove(log);
+    return {
+      token,
       method: 'approle',
-      roleId,
-      secretId,
-      approleMount: s.approleMount,
-      secretIdWrapped: false,
-      deleteSecretIdFile: false,
-    },
-  };
+      source: `auth/${mount}`,
+      ttl,
+      renewable,
+      created: true,
+      relogin: {
+        method: 'approle',
+        roleId,
+        secretId,
+        approleMount: s.approleMount,
+        secretIdWrapped: false,
+        deleteSecretIdFile: false,
+      },
+    };
+  } finally {
+    await held?.close();
+  }
 }
 
 const LOGINS: Record<

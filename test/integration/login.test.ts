@@ -1,6 +1,6 @@
 // Logging in: token (env, file, ~/.vault-token, BAO_* spellings), AppRole (env, files, wrapped secret_id,
-// --delete-secret-id-file), refusals, and no Vault contact at all without references.
-import { existsSync, writeFileSync } from 'node:fs';
+// its origin checked, --delete-secret-id-file and a symlinked secret_id file), refusals, and no Vault contact at all without references.
+import { existsSync, readFileSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { freePort, type OpenBao, startOpenBao } from '../support/openbao.js';
@@ -176,7 +176,113 @@ describe('login', () => {
       const first = await runProbe(sensitive, env);
       expectResolved(first, 'approle');
       const second = await runProbe(sensitive, env);
-      expectFailure(second, 67, /login refused/, /wrapping token/);
+      expectFailure(second, 67, /login refused/, /wrapping token/, /someone else may have/);
+    });
+
+    it('a secret_id intercepted and re-wrapped with sys/wrapping/wrap is refused (67): not unwrapped, no login', async () => {
+      // The attacker unwraps the genuine wrapping token (keeping the secret_id) and passes a new one on.
+      const genuine = sensitive.add('wrapping token', await bao.wrappedSecretId('app'));
+      const stolen = await bao.api<{ data: { secret_id: string } }>(
+        'POST',
+        'sys/wrapping/unwrap',
+        undefined,
+        genuine,
+      );
+      sensitive.add('stolen secret_id', stolen.data.secret_id);
+      const rewrapped = await bao.api<{ wrap_info: { token: string } }>(
+        'POST',
+        'sys/wrapping/wrap',
+        { secret_id: stolen.data.secret_id },
+        bao.rootToken,
+        { 'X-Vault-Wrap-TTL': '5m' },
+      );
+      const wrapping = sensitive.add('re-wrapped token', rewrapped.wrap_info.token);
+      const logins = await auditRequests(bao, 'auth/approle/login');
+      const run = await runProbe(sensitive, {
+        VAULT_ADDR: bao.addr,
+        VAULT_ROLE_ID: roleId,
+        VAULT_SECRET_ID: wrapping,
+        VAULTRUN_SECRET_ID_WRAPPED: 'true',
+        ...REFS,
+      });
+      expectFailure(
+        run,
+        67,
+        /the wrapping token in VAULT_SECRET_ID\(_FILE\) \(VAULTRUN_SECRET_ID_WRAPPED=true\) was created by "sys\/wrapping\/wrap", not by auth\/approle\/role\/ROLE\/secret-id/,
+        /it was not wrapped by the AppRole secret-id endpoint: someone may have intercepted and re-wrapped it/,
+        /revoke the role's secret_ids/,
+      );
+      expect(await auditRequests(bao, 'auth/approle/login')).toHaveLength(logins.length);
+      // vaultrun did not unwrap it: the token is still there for whoever investigates.
+      const lookup = await bao.api<{ data: { creation_path: string } }>('POST', 'sys/wrapping/lookup', {
+        token: wrapping,
+      });
+      expect(lookup.data.creation_path).toBe('sys/wrapping/wrap');
+    });
+
+    it('a wrapped secret_id of another AppRole mount is refused unless --approle-mount names it', async () => {
+      await bao.setupAppRole({ role: 'app', policies: ['read-dify'], mount: 'approle-b' });
+      const roleIdB = sensitive.add(
+        'role_id b',
+        (await bao.api<{ data: { role_id: string } }>('GET', 'auth/approle-b/role/app/role-id')).data.role_id,
+      );
+      const env = (wrapping: string) => ({
+        VAULT_ADDR: bao.addr,
+        VAULT_ROLE_ID: roleIdB,
+        VAULT_SECRET_ID: wrapping,
+        VAULTRUN_SECRET_ID_WRAPPED: 'true',
+        ...REFS,
+      });
+      const refused = await runProbe(
+        sensitive,
+        env(sensitive.add('wrapping token b1', await bao.wrappedSecretId('app', 'approle-b'))),
+      );
+      expectFailure(
+        refused,
+        67,
+        /was created by "auth\/approle-b\/role\/app\/secret-id", not by auth\/approle\//,
+      );
+      const ok = await runProbe(
+        sensitive,
+        env(sensitive.add('wrapping token b2', await bao.wrappedSecretId('app', 'approle-b'))),
+        { args: ['--approle-mount', 'approle-b'] },
+      );
+      expectResolved(ok, 'approle');
+    });
+
+    it('--delete-secret-id-file with a symlinked secret_id file: refused (74) before the login, the target untouched', async () => {
+      const dir = tempDir();
+      const secretId = await newSecretId();
+      writeFileSync(join(dir, 'real'), `${secretId}\n`);
+      symlinkSync(join(dir, 'real'), join(dir, 'secret_id'));
+      const logins = await auditRequests(bao, 'auth/approle/login');
+      const run = await runProbe(
+        sensitive,
+        {
+          VAULT_ADDR: bao.addr,
+          VAULT_ROLE_ID: roleId,
+          VAULT_SECRET_ID_FILE: join(dir, 'secret_id'),
+          ...REFS,
+        },
+        { args: ['--delete-secret-id-file'] },
+      );
+      expectFailure(
+        run,
+        74,
+        /VAULT_SECRET_ID_FILE .*secret_id is a symbolic link: --delete-secret-id-file would delete only the link/,
+        /point VAULT_SECRET_ID_FILE at the file itself/,
+      );
+      expect(readFileSync(join(dir, 'real'), 'utf8')).toBe(`${secretId}\n`);
+      expect(existsSync(join(dir, 'secret_id'))).toBe(true);
+      expect(await auditRequests(bao, 'auth/approle/login')).toHaveLength(logins.length);
+      // Pointed at the file itself, the same secret_id logs in and the file is gone.
+      const ok = await runProbe(
+        sensitive,
+        { VAULT_ADDR: bao.addr, VAULT_ROLE_ID: roleId, VAULT_SECRET_ID_FILE: join(dir, 'real'), ...REFS },
+        { args: ['--delete-secret-id-file'] },
+      );
+      expectResolved(ok, 'approle');
+      expect(existsSync(join(dir, 'real'))).toBe(false);
     });
 
     it('a wrapped secret_id from a file, with --secret-id-wrapped', async () => {

@@ -3,7 +3,7 @@
 import { describe, expect, it } from 'vitest';
 import { loadConfig } from '../../src/config.js';
 import { isCredential } from '../../src/settings.js';
-import { chooseMethod } from '../../src/vault/auth.js';
+import { chooseMethod, isSecretIdCreationPath } from '../../src/vault/auth.js';
 import type { AuthSettings } from '../../src/vault/auth-types.js';
 import { thrown } from '../support/errors.js';
 
@@ -62,6 +62,35 @@ describe('chooseMethod', () => {
     ]) {
       expect(error.hint).toContain(name);
     }
+  });
+});
+
+describe('isSecretIdCreationPath: a wrapped secret_id must come from the AppRole secret-id endpoint', () => {
+  it.each<[string, string, string | undefined, boolean]>([
+    ['auth/approle/role/app/secret-id', 'approle', undefined, true],
+    ['auth/approle/role/app/custom-secret-id', 'approle', undefined, true],
+    ['auth/approle/role/app/secret-id', '/approle/', undefined, true],
+    ['auth/team/ar/role/app/secret-id', 'team/ar', undefined, true],
+    ['ns1/auth/approle/role/app/secret-id', 'approle', 'ns1', true],
+    ['ns1/auth/approle/role/app/secret-id', 'approle', '/ns1/', true],
+    ['auth/approle/role/app/secret-id', 'approle', 'ns1', true],
+    // A re-wrap of a stolen value, or a response of another endpoint.
+    ['sys/wrapping/wrap', 'approle', undefined, false],
+    ['sys/wrapping/rewrap', 'approle', undefined, false],
+    ['', 'approle', undefined, false],
+    ['auth/other/role/app/secret-id', 'approle', undefined, false],
+    ['auth/approle2/role/app/secret-id', 'approle', undefined, false],
+    ['auth/approle/role/app/secret-id/lookup', 'approle', undefined, false],
+    ['auth/approle/role/app/secret-id-accessor/lookup', 'approle', undefined, false],
+    ['auth/approle/role/app/role-id', 'approle', undefined, false],
+    ['auth/approle/role//secret-id', 'approle', undefined, false],
+    ['auth/approle/role/a/b/secret-id', 'approle', undefined, false],
+    ['auth/approle/login', 'approle', undefined, false],
+    ['ns2/auth/approle/role/app/secret-id', 'approle', 'ns1', false],
+    ['x/auth/approle/role/app/secret-id', 'approle', undefined, false],
+    ['AUTH/approle/role/app/secret-id', 'approle', undefined, false],
+  ])('%s (mount %s, namespace %s) → %s', (path, mount, namespace, ok) => {
+    expect(isSecretIdCreationPath(path, mount, namespace)).toBe(ok);
   });
 });
 
