@@ -256,6 +256,30 @@ var import_node_path7 = require("node:path");
 // src/config.ts
 var import_node_os = require("node:os");
 
+// src/env/names.ts
+var NamePatterns = class {
+  entries;
+  exact = /* @__PURE__ */ new Set();
+  prefixes = [];
+  constructor(entries = []) {
+    this.entries = [...entries];
+    for (const entry of this.entries) {
+      if (entry.endsWith("*")) this.prefixes.push(entry.slice(0, -1));
+      else this.exact.add(entry);
+    }
+  }
+  has(name) {
+    return this.exact.has(name) || this.prefixes.some((prefix) => name.startsWith(prefix));
+  }
+  /** The entries as given. */
+  [Symbol.iterator]() {
+    return this.entries[Symbol.iterator]();
+  }
+};
+function withNames(base, more) {
+  return { has: (name) => base.has(name) || more.has(name) };
+}
+
 // src/errors.ts
 var EXIT_CODES = {
   /** Bad flag, bad setting, bad reference syntax, conflicting inputs. */
@@ -965,7 +989,7 @@ var SETTINGS = [
     env: ["VAULTRUN_PASSTHROUGH"],
     kind: "list",
     repeatable: true,
-    help: "variables passed to the command untouched (comma-separated)"
+    help: "variables passed to the command untouched (comma-separated; PREFIX* matches every name starting with PREFIX)"
   },
   {
     key: "fromPath",
@@ -1426,7 +1450,7 @@ function loadConfig(flags, env) {
     auth,
     envFiles: get("envFile") ?? [],
     envFileOverride: get("envFileOverride"),
-    passthrough: new Set(get("passthrough") ?? []),
+    passthrough: new NamePatterns(get("passthrough") ?? []),
     ignoreMissing: get("ignoreMissing"),
     fromPaths: parseImports(get("fromPath") ?? []),
     fileEnv: get("fileEnv"),
@@ -4363,7 +4387,8 @@ async function prepare(config, processEnv, log) {
   );
   let env = mergeEnv(processEnv, envFiles, config.envFileOverride);
   const sourceFiles = [...config.envFiles];
-  const literal = new Set(config.passthrough);
+  const taken = /* @__PURE__ */ new Set();
+  const literal = withNames(config.passthrough, taken);
   if (config.fileEnv) {
     const sources = planFileEnv(env, {
       dirs: config.fileEnvDirs,
@@ -4381,13 +4406,13 @@ async function prepare(config, processEnv, log) {
     );
     env = applyFileEnv(env, contents);
     for (const { source } of contents) {
-      literal.add(source.name);
+      taken.add(source.name);
       sourceFiles.push(source.path);
       log.debug("read variable from file", { variable: source.name, from: source.fileVar });
     }
   }
   const loginVars = loginVariables(env, literal, isOwnSetting);
-  for (const name of loginVars) literal.add(name);
+  for (const name of loginVars) taken.add(name);
   const plan = planReferences(env, {
     passthrough: literal,
     fileEnv: config.fileEnv,

@@ -1,4 +1,5 @@
 import { constants as osConstants } from 'node:os';
+import { NamePatterns } from './env/names.js';
 import { VaultrunError } from './errors.js';
 import type { LogFormat, LogLevel } from './log.js';
 import { type ImportSpec, parseImports } from './refs/imports.js';
@@ -28,7 +29,8 @@ export interface Config {
   auth: AuthSettings;
   envFiles: string[];
   envFileOverride: boolean;
-  passthrough: Set<string>;
+  /** VAULTRUN_PASSTHROUGH: exact names and PREFIX* patterns (env/names.ts). */
+  passthrough: NamePatterns;
   ignoreMissing: boolean;
   /** Bulk imports (--from-path), parsed: every key of these secrets becomes a variable. */
   fromPaths: ImportSpec[];
@@ -313,7 +315,7 @@ export function loadConfig(flags: FlagValues, env: Readonly<Record<string, strin
     auth,
     envFiles: get<string[] | undefined>('envFile') ?? [],
     envFileOverride: get<boolean>('envFileOverride'),
-    passthrough: new Set(get<string[] | undefined>('passthrough') ?? []),
+    passthrough: new NamePatterns(get<string[] | undefined>('passthrough') ?? []),
     ignoreMissing: get<boolean>('ignoreMissing'),
     fromPaths: parseImports(get<string[] | undefined>('fromPath') ?? []),
     fileEnv: get<boolean>('fileEnv'),

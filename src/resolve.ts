@@ -1,6 +1,7 @@
 import { createHash } from 'node:crypto';
 import type { Config } from './config.js';
 import { applyFileEnv, planFileEnv, readFileEnvSource } from './env/file-env.js';
+import { withNames } from './env/names.js';
 import { scrubEnvironment } from './env/scrub.js';
 import {
   prepareRuntimeDir,
@@ -74,7 +75,8 @@ export async function prepare(
   let env = mergeEnv(processEnv, envFiles, config.envFileOverride);
   const sourceFiles = [...config.envFiles];
   // NAME_FILE=/path → NAME. File contents are taken literally: never parsed as references.
-  const literal = new Set(config.passthrough);
+  const taken = new Set<string>(); // NAME_FILE sources and vault:login variables: never references
+  const literal = withNames(config.passthrough, taken);
   if (config.fileEnv) {
     const sources = planFileEnv(env, {
       dirs: config.fileEnvDirs,
@@ -92,13 +94,13 @@ export async function prepare(
     );
     env = applyFileEnv(env, contents);
     for (const { source } of contents) {
-      literal.add(source.name);
+      taken.add(source.name);
       sourceFiles.push(source.path);
       log.debug('read variable from file', { variable: source.name, from: source.fileVar });
     }
   }
   const loginVars = loginVariables(env, literal, isOwnSetting);
-  for (const name of loginVars) literal.add(name);
+  for (const name of loginVars) taken.add(name);
   const plan = planReferences(env, {
     passthrough: literal,
     fileEnv: config.fileEnv,

@@ -261,7 +261,7 @@ export const SETTINGS = [
     env: ['VAULTRUN_PASSTHROUGH'],
     kind: 'list',
     repeatable: true,
-    help: 'variables passed to the command untouched (comma-separated)',
+    help: 'variables passed to the command untouched (comma-separated; PREFIX* matches every name starting with PREFIX)',
   },
   {
     key: 'fromPath',

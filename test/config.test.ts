@@ -7,6 +7,7 @@ import {
   parseBool,
   parseDuration,
 } from '../src/config.js';
+import { NamePatterns } from '../src/env/names.js';
 import { thrown } from './support/errors.js';
 
 type Env = Record<string, string | undefined>;
@@ -27,7 +28,7 @@ describe('loadConfig defaults', () => {
       auth: { approleMount: 'approle', secretIdWrapped: false, deleteSecretIdFile: false },
       envFiles: [],
       envFileOverride: false,
-      passthrough: new Set(),
+      passthrough: new NamePatterns(),
       ignoreMissing: false,
       fileEnv: true,
       fileEnvExclude: new Set(['AWS_WEB_IDENTITY_TOKEN_FILE']),

@@ -3,6 +3,7 @@ import { VaultrunError } from '../errors.js';
 import { isLoginReference } from '../refs/login.js';
 import { parseValue } from '../refs/parse.js';
 import { isFileVariable } from '../refs/plan.js';
+import type { NameSet } from './names.js';
 import { NotReadable, readLimited } from './read-limited.js';
 import { envTextProblem } from './text.js';
 
@@ -24,7 +25,7 @@ export interface FileEnvOptions {
   /** Directories whose files are converted; "/" for all. */
   dirs: readonly string[];
   exclude: ReadonlySet<string>;
-  passthrough: ReadonlySet<string>;
+  passthrough: NameSet;
   isOwnSetting: (name: string) => boolean;
 }
 

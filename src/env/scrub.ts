@@ -1,4 +1,5 @@
 import { isCredential, isOwnSetting } from '../settings.js';
+import type { NameSet } from './names.js';
 
 /**
  * The child's environment never holds our credentials (VAULT_TOKEN, VAULT_ROLE_ID, VAULT_SECRET_ID, their
@@ -12,10 +13,7 @@ export interface Scrubbed {
   refusedPassthrough: string[];
 }
 
-export function scrubEnvironment(
-  env: Readonly<Record<string, string>>,
-  passthrough: ReadonlySet<string>,
-): Scrubbed {
+export function scrubEnvironment(env: Readonly<Record<string, string>>, passthrough: NameSet): Scrubbed {
   const out: Scrubbed = { env: {}, removed: [], refusedPassthrough: [] };
   for (const [name, value] of Object.entries(env)) {
     if (isCredential(name)) {

@@ -1,3 +1,5 @@
+import type { NameSet } from '../env/names.js';
+
 /**
  * `NAME=vault:login`: the command gets a Vault token of its own in NAME — a child of vaultrun's token, created
  * at start (vault/child-token.ts) — for an app that talks to Vault itself. Explicit, never implicit: only a
@@ -21,7 +23,7 @@ export function isLoginReference(value: string | undefined): boolean {
 /** Pure: the variables that ask for the command's token, sorted. */
 export function loginVariables(
   env: Readonly<Record<string, string | undefined>>,
-  passthrough: ReadonlySet<string>,
+  passthrough: NameSet,
   isOwnSetting: (name: string) => boolean,
 ): string[] {
   return Object.keys(env)

@@ -1,3 +1,4 @@
+import type { NameSet } from '../env/names.js';
 import { VaultrunError } from '../errors.js';
 import { missingKeyHint } from '../suggest.js';
 import { applyFilters, FILTER_HINT, type Piece, pieceText, secretToString } from './filters.js';
@@ -10,7 +11,7 @@ import { type ParsedValue, parseValue, type Ref, readId, refsOf } from './parse.
  */
 export interface PlanOptions {
   /** Variables left untouched even if they look like references. */
-  passthrough: ReadonlySet<string>;
+  passthrough: NameSet;
   /** `NAME_FILE=vault:…` writes the secret to a file and sets NAME_FILE to its path. */
   fileEnv: boolean;
   /** Our own settings (VAULT_*, VAULTRUN_*, …) are never resolved: they configure us and are scrubbed. */

@@ -152,6 +152,39 @@ describe('GitLab CI template', () => {
     expect(job.stderr).toMatch(/resolved 3 references from 1 path in \d+ ms via jwt/);
   });
 
+  it("GitLab's own variables are never resolved (a commit or merge request title that looks like a reference); the user's VAULTRUN_PASSTHROUGH still counts", () => {
+    const out = 'env.json';
+    const title = 'vault: retry logins on 503';
+    const mrTitle = 'Draft: see ${vault:secret/ci/deploy#key}';
+    const job = runJob(
+      {
+        VAULT_ADDR: bao.addr,
+        VAULTRUN_JWT_ROLE: 'deploy',
+        DEPLOY_KEY: 'vault:secret/ci/deploy#key',
+        CI_COMMIT_TITLE: title,
+        CI_COMMIT_MESSAGE: `${title}\n\nvault:secret/ci/deploy#key`,
+        CI_MERGE_REQUEST_TITLE: mrTitle,
+        GITLAB_USER_NAME: 'vault:secret/ci/deploy#key',
+        CHAT_INPUT: '${vault:secret/ci/deploy#key}',
+        MINE: 'vault:secret/ci/deploy#key',
+        VAULTRUN_PASSTHROUGH: 'MINE',
+      },
+      [`node -e 'require("fs").writeFileSync("${out}", JSON.stringify(process.env))'`],
+    );
+    expect(job.status, `${job.stdout}${job.stderr}`).toBe(0);
+    const env = JSON.parse(readFileSync(join(job.dir, out), 'utf8')) as Record<string, string>;
+    expect(env.DEPLOY_KEY).toBe(deployKey);
+    expect(env.CI_COMMIT_TITLE).toBe(title);
+    expect(env.CI_COMMIT_MESSAGE).toBe(`${title}\n\nvault:secret/ci/deploy#key`);
+    expect(env.CI_MERGE_REQUEST_TITLE).toBe(mrTitle);
+    expect(env.GITLAB_USER_NAME).toBe('vault:secret/ci/deploy#key');
+    expect(env.CHAT_INPUT).toBe('${vault:secret/ci/deploy#key}');
+    expect(env.MINE).toBe('vault:secret/ci/deploy#key');
+    expect(Object.values(env).filter((v) => v.includes(deployKey))).toEqual([deployKey]);
+    expectNoLeaks(`${job.stdout}${job.stderr}`, sensitive);
+    expect(job.stderr).toMatch(/resolved 1 reference from 1 path in \d+ ms via jwt/);
+  });
+
   it('a job of another project: login refused, the job fails before its script', () => {
     const job = runJob(
       { VAULT_ADDR: bao.addr, VAULTRUN_JWT_ROLE: 'deploy', DEPLOY_KEY: 'vault:secret/ci/deploy#key' },
