@@ -1746,6 +1746,15 @@ async function appendExisting(path, text, origin) {
 }
 
 // src/output/formats.ts
+var SHELL_NAME = /^[A-Za-z_][A-Za-z0-9_]*$/;
+var DOTENV_NAME = /^[\w.-]+$/;
+var SHELL_NAME_PROBLEM = "not a shell variable name (letters, digits, _; no leading digit)";
+function nameProblem(format, name) {
+  if (format === "json") return void 0;
+  if (format === "shell" || format === "dotenv")
+    return SHELL_NAME.test(name) ? void 0 : SHELL_NAME_PROBLEM;
+  return DOTENV_NAME.test(name) ? void 0 : "not a valid name in this format (letters, digits, _ . -)";
+}
 function unrepresentable(name, format, why) {
   return new VaultrunError("USAGE", `${name}: the value cannot be written in ${format} format: ${why}`, {
     hint: `use --format json (any value), or reference it as ${name}_FILE=vault:\u2026 to get it in a file`
@@ -4935,6 +4944,18 @@ function planAction(processEnv, isOwnSetting2) {
   for (const s of secrets) env[s.name] = s.value;
   const audience = input("jwtGithubAudience");
   const file = input("file");
+  if (file) {
+    for (const { name } of secrets) {
+      const problem = nameProblem(fileFormat, name);
+      if (problem !== void 0) {
+        throw bad3(
+          "secrets",
+          `${name}: ${problem}, so it cannot be written to the ${fileFormat} file`,
+          "rename the output (\u2026 | NAME), or use fileFormat json"
+        );
+      }
+    }
+  }
   const ca = input("caCertificate");
   return {
     method,
@@ -5089,9 +5110,11 @@ async function runAction(io) {
       resolution.vault?.client.close();
     }
     const delimiter = () => `ghadelimiter_${(0, import_node_crypto4.randomUUID)()}`;
-    await appendExisting(outputFile, formatGithubEnv(vars, delimiter), "$GITHUB_OUTPUT");
-    if (envFile) await appendExisting(envFile, formatGithubEnv(vars, delimiter), "$GITHUB_ENV");
+    const outputs = formatGithubEnv(vars, delimiter);
+    const exported = envFile ? formatGithubEnv(vars, delimiter) : void 0;
     if (plan.file) await writePrivateFile(plan.file, render(plan.fileFormat, vars), "input file");
+    await appendExisting(outputFile, outputs, "$GITHUB_OUTPUT");
+    if (envFile && exported !== void 0) await appendExisting(envFile, exported, "$GITHUB_ENV");
     log.info(
       `set ${vars.length} output${vars.length === 1 ? "" : "s"}${envFile ? " and environment variables" : ""}${plan.file ? `, wrote ${plan.file}` : ""}`,
       { names: vars.map(([name]) => name).join(",") }
@@ -5103,7 +5126,16 @@ var INPUT_WORDS = [
   [/JWT from VAULTRUN_JWT\b/g, "GitHub OIDC token"],
   [/VAULTRUN_(JWT|KUBERNETES)_ROLE\b/g, "input role"],
   [/VAULTRUN_(JWT|APPROLE|KUBERNETES)_MOUNT\b/g, "input path"],
-  [/\bVAULT_ADDR\b/g, "input url"]
+  // Not where a hint names both (the url input, or VAULT_ADDR in the step's environment).
+  [/\bVAULT_ADDR\b(?! in the step environment)/g, "input url"],
+  [
+    /set VAULT_CACERT=\/path\/to\/ca\.pem \(the CA that signed Vault's certificate\) or VAULT_CAPATH to a directory of CA files/g,
+    "set the caCertificate input to the CA that signed Vault's certificate (PEM, or base64 of PEM)"
+  ],
+  [/\bVAULT_CACERT( \/ VAULT_CAPATH)?\b/g, "the caCertificate input"],
+  [/leave --output out to write to stdout/g, "leave the file input out"],
+  // The action resolves only the secrets listed: nothing is passed through.
+  [/[;,] (or )?list the variable in VAULTRUN_PASSTHROUGH( to pass it through untouched)?/g, ""]
 ];
 function inInputWords(text) {
   return INPUT_WORDS.reduce((out, [pattern, words]) => out.replace(pattern, words), text);

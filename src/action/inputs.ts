@@ -1,4 +1,5 @@
 import { VaultrunError } from '../errors.js';
+import { nameProblem } from '../output/formats.js';
 import { parseRefBody, parseValue } from '../refs/parse.js';
 import { SETTINGS, type Setting } from '../settings.js';
 
@@ -291,6 +292,19 @@ export function planAction(
   for (const s of secrets) env[s.name] = s.value;
   const audience = input('jwtGithubAudience');
   const file = input('file');
+  if (file) {
+    // A name the file's format cannot hold is an input mistake, found before anything is requested.
+    for (const { name } of secrets) {
+      const problem = nameProblem(fileFormat as FileFormat, name);
+      if (problem !== undefined) {
+        throw bad(
+          'secrets',
+          `${name}: ${problem}, so it cannot be written to the ${fileFormat} file`,
+          'rename the output (… | NAME), or use fileFormat json',
+        );
+      }
+    }
+  }
   const ca = input('caCertificate');
   return {
     method: method as ActionMethod,

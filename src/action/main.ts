@@ -117,10 +117,15 @@ export async function runAction(io: ActionIo): Promise<number> {
     } finally {
       resolution.vault?.client.close();
     }
+    // All or nothing for the later steps: everything that can be refused (a value the file's format cannot
+    // hold, the file's path) is done before anything reaches $GITHUB_OUTPUT or $GITHUB_ENV, which later steps
+    // read even after a failure (`if: always()`, continue-on-error).
     const delimiter = () => `ghadelimiter_${randomUUID()}`;
-    await appendExisting(outputFile, formatGithubEnv(vars, delimiter), '$GITHUB_OUTPUT');
-    if (envFile) await appendExisting(envFile, formatGithubEnv(vars, delimiter), '$GITHUB_ENV');
+    const outputs = formatGithubEnv(vars, delimiter);
+    const exported = envFile ? formatGithubEnv(vars, delimiter) : undefined;
     if (plan.file) await writePrivateFile(plan.file, render(plan.fileFormat, vars), 'input file');
+    await appendExisting(outputFile, outputs, '$GITHUB_OUTPUT');
+    if (envFile && exported !== undefined) await appendExisting(envFile, exported, '$GITHUB_ENV');
     log.info(
       `set ${vars.length} output${vars.length === 1 ? '' : 's'}${envFile ? ' and environment variables' : ''}${plan.file ? `, wrote ${plan.file}` : ''}`,
       { names: vars.map(([name]) => name).join(',') },
@@ -137,7 +142,16 @@ const INPUT_WORDS: ReadonlyArray<[RegExp, string]> = [
   [/JWT from VAULTRUN_JWT\b/g, 'GitHub OIDC token'],
   [/VAULTRUN_(JWT|KUBERNETES)_ROLE\b/g, 'input role'],
   [/VAULTRUN_(JWT|APPROLE|KUBERNETES)_MOUNT\b/g, 'input path'],
-  [/\bVAULT_ADDR\b/g, 'input url'],
+  // Not where a hint names both (the url input, or VAULT_ADDR in the step's environment).
+  [/\bVAULT_ADDR\b(?! in the step environment)/g, 'input url'],
+  [
+    /set VAULT_CACERT=\/path\/to\/ca\.pem \(the CA that signed Vault's certificate\) or VAULT_CAPATH to a directory of CA files/g,
+    "set the caCertificate input to the CA that signed Vault's certificate (PEM, or base64 of PEM)",
+  ],
+  [/\bVAULT_CACERT( \/ VAULT_CAPATH)?\b/g, 'the caCertificate input'],
+  [/leave --output out to write to stdout/g, 'leave the file input out'],
+  // The action resolves only the secrets listed: nothing is passed through.
+  [/[;,] (or )?list the variable in VAULTRUN_PASSTHROUGH( to pass it through untouched)?/g, ''],
 ];
 
 export function inInputWords(text: string): string {

@@ -145,6 +145,38 @@ describe('planAction', () => {
   });
 });
 
+describe('planAction: names and the file format', () => {
+  const base = { INPUT_URL: 'https://vault.test', INPUT_METHOD: 'jwt' };
+  it.each<[string, string, boolean]>([
+    ['dotenv', 'API-KEY', false],
+    ['dotenv', 'my.key', false],
+    ['shell', 'API-KEY', false],
+    ['json', 'API-KEY', true],
+    ['dotenv', 'API_KEY', true],
+  ])('file in %s with output %s: allowed %s', (fileFormat, name, allowed) => {
+    const plan = () =>
+      planAction(
+        {
+          ...base,
+          INPUT_SECRETS: `secret/ci/deploy#key | ${name}`,
+          INPUT_FILE: 's.env',
+          INPUT_FILEFORMAT: fileFormat,
+        },
+        isOwnSetting,
+      );
+    if (allowed) expect(plan().secrets.map((s) => s.name)).toEqual([name]);
+    else
+      expect(plan).toThrow(
+        new RegExp(`^input secrets: ${name.replace('.', '\\.')}: not a shell variable name`),
+      );
+  });
+
+  it('without a file, any output name the action takes', () => {
+    const plan = planAction({ ...base, INPUT_SECRETS: 'secret/ci/deploy#key | API-KEY' }, isOwnSetting);
+    expect(plan.secrets.map((s) => s.name)).toEqual(['API-KEY']);
+  });
+});
+
 describe('inInputWords', () => {
   it('names the inputs instead of the settings the action set from them', () => {
     expect(
@@ -154,5 +186,30 @@ describe('inInputWords', () => {
     ).toBe(
       'check the GitHub OIDC token against the role (input role=ci) and the mount (input path=jwt); input url',
     );
+  });
+
+  it.each<[string, string]>([
+    [
+      'set the url input (or VAULT_ADDR in the step environment)',
+      'set the url input (or VAULT_ADDR in the step environment)',
+    ],
+    [
+      "set VAULT_CACERT=/path/to/ca.pem (the CA that signed Vault's certificate) or VAULT_CAPATH to a directory of CA files",
+      "set the caCertificate input to the CA that signed Vault's certificate (PEM, or base64 of PEM)",
+    ],
+    [
+      "set VAULT_CACERT / VAULT_CAPATH to the CA that signed Vault's certificate, or VAULT_TLS_SERVER_NAME",
+      "set the caCertificate input to the CA that signed Vault's certificate, or VAULT_TLS_SERVER_NAME",
+    ],
+    [
+      'is a symbolic link: not followed (give the path it points to, or leave --output out to write to stdout)',
+      'is a symbolic link: not followed (give the path it points to, or leave the file input out)',
+    ],
+    [
+      'write PATH#KEY; list the variable in VAULTRUN_PASSTHROUGH to pass it through untouched',
+      'write PATH#KEY',
+    ],
+  ])('%s', (text, words) => {
+    expect(inInputWords(text)).toBe(words);
   });
 });

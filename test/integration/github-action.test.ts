@@ -204,6 +204,37 @@ describe('GitHub Action', () => {
     expect(statSync(file).mode & 0o777).toBe(0o600);
   });
 
+  it.each<[string, Record<string, string>, number, RegExp]>([
+    [
+      'the file cannot be written (its directory does not exist)',
+      { secrets: 'secret/ci/deploy#key | K', file: 'nodir/secrets.env' },
+      74,
+      /nodir\/secrets\.env/,
+    ],
+    [
+      'a value the dotenv file cannot hold (a carriage return)',
+      { secrets: 'secret/ci/cr#v | CR', file: 'secrets.env' },
+      64,
+      /CR: the value cannot be written in dotenv format: it contains a carriage return/,
+    ],
+    [
+      'a name the dotenv file cannot hold (found before anything is requested)',
+      { secrets: 'secret/ci/deploy#key | API-KEY', file: 'secrets.env' },
+      64,
+      /input secrets: API-KEY: not a shell variable name .*cannot be written to the dotenv file/,
+    ],
+  ])(
+    '%s: the step fails, and nothing reaches $GITHUB_OUTPUT or $GITHUB_ENV',
+    async (_what, inputs, status, error) => {
+      await bao.kvPut('ci/cr', { v: sensitive.add('value with CR', `${unique('cr')}\r${unique('after')}`) });
+      const run = await runAction(inputs);
+      expect(run.exitCode, `${run.stdout}${run.stderr}`).toBe(status);
+      expect(run.stdout).toMatch(new RegExp(`^::error title=vaultrun::.*${error.source}`, 'm'));
+      expect(readFileSync(join(run.dir, 'github_output'), 'utf8')).toBe('');
+      expect(readFileSync(join(run.dir, 'github_env'), 'utf8')).toBe('');
+    },
+  );
+
   it("without jwtGithubAudience the token has GitHub's default audience (https://github.com/OWNER)", async () => {
     const before = oidc.requests.length;
     const run = await runAction({
