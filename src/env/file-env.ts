@@ -3,7 +3,7 @@ import { VaultrunError } from '../errors.js';
 import { isLoginReference } from '../refs/login.js';
 import { parseValue } from '../refs/parse.js';
 import { isFileVariable } from '../refs/plan.js';
-import { NotReadable, readLimited } from './read-limited.js';
+import { NotReadable, type ReadAs, readAsProblem, readLimited } from './read-limited.js';
 
 /**
  * `NAME_FILE=/some/path` (a plain path, not a reference): the file's content, one trailing newline removed,
@@ -78,14 +78,16 @@ export function planFileEnv(env: Readonly<Record<string, string>>, options: File
  * Reads one source (at most MAX_FILE_ENV_BYTES), removing one trailing newline. Anything but a regular file
  * (symlinks to one are followed) — FIFO, device, socket, directory — or a larger one is an error at once,
  * naming the variable and the path: never a hang, never an endless read. `onText`: called with the whole text
- * read (the supervisor hashes exactly what was resolved).
+ * read (the supervisor hashes exactly what was resolved). `as` (--user): read as that user, so that the command
+ * never gets a content it could not read itself (read-limited.ts).
  */
 export async function readFileEnvSource(
   source: FileEnvSource,
   onText?: (text: string) => void,
+  as?: ReadAs,
 ): Promise<string> {
   try {
-    const text = (await readLimited(source.path, MAX_FILE_ENV_BYTES)).toString('utf8');
+    const text = (await readLimited(source.path, MAX_FILE_ENV_BYTES, as ? { as } : {})).toString('utf8');
     onText?.(text);
     return text.replace(/\r?\n$/, '');
   } catch (error) {
@@ -95,6 +97,12 @@ export async function readFileEnvSource(
         hint: large
           ? `an environment variable cannot hold it; exclude ${source.fileVar} with VAULTRUN_FILE_ENV_EXCLUDE`
           : `point ${source.fileVar} at a regular file, or exclude it with VAULTRUN_FILE_ENV_EXCLUDE`,
+      });
+    }
+    const asUser = readAsProblem(error, as);
+    if (asUser) {
+      throw new VaultrunError('IO', `${source.fileVar}: ${source.path} ${asUser.problem}`, {
+        hint: asUser.hint,
       });
     }
     const code = (error as NodeJS.ErrnoException).code ?? 'error';
