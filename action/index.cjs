@@ -249,7 +249,7 @@ var require_dist = __commonJS({
 // src/action/main.ts
 var import_node_crypto4 = __toESM(require_crypto(), 1);
 var import_node_fs7 = require("node:fs");
-var import_promises9 = require("node:fs/promises");
+var import_promises8 = require("node:fs/promises");
 var import_node_os4 = require("node:os");
 var import_node_path7 = require("node:path");
 
@@ -639,13 +639,13 @@ function parseValue(variable, value) {
     const open5 = rest.indexOf(INLINE_OPEN);
     if (open5 < 0) break;
     if (open5 > 0) segments.push({ text: rest.slice(0, open5) });
-    const close = rest.indexOf("}", open5);
-    if (close < 0) throw syntaxError(variable, "inline reference '${vault:' is not closed with '}'");
-    const body = rest.slice(open5 + INLINE_OPEN.length, close);
+    const close2 = rest.indexOf("}", open5);
+    if (close2 < 0) throw syntaxError(variable, "inline reference '${vault:' is not closed with '}'");
+    const body = rest.slice(open5 + INLINE_OPEN.length, close2);
     segments.push({
       ref: isCiphertext(`vault:${body}`) ? ciphertextRef(`vault:${body}`) : parseRefBody(variable, body)
     });
-    rest = rest.slice(close + 1);
+    rest = rest.slice(close2 + 1);
   }
   if (rest !== "") segments.push({ text: rest });
   return { kind: "template", segments };
@@ -1918,7 +1918,7 @@ function planReferences(env, options) {
     for (const ref of refsOf(parsed)) {
       referenceCount++;
       const id = readId(ref);
-      const read = reads.get(id) ?? {
+      const read2 = reads.get(id) ?? {
         id,
         path: ref.path,
         ...versionOf(ref),
@@ -1926,17 +1926,17 @@ function planReferences(env, options) {
         ...ref.write === void 0 ? {} : { write: ref.write },
         variables: []
       };
-      if (!read.variables.includes(name)) read.variables.push(name);
-      reads.set(id, read);
+      if (!read2.variables.includes(name)) read2.variables.push(name);
+      reads.set(id, read2);
     }
   }
   const imports = [...options.imports ?? []];
   for (const spec of imports) {
     referenceCount++;
     const id = readId(spec);
-    const read = reads.get(id) ?? { id, path: spec.path, ...versionOf(spec), variables: [] };
-    if (!read.variables.includes(IMPORT_SETTING)) read.variables.push(IMPORT_SETTING);
-    reads.set(id, read);
+    const read2 = reads.get(id) ?? { id, path: spec.path, ...versionOf(spec), variables: [] };
+    if (!read2.variables.includes(IMPORT_SETTING)) read2.variables.push(IMPORT_SETTING);
+    reads.set(id, read2);
   }
   return { vars, reads: [...reads.values()], referenceCount, imports, explicit: new Set(Object.keys(env)) };
 }
@@ -2110,13 +2110,19 @@ function renderPlan(plan, results, options) {
 
 // src/env/read-limited.ts
 var import_node_fs4 = require("node:fs");
-var import_promises2 = require("node:fs/promises");
 var NotReadable = class extends Error {
   /** "is not a regular file (a FIFO…)", "is larger than 65536 bytes": completes "VARIABLE: PATH …". */
   problem;
   constructor(problem) {
     super(problem);
     this.problem = problem;
+  }
+};
+var IdentitySwitchFailed = class extends Error {
+  code;
+  constructor(code) {
+    super(`cannot switch the effective user: ${code}`);
+    this.code = code;
   }
 };
 function kindOf2(st) {
@@ -2128,35 +2134,128 @@ function kindOf2(st) {
   if (st.isSocket()) return "a socket";
   return "of an unknown type";
 }
-async function readLimited(path, limit, options = {}) {
-  const { O_RDONLY: O_RDONLY3, O_NOCTTY: O_NOCTTY2, O_NONBLOCK: O_NONBLOCK2 } = import_node_fs4.constants;
-  let handle;
+function groupsFromStatus(status) {
+  const line = status.split("\n").find((l) => l.startsWith("Groups:"));
+  if (line === void 0) return void 0;
+  return line.slice("Groups:".length).trim().split(/\s+/).filter((g) => g !== "").map(Number);
+}
+function currentGroups() {
   try {
-    handle = await (0, import_promises2.open)(path, O_RDONLY3 | O_NOCTTY2 | (options.allowFifo ? 0 : O_NONBLOCK2));
+    const groups = groupsFromStatus((0, import_node_fs4.readFileSync)("/proc/self/status", "latin1"));
+    if (groups?.every((g) => Number.isInteger(g))) return groups;
+  } catch {
+  }
+  return process.getgroups?.() ?? [];
+}
+function switchStep(step) {
+  try {
+    step();
+  } catch (error) {
+    throw new IdentitySwitchFailed(error.code ?? "error");
+  }
+}
+function asUser(as, fn) {
+  const { setegid, seteuid, setgroups, getegid, geteuid } = process;
+  if (!setegid || !seteuid || !setgroups || !getegid || !geteuid) throw new IdentitySwitchFailed("ENOSYS");
+  const euid = geteuid();
+  const egid = getegid();
+  const groups = currentGroups();
+  switchStep(() => setgroups([as.gid]));
+  try {
+    switchStep(() => setegid(as.gid));
+    try {
+      switchStep(() => seteuid(as.uid));
+      try {
+        return fn();
+      } finally {
+        switchStep(() => seteuid(euid));
+      }
+    } finally {
+      switchStep(() => setegid(egid));
+    }
+  } finally {
+    switchStep(() => setgroups(groups));
+  }
+}
+var openAsync = (path, flags) => new Promise((ok, fail) => (0, import_node_fs4.open)(path, flags, (e, fd) => e ? fail(e) : ok(fd)));
+var fstatAsync = (fd) => new Promise((ok, fail) => (0, import_node_fs4.fstat)(fd, (e, st) => e ? fail(e) : ok(st)));
+var readAsync = (fd, buffer, offset, length) => new Promise((ok, fail) => (0, import_node_fs4.read)(fd, buffer, offset, length, null, (e, n) => e ? fail(e) : ok(n)));
+var closeAsync = (fd) => new Promise((ok, fail) => (0, import_node_fs4.close)(fd, (e) => e ? fail(e) : ok()));
+var statAsync = (path) => new Promise((ok, fail) => (0, import_node_fs4.stat)(path, (e, st) => e ? fail(e) : ok(st)));
+async function openFor(path, flags, as) {
+  if (as) {
+    return asUser(as, () => {
+      try {
+        return (0, import_node_fs4.openSync)(path, flags);
+      } catch (error) {
+        if (error.code === "ENXIO") {
+          let st;
+          try {
+            st = (0, import_node_fs4.statSync)(path);
+          } catch {
+            st = void 0;
+          }
+          if (st) throw new NotReadable(`is not a regular file (${kindOf2(st)})`);
+        }
+        throw error;
+      }
+    });
+  }
+  try {
+    return await openAsync(path, flags);
   } catch (error) {
     if (error.code === "ENXIO") {
-      const st = await (0, import_promises2.stat)(path).catch(() => void 0);
+      const st = await statAsync(path).catch(() => void 0);
       if (st) throw new NotReadable(`is not a regular file (${kindOf2(st)})`);
     }
     throw error;
   }
+}
+var OWN_DESCRIPTOR = /^\/(?:dev|proc\/self)\/fd\/\d+$/;
+async function readLimited(path, limit, options = {}) {
+  const { O_RDONLY: O_RDONLY3, O_NOCTTY: O_NOCTTY2, O_NONBLOCK: O_NONBLOCK2 } = import_node_fs4.constants;
+  const as = OWN_DESCRIPTOR.test(path) ? void 0 : options.as;
+  const nonBlocking = as !== void 0 || !options.allowFifo;
+  let fd = await openFor(path, O_RDONLY3 | O_NOCTTY2 | (nonBlocking ? O_NONBLOCK2 : 0), as);
   try {
-    const st = await handle.stat();
+    const st = await fstatAsync(fd);
     if (!st.isFile() && !(options.allowFifo && st.isFIFO()))
       throw new NotReadable(`is not a regular file (${kindOf2(st)})`);
     if (st.size > limit) throw new NotReadable(`is larger than ${limit} bytes`);
+    if (st.isFIFO() && nonBlocking) {
+      const blocking = await openAsync(`/proc/self/fd/${fd}`, O_RDONLY3 | O_NOCTTY2);
+      (0, import_node_fs4.closeSync)(fd);
+      fd = blocking;
+    }
     const buffer = Buffer.alloc(limit + 1);
     let total = 0;
     while (total < buffer.length) {
-      const { bytesRead } = await handle.read(buffer, total, buffer.length - total, null);
+      const bytesRead = await readAsync(fd, buffer, total, buffer.length - total);
       if (bytesRead === 0) break;
       total += bytesRead;
     }
     if (total > limit) throw new NotReadable(`is larger than ${limit} bytes`);
     return buffer.subarray(0, total);
   } finally {
-    await handle.close();
+    await closeAsync(fd);
   }
+}
+function readAsProblem(error, as) {
+  if (!as) return void 0;
+  const who = `the --user target ${as.name} (uid ${as.uid}, gid ${as.gid})`;
+  if (error instanceof IdentitySwitchFailed) {
+    return {
+      problem: `cannot be read as ${who}: ${error.code}`,
+      hint: "with --user, vaultrun reads it as that user: it needs CAP_SETUID and CAP_SETGID (as it does to start the command)"
+    };
+  }
+  if (error.code === "EACCES") {
+    return {
+      problem: `is not readable by ${who}: EACCES`,
+      hint: "with --user, vaultrun reads it as that user, as the command would: the file, and every directory and symbolic link on the way, must be readable by that user"
+    };
+  }
+  return void 0;
 }
 
 // src/env/text.ts
@@ -2202,15 +2301,21 @@ function planFileEnv(env, options) {
   }
   return sources;
 }
-async function readFileEnvSource(source, onText) {
+async function readFileEnvSource(source, onText, as) {
   let bytes;
   try {
-    bytes = await readLimited(source.path, MAX_FILE_ENV_BYTES);
+    bytes = await readLimited(source.path, MAX_FILE_ENV_BYTES, as ? { as } : {});
   } catch (error) {
     if (error instanceof NotReadable) {
       const large = error.problem.startsWith("is larger");
       throw new VaultrunError("IO", `${source.fileVar}: ${source.path} ${error.problem}`, {
         hint: large ? `an environment variable cannot hold it; exclude ${source.fileVar} with VAULTRUN_FILE_ENV_EXCLUDE` : `point ${source.fileVar} at a regular file, or exclude it with VAULTRUN_FILE_ENV_EXCLUDE`
+      });
+    }
+    const asUser2 = readAsProblem(error, as);
+    if (asUser2) {
+      throw new VaultrunError("IO", `${source.fileVar}: ${source.path} ${asUser2.problem}`, {
+        hint: asUser2.hint
       });
     }
     const code = error.code ?? "error";
@@ -2261,7 +2366,7 @@ function scrubEnvironment(env, passthrough) {
 // src/env/secret-files.ts
 var import_node_crypto2 = __toESM(require_crypto(), 1);
 var import_node_fs5 = require("node:fs");
-var import_promises3 = require("node:fs/promises");
+var import_promises2 = require("node:fs/promises");
 var import_node_os2 = require("node:os");
 var import_node_path3 = require("node:path");
 var DEFAULT_RUNTIME_DIR = "/run/vaultrun";
@@ -2283,7 +2388,7 @@ function at(dir, name) {
   return dir.viaProc ? `/proc/self/fd/${dir.handle.fd}/${name}` : (0, import_node_path3.join)(dir.path, name);
 }
 async function kindOf3(path) {
-  const st = await (0, import_promises3.lstat)(path).catch(() => void 0);
+  const st = await (0, import_promises2.lstat)(path).catch(() => void 0);
   if (!st) return "was removed while being opened";
   if (st.isSymbolicLink()) return "is a symbolic link";
   return st.isDirectory() ? "is not a directory that can be opened" : "is not a directory";
@@ -2291,7 +2396,7 @@ async function kindOf3(path) {
 async function openOwnDir(path, openPath = path) {
   let handle;
   try {
-    handle = await (0, import_promises3.open)(openPath, DIR_FLAGS);
+    handle = await (0, import_promises2.open)(openPath, DIR_FLAGS);
   } catch (error) {
     const code = error.code ?? "error";
     if (code === "ENOTDIR" || code === "ELOOP" || code === "ENOENT") {
@@ -2305,7 +2410,7 @@ async function openOwnDir(path, openPath = path) {
     if (st.uid !== uid()) {
       throw new Refused("EPERM", `${path} belongs to uid ${st.uid}, not to uid ${uid()}`, true);
     }
-    const proc = await (0, import_promises3.stat)(`/proc/self/fd/${handle.fd}`).catch(() => void 0);
+    const proc = await (0, import_promises2.stat)(`/proc/self/fd/${handle.fd}`).catch(() => void 0);
     const viaProc = proc !== void 0 && proc.dev === st.dev && proc.ino === st.ino;
     return { path, handle, dev: st.dev, ino: st.ino, viaProc };
   } catch (error) {
@@ -2315,8 +2420,8 @@ async function openOwnDir(path, openPath = path) {
 }
 async function openBase(path, owner) {
   try {
-    await (0, import_promises3.mkdir)((0, import_node_path3.dirname)(path), { recursive: true });
-    await (0, import_promises3.mkdir)(path, { mode: 448 });
+    await (0, import_promises2.mkdir)((0, import_node_path3.dirname)(path), { recursive: true });
+    await (0, import_promises2.mkdir)(path, { mode: 448 });
   } catch (error) {
     const code = error.code ?? "error";
     if (code !== "EEXIST") throw new Refused(code, `${path} (${code})`, false);
@@ -2334,7 +2439,7 @@ async function openBase(path, owner) {
   }
 }
 async function makeRunDir(base, owner) {
-  const made = await (0, import_promises3.mkdtemp)(at(base, `${process.pid}-`));
+  const made = await (0, import_promises2.mkdtemp)(at(base, `${process.pid}-`));
   const name = (0, import_node_path3.basename)(made);
   const run = await openOwnDir((0, import_node_path3.join)(base.path, name), at(base, name));
   try {
@@ -2377,7 +2482,7 @@ async function prepareRuntimeDir(candidates, log, options = {}) {
       }
       if (!error.foreign) continue;
       try {
-        const fresh = await (0, import_promises3.mkdtemp)(`${dir}-`);
+        const fresh = await (0, import_promises2.mkdtemp)(`${dir}-`);
         base = await openBase(fresh, owner);
         log.warn("runtime directory is not ours: left untouched, using a fresh one next to it", {
           dir,
@@ -2444,7 +2549,7 @@ async function writeSecretFile(dir, name, content, mode = 256, owner) {
   const temp = `.${name}.${(0, import_node_crypto2.randomBytes)(6).toString("hex")}.tmp`;
   let created = false;
   try {
-    const handle = await (0, import_promises3.open)(at(run, temp), O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW, mode);
+    const handle = await (0, import_promises2.open)(at(run, temp), O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW, mode);
     created = true;
     let ino;
     try {
@@ -2456,13 +2561,13 @@ async function writeSecretFile(dir, name, content, mode = 256, owner) {
     } finally {
       await handle.close();
     }
-    await (0, import_promises3.rename)(at(run, temp), at(run, name));
+    await (0, import_promises2.rename)(at(run, temp), at(run, name));
     created = false;
     written.add(name);
-    const seen = await (0, import_promises3.lstat)(target).catch(() => void 0);
+    const seen = await (0, import_promises2.lstat)(target).catch(() => void 0);
     if (!seen || seen.ino !== ino || seen.dev !== run.dev || !seen.isFile()) {
       written.delete(name);
-      await (0, import_promises3.unlink)(at(run, name)).catch(() => {
+      await (0, import_promises2.unlink)(at(run, name)).catch(() => {
       });
       throw new VaultrunError("IO", `secret file ${target}: the path no longer leads to the file written`, {
         hint: "a parent of the runtime directory was replaced meanwhile: it must not be writable by other users"
@@ -2470,7 +2575,7 @@ async function writeSecretFile(dir, name, content, mode = 256, owner) {
     }
     return target;
   } catch (error) {
-    if (created) await (0, import_promises3.unlink)(at(run, temp)).catch(() => {
+    if (created) await (0, import_promises2.unlink)(at(run, temp)).catch(() => {
     });
     if (error instanceof VaultrunError) throw error;
     if (await forgetIfRemoved(dir)) {
@@ -2509,9 +2614,9 @@ async function removeSecretFiles() {
   byCandidates.clear();
   for (const entry of dirs) {
     const { base, run, written } = entry;
-    for (const name of written) await (0, import_promises3.unlink)(at(run, name)).catch(() => {
+    for (const name of written) await (0, import_promises2.unlink)(at(run, name)).catch(() => {
     });
-    if (base !== run) await (0, import_promises3.rmdir)(at(base, (0, import_node_path3.basename)(run.path))).catch(() => {
+    if (base !== run) await (0, import_promises2.rmdir)(at(base, (0, import_node_path3.basename)(run.path))).catch(() => {
     });
     await closeRunDir(entry);
   }
@@ -2520,11 +2625,17 @@ async function removeSecretFiles() {
 // src/env/sources.ts
 var import_dotenv = __toESM(require_dist(), 1);
 var MAX_ENV_FILE_BYTES = 1024 * 1024;
-async function readEnvFile(path, onText) {
+async function readEnvFile(path, onText, as) {
   let bytes;
   try {
-    bytes = await readLimited(path, MAX_ENV_FILE_BYTES, { allowFifo: true });
+    bytes = await readLimited(path, MAX_ENV_FILE_BYTES, { allowFifo: true, ...as ? { as } : {} });
   } catch (error) {
+    const asUser2 = readAsProblem(error, as);
+    if (asUser2) {
+      throw new VaultrunError("IO", `env file ${path} ${asUser2.problem}`, {
+        hint: `${asUser2.hint} (--env-file / VAULTRUN_ENV_FILE)`
+      });
+    }
     const message = error instanceof NotReadable ? `env file ${path} ${error.problem}` : `cannot read env file ${path}: ${error.code ?? "error"}`;
     throw new VaultrunError("IO", message, { hint: "check --env-file / VAULTRUN_ENV_FILE" });
   }
@@ -2593,16 +2704,16 @@ function lookalikeProblem(value) {
 }
 
 // src/vault/auth.ts
-var import_promises6 = require("node:fs/promises");
+var import_promises5 = require("node:fs/promises");
 var import_node_os3 = require("node:os");
 var import_node_path5 = require("node:path");
 
 // src/vault/auth-common.ts
-var import_promises4 = require("node:fs/promises");
+var import_promises3 = require("node:fs/promises");
 async function readCredentialFile(path, what, hint) {
   let text;
   try {
-    text = await (0, import_promises4.readFile)(path, "utf8");
+    text = await (0, import_promises3.readFile)(path, "utf8");
   } catch (error) {
     const code = error.code ?? "error";
     throw new VaultrunError("IO", `cannot read ${what} file ${path}: ${code}`, {
@@ -2798,7 +2909,7 @@ async function kubernetesLogin(client, s, log) {
 
 // src/vault/secret-id-file.ts
 var import_node_fs6 = require("node:fs");
-var import_promises5 = require("node:fs/promises");
+var import_promises4 = require("node:fs/promises");
 var import_node_path4 = require("node:path");
 var { O_RDONLY: O_RDONLY2, O_DIRECTORY: O_DIRECTORY2, O_NOFOLLOW: O_NOFOLLOW2, O_NONBLOCK, O_NOCTTY } = import_node_fs6.constants;
 var SETTING = "VAULT_SECRET_ID_FILE";
@@ -2812,18 +2923,18 @@ async function openSecretIdFile(path) {
   const readable = "check the path and that the file is readable by this user";
   let dir;
   try {
-    dir = await (0, import_promises5.open)((0, import_node_path4.dirname)(path), O_RDONLY2 | O_DIRECTORY2);
+    dir = await (0, import_promises4.open)((0, import_node_path4.dirname)(path), O_RDONLY2 | O_DIRECTORY2);
   } catch (error) {
     throw ioError(`cannot open the directory of ${SETTING} ${path}: ${errno(error)}`, readable);
   }
   try {
     const dirStat = await dir.stat();
-    const proc = await (0, import_promises5.stat)(`/proc/self/fd/${dir.fd}`).catch(() => void 0);
+    const proc = await (0, import_promises4.stat)(`/proc/self/fd/${dir.fd}`).catch(() => void 0);
     const viaProc = proc !== void 0 && proc.dev === dirStat.dev && proc.ino === dirStat.ino;
     const entry = viaProc ? `/proc/self/fd/${dir.fd}/${(0, import_node_path4.basename)(path)}` : path;
     let file;
     try {
-      file = await (0, import_promises5.open)(entry, O_RDONLY2 | O_NOFOLLOW2 | O_NONBLOCK | O_NOCTTY);
+      file = await (0, import_promises4.open)(entry, O_RDONLY2 | O_NOFOLLOW2 | O_NONBLOCK | O_NOCTTY);
     } catch (error) {
       const code = errno(error);
       if (code === "ELOOP" || code === "EMLINK") {
@@ -2861,17 +2972,17 @@ async function openSecretIdFile(path) {
     const value = text.trim();
     if (value === "") throw new VaultrunError("LOGIN_FAILED", `${SETTING} file ${path} is empty`);
     let closed = false;
-    const close = async () => {
+    const close2 = async () => {
       if (closed) return;
       closed = true;
       await dir.close();
     };
     return {
       value,
-      close,
+      close: close2,
       async remove(log) {
         try {
-          const now = await (0, import_promises5.lstat)(entry).catch((error) => error);
+          const now = await (0, import_promises4.lstat)(entry).catch((error) => error);
           if (now instanceof Error) {
             log.warn("could not delete the secret_id file: it is no longer there", {
               file: path,
@@ -2886,13 +2997,13 @@ async function openSecretIdFile(path) {
               }
             );
           } else {
-            await (0, import_promises5.unlink)(entry).then(
+            await (0, import_promises4.unlink)(entry).then(
               () => log.debug("deleted the secret_id file after logging in with it", { file: path }),
               (error) => log.warn("could not delete the secret_id file", { file: path, error: errno(error) })
             );
           }
         } finally {
-          await close();
+          await close2();
         }
       }
     };
@@ -3080,7 +3191,7 @@ var LOGINS = {
   cert: certLogin
 };
 async function login(client, s, log, hooks = {}) {
-  const homeTokenExists = !s.method && !(s.roleId || s.roleIdFile || s.token || s.tokenFile || s.jwt || s.jwtFile || s.jwtRole || s.kubernetesRole) ? await (0, import_promises6.readFile)((0, import_node_path5.join)((0, import_node_os3.homedir)(), ".vault-token")).then(
+  const homeTokenExists = !s.method && !(s.roleId || s.roleIdFile || s.token || s.tokenFile || s.jwt || s.jwtFile || s.jwtRole || s.kubernetesRole) ? await (0, import_promises5.readFile)((0, import_node_path5.join)((0, import_node_os3.homedir)(), ".vault-token")).then(
     () => true,
     () => false
   ) : false;
@@ -3176,7 +3287,7 @@ async function createChildToken(client, parent, settings, log) {
 }
 
 // src/vault/client.ts
-var import_promises7 = require("node:timers/promises");
+var import_promises6 = require("node:timers/promises");
 
 // src/vault/consistency.ts
 function time(stamp) {
@@ -3845,7 +3956,7 @@ var VaultClient = class _VaultClient {
         reason: retryable.reason,
         delay_ms: Math.round(wait)
       });
-      await (0, import_promises7.setTimeout)(wait);
+      await (0, import_promises6.setTimeout)(wait);
     }
     const where = this.settings.addrIsDefault ? `${this.settings.addr} (the default: VAULT_ADDR is not set)` : this.settings.addr;
     throw new VaultrunError(
@@ -3955,22 +4066,22 @@ var VaultClient = class _VaultClient {
 };
 
 // src/vault/issue.ts
-async function checkWritable(mounts, read) {
-  const mount = await mounts.mountFor(read.path);
-  if (!mount && mounts.lookupDenied(read.path)) {
+async function checkWritable(mounts, read2) {
+  const mount = await mounts.mountFor(read2.path);
+  if (!mount && mounts.lookupDenied(read2.path)) {
     throw new VaultrunError(
       "PERMISSION_DENIED",
-      `permission denied while looking up the mount of ${read.path}`,
+      `permission denied while looking up the mount of ${read2.path}`,
       {
-        hint: `the token's policies must allow it: path "${read.path}" { capabilities = ["update"] }`
+        hint: `the token's policies must allow it: path "${read2.path}" { capabilities = ["update"] }`
       }
     );
   }
-  const rest = mount && read.path.startsWith(mount.path) ? read.path.slice(mount.path.length) : void 0;
+  const rest = mount && read2.path.startsWith(mount.path) ? read2.path.slice(mount.path.length) : void 0;
   if (mount?.type !== "pki" || rest === void 0 || !/^issue\/[^/]+$/.test(rest)) {
     throw new VaultrunError(
       "USAGE",
-      `${read.path} is not writable by a reference: writes go only to issue/ROLE of a PKI mount${mount ? ` (${mount.path} is a ${mount.type} engine)` : " (Vault did not say which mount it is in)"}`,
+      `${read2.path} is not writable by a reference: writes go only to issue/ROLE of a PKI mount${mount ? ` (${mount.path} is a ${mount.type} engine)` : " (Vault did not say which mount it is in)"}`,
       {
         hint: "use >>vault:PKI_MOUNT/issue/ROLE#FIELD#{\u2026}; the token needs read on sys/internal/ui/mounts (the default policy grants it)"
       }
@@ -3983,27 +4094,27 @@ function issuedData(data) {
   return { ...data, ca_chain: chain.map((c) => `${c.trim()}
 `).join("") };
 }
-async function issueSecret(client, mounts, token, read) {
-  await checkWritable(mounts, read);
-  const body = read.write?.body ?? {};
+async function issueSecret(client, mounts, token, read2) {
+  await checkWritable(mounts, read2);
+  const body = read2.write?.body ?? {};
   let answer;
   try {
-    answer = await client.request("POST", encodeApiPath(read.path), {
+    answer = await client.request("POST", encodeApiPath(read2.path), {
       token,
-      what: `issuing with ${read.path}`,
+      what: `issuing with ${read2.path}`,
       body
     });
   } catch (error) {
     if (error instanceof VaultrunError && error.code === "PERMISSION_DENIED") {
-      throw new VaultrunError("PERMISSION_DENIED", `permission denied writing ${read.path}`, {
+      throw new VaultrunError("PERMISSION_DENIED", `permission denied writing ${read2.path}`, {
         cause: error,
-        hint: `the token's policies must allow it: path "${read.path}" { capabilities = ["update"] }`
+        hint: `the token's policies must allow it: path "${read2.path}" { capabilities = ["update"] }`
       });
     }
     if (error instanceof VaultrunError && (error.code === "VAULT_ERROR" || error.code === "NOT_FOUND")) {
       throw new VaultrunError(
         error.code,
-        `${read.path} refused the write ${canonicalJson(body)}: ${error.message}`,
+        `${read2.path} refused the write ${canonicalJson(body)}: ${error.message}`,
         {
           cause: error,
           hint: "check the role (vault read PKI_MOUNT/roles/ROLE) and the fields of the body"
@@ -4013,9 +4124,9 @@ async function issueSecret(client, mounts, token, read) {
     throw error;
   }
   if (!answer?.data || typeof answer.data !== "object") {
-    throw new VaultrunError("VAULT_ERROR", `${read.path} answered without data`);
+    throw new VaultrunError("VAULT_ERROR", `${read2.path} answered without data`);
   }
-  return { data: issuedData(answer.data), ...leaseTerms(answer, `issuing with ${read.path}`) };
+  return { data: issuedData(answer.data), ...leaseTerms(answer, `issuing with ${read2.path}`) };
 }
 
 // src/vault/kv.ts
@@ -4148,33 +4259,33 @@ var MountResolver = class {
     return info;
   }
 };
-async function readSecret(client, mounts, token, read) {
-  const mount = await mounts.mountFor(read.path);
-  checkMount(read.path, mount, mount === void 0 && mounts.lookupDenied(read.path));
-  const { apiPath, kv2 } = apiPathFor(read.path, mount, read.version);
-  const label = read.version === void 0 ? read.path : `${read.path} version ${read.version}`;
-  const floor = kv2 && read.version === void 0 ? client.versions : void 0;
+async function readSecret(client, mounts, token, read2) {
+  const mount = await mounts.mountFor(read2.path);
+  checkMount(read2.path, mount, mount === void 0 && mounts.lookupDenied(read2.path));
+  const { apiPath, kv2 } = apiPathFor(read2.path, mount, read2.version);
+  const label = read2.version === void 0 ? read2.path : `${read2.path} version ${read2.version}`;
+  const floor = kv2 && read2.version === void 0 ? client.versions : void 0;
   const stale = (answer) => {
     const stamp = stampOf(answer);
-    if (!floor || !stamp || !floor.isOlder(read.path, stamp)) return void 0;
-    return `version ${stamp.version} of ${read.path} is older than version ${floor.get(read.path)?.version} already seen (a node that lags behind)`;
+    if (!floor || !stamp || !floor.isOlder(read2.path, stamp)) return void 0;
+    return `version ${stamp.version} of ${read2.path} is older than version ${floor.get(read2.path)?.version} already seen (a node that lags behind)`;
   };
   let body;
   try {
     body = await client.request("GET", apiPath, { token, what: `reading ${label}`, stale });
   } catch (error) {
     if (error instanceof VaultrunError && error.code === "NOT_FOUND") {
-      const gone = kv2 && mount ? await versionState(client, token, mount, read) : void 0;
+      const gone = kv2 && mount ? await versionState(client, token, mount, read2) : void 0;
       if (gone) throw goneVersion(label, gone.state, gone.version);
       throw new VaultrunError("NOT_FOUND", `no secret at ${label}`, {
         cause: error,
-        hint: notFoundHint(read.path, mount)
+        hint: notFoundHint(read2.path, mount)
       });
     }
     if (error instanceof VaultrunError && error.code === "PERMISSION_DENIED") {
       throw new VaultrunError("PERMISSION_DENIED", `permission denied reading ${label}`, {
         cause: error,
-        hint: policyHint(read.path, mount),
+        hint: policyHint(read2.path, mount),
         ...error.status ? { status: error.status } : {}
       });
     }
@@ -4187,12 +4298,12 @@ async function readSecret(client, mounts, token, read) {
     const meta = raw?.metadata;
     if (raw?.data == null) {
       const state = meta?.destroyed ? "destroyed" : meta?.deletion_time ? "deleted" : "empty";
-      throw goneVersion(label, state, meta?.version ?? read.version);
+      throw goneVersion(label, state, meta?.version ?? read2.version);
     }
     data = raw.data;
     version = meta?.version;
     const stamp = stampOf(body);
-    if (floor && stamp) floor.note(read.path, stamp);
+    if (floor && stamp) floor.note(read2.path, stamp);
   } else {
     data = raw;
   }
@@ -4210,18 +4321,18 @@ function goneVersion(label, state, version) {
     hint: state === "destroyed" ? "a destroyed version cannot be brought back: reference another version, or write the secret again" : state === "deleted" ? `undelete it (vault kv undelete${versions}) or reference another version` : "write the secret again or reference another version"
   });
 }
-async function versionState(client, token, mount, read) {
-  const rest = read.path.slice(mount.path.length).replace(/^data\//, "");
+async function versionState(client, token, mount, read2) {
+  const rest = read2.path.slice(mount.path.length).replace(/^data\//, "");
   let body;
   try {
     body = await client.request("GET", encodeApiPath(`${mount.path}metadata/${rest}`), {
       token,
-      what: `reading the versions of ${read.path}`
+      what: `reading the versions of ${read2.path}`
     });
   } catch {
     return void 0;
   }
-  const version = read.version ?? body?.data?.current_version;
+  const version = read2.version ?? body?.data?.current_version;
   const entry = version === void 0 ? void 0 : body?.data?.versions?.[String(version)];
   if (version === void 0 || !entry) return void 0;
   if (entry.destroyed) return { state: "destroyed", version };
@@ -4256,11 +4367,11 @@ async function revokeSelf(client, token, waitMs) {
 }
 
 // src/vault/tls.ts
-var import_promises8 = require("node:fs/promises");
+var import_promises7 = require("node:fs/promises");
 var import_node_path6 = require("node:path");
 async function load(path, origin) {
   try {
-    return await (0, import_promises8.readFile)(path);
+    return await (0, import_promises7.readFile)(path);
   } catch (error) {
     throw new VaultrunError(
       "IO",
@@ -4274,7 +4385,7 @@ async function loadTls(config) {
   if (config.caPath) {
     let names;
     try {
-      names = (await (0, import_promises8.readdir)(config.caPath)).sort();
+      names = (await (0, import_promises7.readdir)(config.caPath)).sort();
     } catch (error) {
       throw new VaultrunError(
         "IO",
@@ -4358,11 +4469,11 @@ async function decryptAll(client, token, settings, reads) {
     throw error;
   }
   const results = body?.data?.batch_results ?? [];
-  reads.forEach((read, i) => {
+  reads.forEach((read2, i) => {
     const item = results[i];
     if (typeof item?.plaintext === "string" && !item.error) {
       const plaintext = Buffer.from(item.plaintext, "base64").toString("utf8");
-      out.set(read.id, {
+      out.set(read2.id, {
         data: { [PLAINTEXT_KEY]: plaintext },
         leaseId: "",
         leaseDuration: 0,
@@ -4370,7 +4481,7 @@ async function decryptAll(client, token, settings, reads) {
       });
     } else {
       out.set(
-        read.id,
+        read2.id,
         new VaultrunError(
           "VAULT_ERROR",
           `transit could not decrypt a ciphertext with ${path}: ${item?.error ?? "no result"}`,
@@ -4385,13 +4496,17 @@ async function decryptAll(client, token, settings, reads) {
 }
 
 // src/resolve.ts
-async function prepare(config, processEnv, log) {
+async function prepare(config, processEnv, log, readAs) {
   const sourceHashes = {};
   const envFiles = await Promise.all(
     config.envFiles.map(
-      (path) => readEnvFile(path, (text) => {
-        sourceHashes[path] = sha256(text);
-      })
+      (path) => readEnvFile(
+        path,
+        (text) => {
+          sourceHashes[path] = sha256(text);
+        },
+        readAs
+      )
     )
   );
   let env = mergeEnv(processEnv, envFiles, config.envFileOverride);
@@ -4408,9 +4523,13 @@ async function prepare(config, processEnv, log) {
     const contents = await Promise.all(
       sources.map(async (source) => ({
         source,
-        value: await readFileEnvSource(source, (text) => {
-          sourceHashes[source.path] = sha256(text);
-        })
+        value: await readFileEnvSource(
+          source,
+          (text) => {
+            sourceHashes[source.path] = sha256(text);
+          },
+          readAs
+        )
       }))
     );
     env = applyFileEnv(env, contents);
@@ -4497,21 +4616,21 @@ async function fetchReads(vault, plan, cache = /* @__PURE__ */ new Map(), refres
   const ciphertexts = plan.reads.filter((r) => r.ciphertext !== void 0);
   const settled = await Promise.allSettled([
     fetchCiphertexts(vault, ciphertexts, cache, refresh, reads, results),
-    ...plan.reads.filter((r) => r.ciphertext === void 0).map(async (read) => {
-      const cached = refresh.has(read.id) ? void 0 : cache.get(read.id);
+    ...plan.reads.filter((r) => r.ciphertext === void 0).map(async (read2) => {
+      const cached = refresh.has(read2.id) ? void 0 : cache.get(read2.id);
       try {
-        if (read.write && vault.noWrites) {
-          await checkWritable(vault.mounts, read);
-          results.set(read.id, { data: {} });
+        if (read2.write && vault.noWrites) {
+          await checkWritable(vault.mounts, read2);
+          results.set(read2.id, { data: {} });
           return;
         }
-        const secret = cached ?? (read.write ? await issueSecret(vault.client, vault.mounts, vault.session.token, read) : await readSecret(vault.client, vault.mounts, vault.session.token, read));
-        reads.set(read.id, secret);
-        results.set(read.id, { data: secret.data });
+        const secret = cached ?? (read2.write ? await issueSecret(vault.client, vault.mounts, vault.session.token, read2) : await readSecret(vault.client, vault.mounts, vault.session.token, read2));
+        reads.set(read2.id, secret);
+        results.set(read2.id, { data: secret.data });
       } catch (error) {
         if (!(error instanceof VaultrunError)) throw error;
         if (error.code === "UNREACHABLE" || error.code === "LOGIN_FAILED") throw error;
-        results.set(read.id, { error });
+        results.set(read2.id, { error });
       }
     })
   ]);
@@ -4520,14 +4639,14 @@ async function fetchReads(vault, plan, cache = /* @__PURE__ */ new Map(), refres
 }
 async function fetchCiphertexts(vault, ciphertexts, cache, refresh, reads, results) {
   const todo = [];
-  for (const read of ciphertexts) {
-    const cached = refresh.has(read.id) ? void 0 : cache.get(read.id);
+  for (const read2 of ciphertexts) {
+    const cached = refresh.has(read2.id) ? void 0 : cache.get(read2.id);
     if (!cached) {
-      todo.push(read);
+      todo.push(read2);
       continue;
     }
-    reads.set(read.id, cached);
-    results.set(read.id, { data: cached.data });
+    reads.set(read2.id, cached);
+    results.set(read2.id, { data: cached.data });
   }
   if (todo.length === 0) return;
   let decrypted;
@@ -4541,7 +4660,7 @@ async function fetchCiphertexts(vault, ciphertexts, cache, refresh, reads, resul
   } catch (error) {
     if (!(error instanceof VaultrunError)) throw error;
     if (error.code === "UNREACHABLE" || error.code === "LOGIN_FAILED") throw error;
-    for (const read of todo) results.set(read.id, { error });
+    for (const read2 of todo) results.set(read2.id, { error });
     return;
   }
   for (const [id, outcome] of decrypted) {
@@ -4654,7 +4773,7 @@ async function writeFiles(config, rendered, log, owner) {
 async function resolveEnvironment(ctx) {
   const { config, log } = ctx;
   const started = monotonicMs();
-  const prepared = await prepare(config, ctx.env, log);
+  const prepared = await prepare(config, ctx.env, log, ctx.readAs);
   const { plan } = prepared;
   let vault;
   let results = /* @__PURE__ */ new Map();
@@ -5055,15 +5174,15 @@ function requireFile(env, name) {
 }
 async function withCaFile(plan, env, run) {
   if (plan.caPem === void 0) return run();
-  const dir = await (0, import_promises9.mkdtemp)((0, import_node_path7.join)(env.RUNNER_TEMP || (0, import_node_os4.tmpdir)(), "vaultrun-ca-"));
+  const dir = await (0, import_promises8.mkdtemp)((0, import_node_path7.join)(env.RUNNER_TEMP || (0, import_node_os4.tmpdir)(), "vaultrun-ca-"));
   try {
     const file = (0, import_node_path7.join)(dir, "ca.pem");
-    await (0, import_promises9.writeFile)(file, plan.caPem, { mode: 384 });
+    await (0, import_promises8.writeFile)(file, plan.caPem, { mode: 384 });
     plan.env.VAULT_CACERT = file;
     delete plan.env.BAO_CACERT;
     return await run();
   } finally {
-    await (0, import_promises9.rm)(dir, { recursive: true, force: true });
+    await (0, import_promises8.rm)(dir, { recursive: true, force: true });
   }
 }
 async function runAction(io) {

@@ -73,6 +73,8 @@ async function runCommand(command: string[], config: Config, io: CliIo): Promise
   }
   const user = config.user ? await resolveUser(config.user) : undefined;
   const owner = user ? { uid: user.uid, gid: user.gid } : undefined;
+  // --user: files read on the command's behalf (env files, NAME_FILE sources) are read as that user.
+  const readAs = user ? { uid: user.uid, gid: user.gid, name: user.name } : undefined;
   // --user: the command's HOME, USER and LOGNAME are that user's (as login and gosu do), also after a restart.
   const processEnv = user ? userEnvironment(io.env, user) : io.env;
   const resolution = await resolveEnvironment({
@@ -81,6 +83,7 @@ async function runCommand(command: string[], config: Config, io: CliIo): Promise
     log,
     keepVault: true,
     ...(owner ? { owner } : {}),
+    ...(readAs ? { readAs } : {}),
   });
   const { stats, vault } = resolution;
   const changed = new Set(Object.keys(resolution.env).filter((k) => resolution.env[k] !== processEnv[k]));
@@ -113,6 +116,7 @@ async function runCommand(command: string[], config: Config, io: CliIo): Promise
         watching,
         ...(vault ? { vault } : {}),
         ...(owner ? { owner } : {}),
+        ...(readAs ? { readAs } : {}),
       });
       // From here on the rotation revokes on exit, whatever the command does (126 if it cannot start).
       return supervise({

@@ -2,6 +2,7 @@ import { createHash } from 'node:crypto';
 import type { Config } from './config.js';
 import { applyFileEnv, planFileEnv, readFileEnvSource } from './env/file-env.js';
 import { withNames } from './env/names.js';
+import type { ReadAs } from './env/read-limited.js';
 import { scrubEnvironment } from './env/scrub.js';
 import {
   prepareRuntimeDir,
@@ -59,17 +60,26 @@ export interface Prepared {
   loginVars: string[];
 }
 
+/**
+ * `readAs` (--user): env files and NAME_FILE sources are read as the command's user, so that the command never
+ * gets a content it could not read itself (a source it swapped for a symlink to a root-only file is exit 74).
+ */
 export async function prepare(
   config: Config,
   processEnv: Readonly<Record<string, string | undefined>>,
   log: Logger,
+  readAs?: ReadAs,
 ): Promise<Prepared> {
   const sourceHashes: Record<string, string> = {};
   const envFiles = await Promise.all(
     config.envFiles.map((path) =>
-      readEnvFile(path, (text) => {
-        sourceHashes[path] = sha256(text);
-      }),
+      readEnvFile(
+        path,
+        (text) => {
+          sourceHashes[path] = sha256(text);
+        },
+        readAs,
+      ),
     ),
   );
   let env = mergeEnv(processEnv, envFiles, config.envFileOverride);
@@ -87,9 +97,13 @@ export async function prepare(
     const contents = await Promise.all(
       sources.map(async (source) => ({
         source,
-        value: await readFileEnvSource(source, (text) => {
-          sourceHashes[source.path] = sha256(text);
-        }),
+        value: await readFileEnvSource(
+          source,
+          (text) => {
+            sourceHashes[source.path] = sha256(text);
+          },
+          readAs,
+        ),
       })),
     );
     env = applyFileEnv(env, contents);
@@ -471,6 +485,8 @@ export interface ResolveContext {
   keepVault?: boolean;
   /** Owner of secret files (--user). */
   owner?: { uid: number; gid: number };
+  /** --user: whom env files and NAME_FILE sources are read as. */
+  readAs?: ReadAs;
 }
 
 /** One whole resolution: prepare → fetch → render → files. */
@@ -479,7 +495,7 @@ export async function resolveEnvironment(
 ): Promise<Resolution & { vault?: VaultContext }> {
   const { config, log } = ctx;
   const started = monotonicMs();
-  const prepared = await prepare(config, ctx.env, log);
+  const prepared = await prepare(config, ctx.env, log, ctx.readAs);
   const { plan } = prepared;
   let vault: VaultContext | undefined;
   let results = new Map<string, ReadResult>();

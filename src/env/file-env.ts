@@ -4,7 +4,7 @@ import { isLoginReference } from '../refs/login.js';
 import { parseValue } from '../refs/parse.js';
 import { isFileVariable } from '../refs/plan.js';
 import type { NameSet } from './names.js';
-import { NotReadable, readLimited } from './read-limited.js';
+import { NotReadable, type ReadAs, readAsProblem, readLimited } from './read-limited.js';
 import { envTextProblem } from './text.js';
 
 /**
@@ -80,15 +80,17 @@ export function planFileEnv(env: Readonly<Record<string, string>>, options: File
  * Reads one source (at most MAX_FILE_ENV_BYTES), removing one trailing newline. Anything but a regular file
  * (symlinks to one are followed) — FIFO, device, socket, directory — or a larger one is an error at once,
  * naming the variable and the path: never a hang, never an endless read. `onText`: called with the whole text
- * read (the supervisor hashes exactly what was resolved).
+ * read (the supervisor hashes exactly what was resolved). `as` (--user): read as that user, so that the command
+ * never gets a content it could not read itself (read-limited.ts).
  */
 export async function readFileEnvSource(
   source: FileEnvSource,
   onText?: (text: string) => void,
+  as?: ReadAs,
 ): Promise<string> {
   let bytes: Buffer;
   try {
-    bytes = await readLimited(source.path, MAX_FILE_ENV_BYTES);
+    bytes = await readLimited(source.path, MAX_FILE_ENV_BYTES, as ? { as } : {});
   } catch (error) {
     if (error instanceof NotReadable) {
       const large = error.problem.startsWith('is larger');
@@ -96,6 +98,12 @@ export async function readFileEnvSource(
         hint: large
           ? `an environment variable cannot hold it; exclude ${source.fileVar} with VAULTRUN_FILE_ENV_EXCLUDE`
           : `point ${source.fileVar} at a regular file, or exclude it with VAULTRUN_FILE_ENV_EXCLUDE`,
+      });
+    }
+    const asUser = readAsProblem(error, as);
+    if (asUser) {
+      throw new VaultrunError('IO', `${source.fileVar}: ${source.path} ${asUser.problem}`, {
+        hint: asUser.hint,
       });
     }
     const code = (error as NodeJS.ErrnoException).code ?? 'error';

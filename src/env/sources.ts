@@ -1,6 +1,6 @@
 import { parse } from 'dotenv';
 import { VaultrunError } from '../errors.js';
-import { NotReadable, readLimited } from './read-limited.js';
+import { NotReadable, type ReadAs, readAsProblem, readLimited } from './read-limited.js';
 import { envTextProblem } from './text.js';
 
 /**
@@ -19,13 +19,26 @@ export interface EnvFile {
 /** Largest env file read (1 MiB): more than an environment can hold anyway. */
 export const MAX_ENV_FILE_BYTES = 1024 * 1024;
 
-/** `onText`: called with the whole text read (the supervisor hashes exactly what was resolved). */
-export async function readEnvFile(path: string, onText?: (text: string) => void): Promise<EnvFile> {
+/**
+ * `onText`: called with the whole text read (the supervisor hashes exactly what was resolved). `as` (--user):
+ * read as that user, so that the command never gets a content it could not read itself (read-limited.ts).
+ */
+export async function readEnvFile(
+  path: string,
+  onText?: (text: string) => void,
+  as?: ReadAs,
+): Promise<EnvFile> {
   let bytes: Buffer;
   try {
     // A pipe is read to its end (`--env-file <(cmd)`); devices, sockets, directories and huge files are refused.
-    bytes = await readLimited(path, MAX_ENV_FILE_BYTES, { allowFifo: true });
+    bytes = await readLimited(path, MAX_ENV_FILE_BYTES, { allowFifo: true, ...(as ? { as } : {}) });
   } catch (error) {
+    const asUser = readAsProblem(error, as);
+    if (asUser) {
+      throw new VaultrunError('IO', `env file ${path} ${asUser.problem}`, {
+        hint: `${asUser.hint} (--env-file / VAULTRUN_ENV_FILE)`,
+      });
+    }
     const message =
       error instanceof NotReadable
         ? `env file ${path} ${error.problem}`

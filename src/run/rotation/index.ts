@@ -1,4 +1,5 @@
 import type { Config } from '../../config.js';
+import type { ReadAs } from '../../env/read-limited.js';
 import { type Owner, removeSecretFiles } from '../../env/secret-files.js';
 import { EXIT_CODES, VaultrunError } from '../../errors.js';
 import type { Logger } from '../../log.js';
@@ -60,6 +61,8 @@ export interface RotationOptions {
   resolution: Resolution;
   vault?: VaultContext;
   owner?: Owner;
+  /** --user: whom env files and NAME_FILE sources are read (and hashed) as. */
+  readAs?: ReadAs;
   /** Poll, renew and watch; false for a plain --supervise (only the clean-up on exit). */
   watching: boolean;
   /** Time and timeouts; the system's by default. */
@@ -165,6 +168,7 @@ export class Rotation {
       log,
       pollIntervalMs: config.pollIntervalMs,
       waitMs: config.waitMs,
+      ...(options.readAs ? { readAs: options.readAs } : {}),
       vault: () => this.vault,
       current: () => ({ prepared: this.prepared, reads: this.reads }),
       changed: (reason, readIds, reprepare) => this.change.notice(reason, readIds, reprepare),
@@ -249,7 +253,8 @@ export class Rotation {
     let reads = this.reads;
     let rendered: Rendered;
     try {
-      if (pending.reprepare) prepared = await prepare(this.config, this.options.processEnv, this.log);
+      if (pending.reprepare)
+        prepared = await prepare(this.config, this.options.processEnv, this.log, this.options.readAs);
       let results = new Map();
       if (needsVault(prepared)) {
         this.vault ??= await openVault(this.config, this.log);

@@ -1,6 +1,7 @@
 import { type FSWatcher, watch as fsWatch } from 'node:fs';
-import { readFile } from 'node:fs/promises';
 import { basename, dirname } from 'node:path';
+import { type ReadAs, readLimited } from '../../env/read-limited.js';
+import { MAX_ENV_FILE_BYTES } from '../../env/sources.js';
 import { VaultrunError } from '../../errors.js';
 import type { Logger } from '../../log.js';
 import type { ReadRequest } from '../../refs/plan.js';
@@ -65,6 +66,8 @@ export interface WatchOptions {
   /** --wait: how long a request may wait for Vault. */
   waitMs: number;
   random?: () => number;
+  /** --user: the source files are read (to hash them) as that user, as prepare() reads them. */
+  readAs?: ReadAs;
   /** The connection to Vault, if any. */
   vault(): VaultContext | undefined;
   /** What the command runs with now: the prepared environment (its source files, its reads) and the secrets. */
@@ -234,8 +237,21 @@ export class Watch {
 
   private async hashFiles(): Promise<Map<string, string>> {
     const hashes = new Map<string, string>();
+    const { readAs } = this.options;
     for (const file of this.options.current().prepared.sourceFiles) {
-      hashes.set(file, await readFile(file, 'utf8').then(sha256, () => 'missing'));
+      // As prepare() reads them (bounded; as the --user target): what cannot be read counts as a change, and
+      // the re-read that follows says why.
+      const read = readLimited(file, MAX_ENV_FILE_BYTES, {
+        allowFifo: true,
+        ...(readAs ? { as: readAs } : {}),
+      });
+      hashes.set(
+        file,
+        await read.then(
+          (bytes) => sha256(bytes.toString('utf8')),
+          () => 'missing',
+        ),
+      );
     }
     return hashes;
   }
