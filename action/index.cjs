@@ -729,6 +729,228 @@ function loginVariables(env, passthrough, isOwnSetting2) {
   ).sort();
 }
 
+// src/log.ts
+var import_node_fs = require("node:fs");
+var RANK = { debug: 10, info: 20, warn: 30, error: 40, silent: 100 };
+var MASK = "<redacted>";
+var Masker = class {
+  values = /* @__PURE__ */ new Set();
+  /** The values longest first, sorted when first needed after a change (not at each add: 200 secrets read
+   * at start would sort 200 times). */
+  sortedCache = [];
+  get sorted() {
+    this.sortedCache ??= [...this.values].sort((a, b) => b.length - a.length);
+    return this.sortedCache;
+  }
+  add(value) {
+    if (value === void 0) return;
+    for (const part of [value, ...value.split(/\r?\n/)]) {
+      const v = part.trim();
+      if (v.length >= 4 && !this.values.has(v)) {
+        this.values.add(v);
+        this.sortedCache = void 0;
+        this.fragments = void 0;
+      }
+    }
+  }
+  fragments;
+  /** Every piece of FRAGMENT_LENGTH characters of every value, built when first needed after a change. */
+  fragmentSet() {
+    if (this.fragments) return this.fragments;
+    const set = /* @__PURE__ */ new Set();
+    for (const v of this.sorted) {
+      for (let i = 0; i + FRAGMENT_LENGTH <= v.length; i++) set.add(v.slice(i, i + FRAGMENT_LENGTH));
+    }
+    this.fragments = set;
+    return set;
+  }
+  /**
+   * For text we do not control (a server's error message, which may echo our request): masks every value as
+   * mask() does, and also every word (run of non-space characters) that contains any FRAGMENT_LENGTH
+   * characters of a value. So no piece of FRAGMENT_LENGTH characters or more of a credential survives — a
+   * prefix, a suffix, a middle, a value cut by truncation — and the rest of the word it was in goes with it.
+   * Call it before truncating such text.
+   */
+  maskUntrusted(text) {
+    const covered = new Uint8Array(text.length);
+    let any = false;
+    for (const v of this.sorted) {
+      for (let at2 = text.indexOf(v); at2 >= 0; at2 = text.indexOf(v, at2 + 1)) {
+        covered.fill(1, at2, at2 + v.length);
+        any = true;
+      }
+    }
+    const fragments = this.fragmentSet();
+    if (fragments.size > 0) {
+      for (let i = 0; i + FRAGMENT_LENGTH <= text.length; i++) {
+        if (fragments.has(text.slice(i, i + FRAGMENT_LENGTH))) {
+          covered.fill(1, i, i + FRAGMENT_LENGTH);
+          any = true;
+        }
+      }
+    }
+    if (!any) return text;
+    for (let i = 0; i < text.length; i++) {
+      if (covered[i] !== 1) continue;
+      let a = i;
+      while (a > 0 && !/\s/.test(text[a - 1])) a--;
+      let b = i;
+      while (b < text.length && !/\s/.test(text[b])) b++;
+      covered.fill(2, a, b);
+      i = b;
+    }
+    let out = "";
+    for (let i = 0; i < text.length; ) {
+      const start = i;
+      const marked = covered[i] !== 0;
+      while (i < text.length && covered[i] !== 0 === marked) i++;
+      out += marked ? MASK : text.slice(start, i);
+    }
+    return out;
+  }
+  /** The masked values, longest first: a new array after each addition (so callers can tell it changed). */
+  list() {
+    return this.sorted;
+  }
+  mask(text) {
+    let covered;
+    for (const v of this.sorted) {
+      for (let at2 = text.indexOf(v); at2 >= 0; at2 = text.indexOf(v, at2 + 1)) {
+        covered ??= new Uint8Array(text.length);
+        covered.fill(1, at2, at2 + v.length);
+      }
+    }
+    if (!covered) return text;
+    let out = "";
+    for (let i = 0; i < text.length; ) {
+      const start = i;
+      const marked = covered[i];
+      while (i < text.length && covered[i] === marked) i++;
+      out += marked ? MASK : text.slice(start, i);
+    }
+    return out;
+  }
+};
+var CONTROL = /[\u0000-\u001f\u007f-\u009f\u200b-\u200f\u2028-\u202e\u2060-\u206f\ufeff]/g;
+var ESCAPE_SEQUENCE = (
+  // biome-ignore lint/suspicious/noControlCharactersInRegex: matching escape sequences is the point
+  /\u001b\[[0-?]*[ -/]*[@-~]|\u001b\][^\u0007\u001b]*(?:\u0007|\u001b\\)?|\u001b[\s\S]?|\u009b[0-?]*[ -/]*[@-~]/g
+);
+function sanitizeServerText(text) {
+  return text.replace(ESCAPE_SEQUENCE, " ").replace(CONTROL, " ").replace(/\s+/g, " ").trim();
+}
+function escapeControls(text) {
+  return text.replace(CONTROL, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, "0")}`);
+}
+var FRAGMENT_LENGTH = 6;
+function quoteField(v) {
+  return /^[\w./:@,+-]*$/.test(v) && v !== "" ? v : JSON.stringify(v);
+}
+function createLogger(options = {}) {
+  const masker = options.masker ?? new Masker();
+  const write = options.write ?? ((line) => (0, import_node_fs.writeSync)(2, line));
+  const logger = {
+    level: options.level ?? "info",
+    format: options.format ?? "text",
+    masker,
+    debug: (m, f) => emit("debug", m, f),
+    info: (m, f) => emit("info", m, f),
+    warn: (m, f) => emit("warn", m, f),
+    error: (m, f) => emit("error", m, f)
+  };
+  function emit(level, message, fields = {}) {
+    if (RANK[level] < RANK[logger.level]) return;
+    const entries = Object.entries(fields).filter((e) => e[1] !== void 0).map(([k, v]) => [k, typeof v === "string" ? masker.mask(v) : v]);
+    const msg = masker.mask(message);
+    let line;
+    if (logger.format === "json") {
+      line = escapeControls(
+        JSON.stringify({ time: (/* @__PURE__ */ new Date()).toISOString(), level, msg, ...Object.fromEntries(entries) })
+      );
+    } else {
+      const rest = entries.map(([k, v]) => `${k}=${escapeControls(quoteField(String(v)))}`).join(" ");
+      const body = msg.split("\n").map(escapeControls).join(`
+vaultrun ${level}: `);
+      line = `vaultrun ${level}: ${body}${rest ? ` ${rest}` : ""}`;
+    }
+    try {
+      write(`${masker.mask(line)}
+`);
+    } catch {
+    }
+  }
+  return logger;
+}
+
+// src/vault/address.ts
+var ADDRESS_VARIABLES = ["VAULT_ADDR", "BAO_ADDR"];
+function splitUserinfo(addr) {
+  const scheme = /^\s*[A-Za-z][A-Za-z0-9+.-]*:\/\//.exec(addr);
+  if (!scheme) return void 0;
+  const start = scheme[0].length;
+  let end = addr.length;
+  for (let i = start; i < addr.length; i++) {
+    const c = addr[i];
+    if (c === "/" || c === "\\" || c === "?" || c === "#") {
+      end = i;
+      break;
+    }
+  }
+  const at2 = addr.lastIndexOf("@", end - 1);
+  if (at2 < start) return void 0;
+  return { before: addr.slice(0, start), userinfo: addr.slice(start, at2), after: addr.slice(at2 + 1) };
+}
+function hasUserinfo(addr) {
+  return addr !== void 0 && splitUserinfo(addr) !== void 0;
+}
+function displayAddress(addr) {
+  const parts = splitUserinfo(addr);
+  if (!parts) return addr;
+  const colon = parts.userinfo.indexOf(":");
+  const shown = colon >= 0 ? `${parts.userinfo.slice(0, colon)}:${MASK}` : MASK;
+  return `${parts.before}${shown}@${parts.after}`;
+}
+function decode(text) {
+  try {
+    return decodeURIComponent(text);
+  } catch {
+    return text;
+  }
+}
+function basicCredentials(url) {
+  if (!url.username && !url.password) return void 0;
+  return Buffer.from(`${decode(url.username)}:${decode(url.password)}`).toString("base64");
+}
+function addressCredentials(addr) {
+  const parts = splitUserinfo(addr);
+  if (!parts) return [];
+  const out = /* @__PURE__ */ new Set();
+  const colon = parts.userinfo.indexOf(":");
+  if (colon >= 0) out.add(parts.userinfo.slice(colon + 1));
+  out.add(parts.userinfo);
+  let url;
+  try {
+    url = new URL(addr);
+  } catch {
+    url = void 0;
+  }
+  if (url && (url.username || url.password)) {
+    const pair = `${url.username}:${url.password}`;
+    if (url.password) {
+      out.add(url.password);
+      out.add(decode(url.password));
+    } else {
+      out.add(url.username);
+      out.add(decode(url.username));
+    }
+    out.add(pair);
+    out.add(`${decode(url.username)}:${decode(url.password)}`);
+    out.add(basicCredentials(url));
+  }
+  out.delete("");
+  return [...out];
+}
+
 // src/settings.ts
 var SETTINGS = [
   {
@@ -737,7 +959,7 @@ var SETTINGS = [
     env: ["VAULT_ADDR", "BAO_ADDR"],
     kind: "url",
     default: "https://127.0.0.1:8200",
-    help: "Vault / OpenBao address"
+    help: "Vault / OpenBao address (with user:password@ for a proxy: a credential, environment only)"
   },
   {
     key: "namespace",
@@ -1227,6 +1449,9 @@ function isOwnSetting(name) {
 function isCredential(name) {
   return SECRET_NAMES.has(name);
 }
+function isCredentialVariable(name, value) {
+  return isCredential(name) || ADDRESS_VARIABLES.includes(name) && hasUserinfo(value);
+}
 
 // src/config.ts
 function rawValue(setting, flags, env) {
@@ -1351,6 +1576,13 @@ function loadConfig(flags, env) {
         if (url.protocol !== "http:" && url.protocol !== "https:") {
           throw bad2(origin, `unsupported scheme ${url.protocol}`, "use http:// or https://");
         }
+        if (origin.startsWith("--") && hasUserinfo(text)) {
+          throw bad2(
+            origin,
+            "holds a user name or password (user:password@), which every process could read in the command line (ps, /proc/PID/cmdline)",
+            "put the address in VAULT_ADDR (or BAO_ADDR): vaultrun hides it from /proc/PID/environ and never passes it to the command"
+          );
+        }
         if (/\/v1\/*$/.test(url.pathname)) {
           throw bad2(
             origin,
@@ -1462,159 +1694,6 @@ function loadConfig(flags, env) {
     logLevel: get("logLevel"),
     logFormat: get("logFormat")
   };
-}
-
-// src/log.ts
-var import_node_fs = require("node:fs");
-var RANK = { debug: 10, info: 20, warn: 30, error: 40, silent: 100 };
-var MASK = "<redacted>";
-var Masker = class {
-  values = /* @__PURE__ */ new Set();
-  /** The values longest first, sorted when first needed after a change (not at each add: 200 secrets read
-   * at start would sort 200 times). */
-  sortedCache = [];
-  get sorted() {
-    this.sortedCache ??= [...this.values].sort((a, b) => b.length - a.length);
-    return this.sortedCache;
-  }
-  add(value) {
-    if (value === void 0) return;
-    for (const part of [value, ...value.split(/\r?\n/)]) {
-      const v = part.trim();
-      if (v.length >= 4 && !this.values.has(v)) {
-        this.values.add(v);
-        this.sortedCache = void 0;
-        this.fragments = void 0;
-      }
-    }
-  }
-  fragments;
-  /** Every piece of FRAGMENT_LENGTH characters of every value, built when first needed after a change. */
-  fragmentSet() {
-    if (this.fragments) return this.fragments;
-    const set = /* @__PURE__ */ new Set();
-    for (const v of this.sorted) {
-      for (let i = 0; i + FRAGMENT_LENGTH <= v.length; i++) set.add(v.slice(i, i + FRAGMENT_LENGTH));
-    }
-    this.fragments = set;
-    return set;
-  }
-  /**
-   * For text we do not control (a server's error message, which may echo our request): masks every value as
-   * mask() does, and also every word (run of non-space characters) that contains any FRAGMENT_LENGTH
-   * characters of a value. So no piece of FRAGMENT_LENGTH characters or more of a credential survives — a
-   * prefix, a suffix, a middle, a value cut by truncation — and the rest of the word it was in goes with it.
-   * Call it before truncating such text.
-   */
-  maskUntrusted(text) {
-    const covered = new Uint8Array(text.length);
-    let any = false;
-    for (const v of this.sorted) {
-      for (let at2 = text.indexOf(v); at2 >= 0; at2 = text.indexOf(v, at2 + 1)) {
-        covered.fill(1, at2, at2 + v.length);
-        any = true;
-      }
-    }
-    const fragments = this.fragmentSet();
-    if (fragments.size > 0) {
-      for (let i = 0; i + FRAGMENT_LENGTH <= text.length; i++) {
-        if (fragments.has(text.slice(i, i + FRAGMENT_LENGTH))) {
-          covered.fill(1, i, i + FRAGMENT_LENGTH);
-          any = true;
-        }
-      }
-    }
-    if (!any) return text;
-    for (let i = 0; i < text.length; i++) {
-      if (covered[i] !== 1) continue;
-      let a = i;
-      while (a > 0 && !/\s/.test(text[a - 1])) a--;
-      let b = i;
-      while (b < text.length && !/\s/.test(text[b])) b++;
-      covered.fill(2, a, b);
-      i = b;
-    }
-    let out = "";
-    for (let i = 0; i < text.length; ) {
-      const start = i;
-      const marked = covered[i] !== 0;
-      while (i < text.length && covered[i] !== 0 === marked) i++;
-      out += marked ? MASK : text.slice(start, i);
-    }
-    return out;
-  }
-  /** The masked values, longest first: a new array after each addition (so callers can tell it changed). */
-  list() {
-    return this.sorted;
-  }
-  mask(text) {
-    let covered;
-    for (const v of this.sorted) {
-      for (let at2 = text.indexOf(v); at2 >= 0; at2 = text.indexOf(v, at2 + 1)) {
-        covered ??= new Uint8Array(text.length);
-        covered.fill(1, at2, at2 + v.length);
-      }
-    }
-    if (!covered) return text;
-    let out = "";
-    for (let i = 0; i < text.length; ) {
-      const start = i;
-      const marked = covered[i];
-      while (i < text.length && covered[i] === marked) i++;
-      out += marked ? MASK : text.slice(start, i);
-    }
-    return out;
-  }
-};
-var CONTROL = /[\u0000-\u001f\u007f-\u009f\u200b-\u200f\u2028-\u202e\u2060-\u206f\ufeff]/g;
-var ESCAPE_SEQUENCE = (
-  // biome-ignore lint/suspicious/noControlCharactersInRegex: matching escape sequences is the point
-  /\u001b\[[0-?]*[ -/]*[@-~]|\u001b\][^\u0007\u001b]*(?:\u0007|\u001b\\)?|\u001b[\s\S]?|\u009b[0-?]*[ -/]*[@-~]/g
-);
-function sanitizeServerText(text) {
-  return text.replace(ESCAPE_SEQUENCE, " ").replace(CONTROL, " ").replace(/\s+/g, " ").trim();
-}
-function escapeControls(text) {
-  return text.replace(CONTROL, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, "0")}`);
-}
-var FRAGMENT_LENGTH = 6;
-function quoteField(v) {
-  return /^[\w./:@,+-]*$/.test(v) && v !== "" ? v : JSON.stringify(v);
-}
-function createLogger(options = {}) {
-  const masker = options.masker ?? new Masker();
-  const write = options.write ?? ((line) => (0, import_node_fs.writeSync)(2, line));
-  const logger = {
-    level: options.level ?? "info",
-    format: options.format ?? "text",
-    masker,
-    debug: (m, f) => emit("debug", m, f),
-    info: (m, f) => emit("info", m, f),
-    warn: (m, f) => emit("warn", m, f),
-    error: (m, f) => emit("error", m, f)
-  };
-  function emit(level, message, fields = {}) {
-    if (RANK[level] < RANK[logger.level]) return;
-    const entries = Object.entries(fields).filter((e) => e[1] !== void 0).map(([k, v]) => [k, typeof v === "string" ? masker.mask(v) : v]);
-    const msg = masker.mask(message);
-    let line;
-    if (logger.format === "json") {
-      line = escapeControls(
-        JSON.stringify({ time: (/* @__PURE__ */ new Date()).toISOString(), level, msg, ...Object.fromEntries(entries) })
-      );
-    } else {
-      const rest = entries.map(([k, v]) => `${k}=${escapeControls(quoteField(String(v)))}`).join(" ");
-      const body = msg.split("\n").map(escapeControls).join(`
-vaultrun ${level}: `);
-      line = `vaultrun ${level}: ${body}${rest ? ` ${rest}` : ""}`;
-    }
-    try {
-      write(`${masker.mask(line)}
-`);
-    } catch {
-    }
-  }
-  return logger;
 }
 
 // src/output/files.ts
@@ -2186,7 +2265,7 @@ function applyFileEnv(env, contents) {
 function scrubEnvironment(env, passthrough) {
   const out = { env: {}, removed: [], refusedPassthrough: [] };
   for (const [name, value] of Object.entries(env)) {
-    if (isCredential(name)) {
+    if (isCredentialVariable(name, value)) {
       out.removed.push(name);
       if (passthrough.has(name)) out.refusedPassthrough.push(name);
     } else if (isOwnSetting(name) && !passthrough.has(name)) {
@@ -2637,9 +2716,13 @@ async function certLogin(client, s, log) {
     });
   }
   if (!isHttps(addr)) {
-    throw new VaultrunError("USAGE", `cert login needs an https:// address, and VAULT_ADDR is ${addr}`, {
-      hint: "the client certificate is presented in the TLS handshake: use https://"
-    });
+    throw new VaultrunError(
+      "USAGE",
+      `cert login needs an https:// address, and VAULT_ADDR is ${displayAddress(addr)}`,
+      {
+        hint: "the client certificate is presented in the TLS handshake: use https://"
+      }
+    );
   }
   const role = s.certRole;
   return loginAtMount(
@@ -3170,10 +3253,8 @@ Host: ${url.host}\r
 }
 function requestHeaders(method, url, given, bodyLength) {
   const headers = { Accept: "application/json", ...given };
-  if (url.username || url.password) {
-    const userinfo = `${decodeURIComponent(url.username)}:${decodeURIComponent(url.password)}`;
-    headers.Authorization = `Basic ${Buffer.from(userinfo).toString("base64")}`;
-  }
+  const basic = basicCredentials(url);
+  if (basic !== void 0) headers.Authorization = `Basic ${basic}`;
   if (bodyLength !== void 0) {
     headers["Content-Type"] = "application/json";
     headers["Content-Length"] = String(bodyLength);
@@ -3556,6 +3637,7 @@ var VaultClient = class _VaultClient {
   constructor(settings, log) {
     this.settings = settings;
     this.log = log;
+    for (const value of addressCredentials(settings.addr)) log.masker.add(value);
     this.transport = createTransport({
       tls: settings.tls,
       timeoutMs: settings.timeoutMs,
@@ -3637,7 +3719,7 @@ var VaultClient = class _VaultClient {
       });
       await (0, import_promises6.setTimeout)(wait);
     }
-    const where = this.settings.addrIsDefault ? `${this.settings.addr} (the default: VAULT_ADDR is not set)` : this.settings.addr;
+    const where = this.settings.addrIsDefault ? `${this.settings.addr} (the default: VAULT_ADDR is not set)` : displayAddress(this.settings.addr);
     throw new VaultrunError(
       "UNREACHABLE",
       `Vault at ${where} is unavailable while ${options.what}: ${retryable.reason}; gave up after ${secondsText(budget.elapsedMs())} s`,
@@ -3695,7 +3777,7 @@ var VaultClient = class _VaultClient {
         const { problem, hint } = tlsAdvice(error.code);
         throw new VaultrunError(
           "UNREACHABLE",
-          `TLS failure talking to Vault at ${this.settings.addr} while ${what}: ${problem} (${error.code})`,
+          `TLS failure talking to Vault at ${displayAddress(this.settings.addr)} while ${what}: ${problem} (${error.code})`,
           { hint }
         );
       }

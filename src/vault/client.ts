@@ -1,6 +1,7 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import { VaultrunError } from '../errors.js';
 import { type Logger, MASK, type Masker, sanitizeServerText } from '../log.js';
+import { addressCredentials, displayAddress } from './address.js';
 import {
   isBehindIndex,
   isKvUpgrading,
@@ -238,6 +239,8 @@ export class VaultClient {
   private constructor(settings: ClientSettings, log: Logger) {
     this.settings = settings;
     this.log = log;
+    // A password in the address goes out as a Basic header: masked like a token, in every form (address.ts).
+    for (const value of addressCredentials(settings.addr)) log.masker.add(value);
     this.transport = createTransport({
       tls: settings.tls,
       timeoutMs: settings.timeoutMs,
@@ -333,7 +336,7 @@ export class VaultClient {
     }
     const where = this.settings.addrIsDefault
       ? `${this.settings.addr} (the default: VAULT_ADDR is not set)`
-      : this.settings.addr;
+      : displayAddress(this.settings.addr);
     throw new VaultrunError(
       'UNREACHABLE',
       `Vault at ${where} is unavailable while ${options.what}: ${retryable.reason}; gave up after ${secondsText(budget.elapsedMs())} s`,
@@ -394,7 +397,7 @@ export class VaultClient {
         const { problem, hint } = tlsAdvice(error.code);
         throw new VaultrunError(
           'UNREACHABLE',
-          `TLS failure talking to Vault at ${this.settings.addr} while ${what}: ${problem} (${error.code})`,
+          `TLS failure talking to Vault at ${displayAddress(this.settings.addr)} while ${what}: ${problem} (${error.code})`,
           { hint },
         );
       }

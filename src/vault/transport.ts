@@ -1,5 +1,6 @@
 import type * as Net from 'node:net';
 import type * as Tls from 'node:tls';
+import { basicCredentials } from './address.js';
 
 /**
  * The HTTP transport under the Vault client: HTTP/1.1 over kept-alive connections, written for what a Vault
@@ -155,10 +156,9 @@ export function requestHeaders(
 ): Record<string, string> {
   const headers: Record<string, string> = { Accept: 'application/json', ...given };
   // user:password@ in the address: Basic authentication, as node:http sends it (a proxy in front of Vault).
-  if (url.username || url.password) {
-    const userinfo = `${decodeURIComponent(url.username)}:${decodeURIComponent(url.password)}`;
-    headers.Authorization = `Basic ${Buffer.from(userinfo).toString('base64')}`;
-  }
+  // The password is a credential: see address.ts (masked, never printed, concealed from /proc).
+  const basic = basicCredentials(url);
+  if (basic !== undefined) headers.Authorization = `Basic ${basic}`;
   if (bodyLength !== undefined) {
     headers['Content-Type'] = 'application/json';
     headers['Content-Length'] = String(bodyLength);
