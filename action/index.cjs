@@ -291,7 +291,7 @@ var EXIT_TABLE = [
   [EXIT_CODES.LOGIN_FAILED, "login refused or no credentials"],
   [
     EXIT_CODES.UNREACHABLE,
-    "Vault unreachable, sealed, standby or rate-limiting until --wait ran out; TLS failure"
+    "Vault unreachable, sealed, standby or rate-limiting until --wait ran out; TLS failure; an answer above 32 MiB"
   ],
   [EXIT_CODES.INTERNAL, "internal error (a bug: please report it)"],
   [EXIT_CODES.IO, "a local file could not be read or written"],
@@ -3232,6 +3232,37 @@ function tlsAdvice(code) {
   }
 }
 var MAX_HEAD_BYTES = 64 * 1024;
+var MAX_ANSWER_BYTES = 32 * 1024 * 1024;
+var ANSWER_TOO_LARGE = "EANSWERTOOLARGE";
+var MAX_ANSWER_TEXT = `${MAX_ANSWER_BYTES / (1024 * 1024)} MiB`;
+function tooLarge() {
+  return new TransportError(ANSWER_TOO_LARGE, `answer larger than ${MAX_ANSWER_TEXT}`);
+}
+var ByteBuffer = class {
+  buf = Buffer.alloc(0);
+  length = 0;
+  append(chunk, from = 0, to = chunk.length) {
+    const need = this.length + (to - from);
+    if (need > this.buf.length) {
+      const grown = Buffer.allocUnsafe(Math.max(need, this.buf.length * 2, 1024));
+      this.buf.copy(grown, 0, 0, this.length);
+      this.buf = grown;
+    }
+    if (to - from <= 16) {
+      for (let i = from, at2 = this.length; i < to; i++, at2++) this.buf[at2] = chunk[i];
+    } else {
+      chunk.copy(this.buf, this.length, from, to);
+    }
+    this.length = need;
+  }
+  clear() {
+    this.length = 0;
+  }
+  /** The bytes so far (a view: valid until the next append). */
+  view() {
+    return this.buf.subarray(0, this.length);
+  }
+};
 var TOKEN = /^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/;
 var FIELD_VALUE = /^[\t\x20-\x7e\x80-\xff]*$/;
 function requestHead(method, url, headers) {
@@ -3317,36 +3348,106 @@ function parseResponseHead(buf, method) {
   }
   return { statusCode, headers, bodyStart, keepAlive, body };
 }
-function parseChunked(buf, from) {
-  const parts = [];
-  let pos = from;
-  for (; ; ) {
-    const eol = buf.indexOf("\r\n", pos);
-    if (eol < 0) {
-      if (buf.length - pos > 4096) throw protocolError("chunk size line");
-      return void 0;
-    }
-    const sizeText = buf.toString("latin1", pos, eol).split(";")[0]?.trim() ?? "";
-    if (!/^[0-9A-Fa-f]{1,12}$/.test(sizeText)) throw protocolError("chunk size");
-    const size = Number.parseInt(sizeText, 16);
-    pos = eol + 2;
-    if (size === 0) {
-      for (; ; ) {
-        const t = buf.indexOf("\r\n", pos);
-        if (t < 0) {
-          if (buf.length - pos > MAX_HEAD_BYTES) throw protocolError("trailers too large");
-          return void 0;
+var HEX_VALUE = Int8Array.from({ length: 256 }, (_, byte) => {
+  const c = String.fromCharCode(byte);
+  return /^[0-9A-Fa-f]$/.test(c) ? Number.parseInt(c, 16) : -1;
+});
+var ChunkedDecoder = class {
+  body = new ByteBuffer();
+  state = "size";
+  /** The size or trailer line read so far (CR included). */
+  line = new ByteBuffer();
+  remaining = 0;
+  trailerBytes = 0;
+  limit;
+  constructor(limit = MAX_ANSWER_BYTES) {
+    this.limit = limit;
+  }
+  /** Reads `chunk` from `from`: the offset just after the answer once it is complete, else undefined. */
+  push(chunk, from = 0) {
+    let pos = from;
+    while (pos < chunk.length) {
+      if (this.state === "data") {
+        const n = Math.min(this.remaining, chunk.length - pos);
+        this.body.append(chunk, pos, pos + n);
+        this.remaining -= n;
+        pos += n;
+        if (this.remaining === 0) {
+          if (chunk[pos] === 13 && chunk[pos + 1] === 10) {
+            pos += 2;
+            this.state = "size";
+          } else this.state = "cr";
         }
-        if (t === pos) return { body: Buffer.concat(parts), end: t + 2 };
-        pos = t + 2;
+      } else if (this.state === "cr" || this.state === "lf") {
+        if (chunk[pos] !== (this.state === "cr" ? 13 : 10)) throw protocolError("chunk end");
+        this.state = this.state === "cr" ? "lf" : "size";
+        pos++;
+      } else if (this.state === "size" && this.line.length === 0 && this.sizeAt(chunk, pos) > 0) {
+        pos = this.sizeEnd;
+      } else {
+        let eol = -1;
+        for (let lf = chunk.indexOf(10, pos); lf >= 0; lf = chunk.indexOf(10, lf + 1)) {
+          const cr = lf > pos ? chunk[lf - 1] === 13 : this.line.length > 0 && this.line.view().at(-1) === 13;
+          if (cr) {
+            eol = lf;
+            break;
+          }
+        }
+        let text;
+        if (eol >= 0 && this.line.length === 0) {
+          if (eol - pos > 4096 + 1) throw protocolError("chunk size line");
+          text = chunk.toString("latin1", pos, eol - 1);
+        } else {
+          const to = eol < 0 ? chunk.length : eol;
+          this.line.append(chunk, pos, to);
+          if (this.line.length > 4096 + 1) throw protocolError("chunk size line");
+          if (eol < 0) break;
+          text = this.line.view().toString("latin1", 0, this.line.length - 1);
+          this.line.clear();
+        }
+        pos = eol + 1;
+        if (this.state === "trailer" && this.trailerBytes + text.length > MAX_HEAD_BYTES)
+          throw protocolError("trailers too large");
+        if (this.state === "trailer") {
+          if (text === "") return pos;
+          this.trailerBytes += text.length + 2;
+          continue;
+        }
+        const sizeText = text.split(";")[0]?.trim() ?? "";
+        if (!/^[0-9A-Fa-f]{1,12}$/.test(sizeText)) throw protocolError("chunk size");
+        this.startChunk(Number.parseInt(sizeText, 16));
       }
     }
-    if (buf.length < pos + size + 2) return void 0;
-    if (buf[pos + size] !== 13 || buf[pos + size + 1] !== 10) throw protocolError("chunk end");
-    parts.push(buf.subarray(pos, pos + size));
-    pos += size + 2;
+    return void 0;
   }
-}
+  sizeEnd = 0;
+  /**
+   * A size line of 1 to 12 hex digits and CR LF, whole at `pos`: starts its chunk and returns its length (the
+   * end in `sizeEnd`); 0 for anything else (extensions, spaces, a line cut by the piece), read the slow way.
+   */
+  sizeAt(chunk, pos) {
+    let size = 0;
+    let i = pos;
+    for (; i < chunk.length && i - pos < 12; i++) {
+      const digit = HEX_VALUE[chunk[i]];
+      if (digit < 0) break;
+      size = size * 16 + digit;
+    }
+    if (i === pos || i + 1 >= chunk.length || chunk[i] !== 13 || chunk[i + 1] !== 10) return 0;
+    this.startChunk(size);
+    this.sizeEnd = i + 2;
+    return i + 2 - pos;
+  }
+  startChunk(size) {
+    if (size === 0) {
+      this.state = "trailer";
+      return;
+    }
+    if (this.body.length + size > this.limit) throw tooLarge();
+    this.remaining = size;
+    this.state = "data";
+  }
+};
 function createTransport(options) {
   const idle = /* @__PURE__ */ new Map();
   const all = /* @__PURE__ */ new Set();
@@ -3426,9 +3527,14 @@ function createTransport(options) {
       requestHeaders(req.method, url, req.headers, payload?.length)
     );
     const socket = take(url, origin);
-    let buf = Buffer.alloc(0);
     let parsed;
     let settled = false;
+    let received = 0;
+    const headBytes = new ByteBuffer();
+    let headStart = 0;
+    let searched = 0;
+    const bodyBytes = new ByteBuffer();
+    let chunked;
     const finish = (error, response, reuse = false) => {
       if (settled) return;
       settled = true;
@@ -3468,53 +3574,67 @@ function createTransport(options) {
         reuse
       );
     };
-    const progress = (ended) => {
-      try {
-        while (!parsed) {
-          const h = parseResponseHead(buf, req.method);
-          if (!h) break;
-          if (h.statusCode >= 100 && h.statusCode < 200) {
-            buf = buf.subarray(h.bodyStart);
-            continue;
-          }
-          parsed = h;
-        }
-        if (!parsed) {
-          if (ended) finish(new TransportError("ECONNRESET", "connection closed before the answer"));
+    const readBody = (chunk, from) => {
+      const { body, keepAlive } = parsed;
+      if (body.kind === "none") {
+        answer(Buffer.alloc(0), keepAlive && from === chunk.length);
+      } else if (body.kind === "length") {
+        const to = from + Math.min(body.length - bodyBytes.length, chunk.length - from);
+        bodyBytes.append(chunk, from, to);
+        if (bodyBytes.length === body.length) answer(bodyBytes.view(), keepAlive && to === chunk.length);
+      } else if (body.kind === "chunked") {
+        const end = chunked.push(chunk, from);
+        if (end !== void 0)
+          answer(chunked.body.view(), keepAlive && end === chunk.length);
+      } else {
+        bodyBytes.append(chunk, from);
+      }
+    };
+    const readHead = (chunk) => {
+      headBytes.append(chunk);
+      for (; ; ) {
+        const view = headBytes.view();
+        const end = view.indexOf("\r\n\r\n", Math.max(headStart, searched - 3));
+        if (end < 0) {
+          if (view.length - headStart > MAX_HEAD_BYTES) throw protocolError("head too large");
+          searched = view.length;
           return;
         }
-        const { body, bodyStart, keepAlive } = parsed;
-        if (body.kind === "none" || body.kind === "length") {
-          const length = body.kind === "none" ? 0 : body.length;
-          if (buf.length < bodyStart + length) {
-            if (ended)
-              finish(new TransportError("ECONNRESET", "connection closed in the middle of the answer"));
-            return;
-          }
-          answer(
-            buf.subarray(bodyStart, bodyStart + length),
-            keepAlive && buf.length === bodyStart + length && !ended
-          );
-        } else if (body.kind === "chunked") {
-          const done = parseChunked(buf, bodyStart);
-          if (!done) {
-            if (ended)
-              finish(new TransportError("ECONNRESET", "connection closed in the middle of the answer"));
-            return;
-          }
-          answer(done.body, keepAlive && buf.length === done.end && !ended);
-        } else if (ended) {
-          answer(buf.subarray(bodyStart), false);
+        const head2 = parseResponseHead(view.subarray(headStart, end + 4), req.method);
+        const bodyAt = headStart + head2.bodyStart;
+        if (head2.statusCode < 200) {
+          headStart = bodyAt;
+          searched = bodyAt;
+          continue;
         }
+        parsed = head2;
+        if (head2.body.kind === "length" && bodyAt + head2.body.length > MAX_ANSWER_BYTES) throw tooLarge();
+        if (head2.body.kind === "chunked") chunked = new ChunkedDecoder(MAX_ANSWER_BYTES - bodyAt);
+        readBody(view, bodyAt);
+        return;
+      }
+    };
+    const onData = (chunk) => {
+      try {
+        received += chunk.length;
+        if (received > MAX_ANSWER_BYTES) throw tooLarge();
+        if (parsed) readBody(chunk, 0);
+        else readHead(chunk);
       } catch (error) {
         finish(error instanceof TransportError ? error : protocolError("unreadable"));
       }
     };
-    const onData = (chunk) => {
-      buf = buf.length === 0 ? chunk : Buffer.concat([buf, chunk]);
-      progress(false);
+    const onEnd = () => {
+      if (settled) return;
+      if (parsed?.body.kind === "close") answer(bodyBytes.view(), false);
+      else
+        finish(
+          new TransportError(
+            "ECONNRESET",
+            parsed ? "connection closed in the middle of the answer" : "connection closed before the answer"
+          )
+        );
     };
-    const onEnd = () => progress(true);
     const onError = (err) => {
       const code = err.code ?? "EUNKNOWN";
       finish(new TransportError(code, err.message.split("\n")[0] ?? code));
@@ -3701,7 +3821,7 @@ var VaultClient = class _VaultClient {
         if (stale === void 0) return body;
         retryable = { reason: stale };
       } catch (error) {
-        const outcome = this.classify(error, options.what, index !== void 0);
+        const outcome = this.classify(error, options.what, index !== void 0, `${method} ${path}`);
         if (!cutByDeadline(attempt, req.timeoutMs, this.settings.timeoutMs, error)) retryable = outcome;
         if (base !== this.settings.addr && (outcome.status === void 0 || outcome.status >= 429))
           this.leaderBase = void 0;
@@ -3771,8 +3891,17 @@ var VaultClient = class _VaultClient {
     return this.leaderBase;
   }
   /** Throws the final error, or returns why the failure is worth a retry. */
-  classify(error, what, sentIndex = false) {
+  classify(error, what, sentIndex, request) {
     if (error instanceof TransportError) {
+      if (error.code === ANSWER_TOO_LARGE) {
+        throw new VaultrunError(
+          "UNREACHABLE",
+          `Vault at ${displayAddress(this.settings.addr)} sent an answer larger than ${MAX_ANSWER_TEXT} (the most vaultrun reads) to ${request} while ${what}`,
+          {
+            hint: "check VAULT_ADDR: a Vault answer is far smaller (a proxy or another service may be answering in its place)"
+          }
+        );
+      }
       if (isTlsFailure(error)) {
         const { problem, hint } = tlsAdvice(error.code);
         throw new VaultrunError(

@@ -13,8 +13,10 @@ import {
 } from './consistency.js';
 import { Deadline, secondsText } from './deadline.js';
 import {
+  ANSWER_TOO_LARGE,
   createTransport,
   isTlsFailure,
+  MAX_ANSWER_TEXT,
   type TlsSettings,
   TransportError,
   type TransportRequest,
@@ -313,7 +315,7 @@ export class VaultClient {
         if (stale === undefined) return body as T;
         retryable = { reason: stale };
       } catch (error) {
-        const outcome = this.classify(error, options.what, index !== undefined);
+        const outcome = this.classify(error, options.what, index !== undefined, `${method} ${path}`);
         if (!cutByDeadline(attempt, req.timeoutMs, this.settings.timeoutMs, error)) retryable = outcome;
         // The active node went away (or stepped down): ask sys/leader again at the next attempt.
         if (base !== this.settings.addr && (outcome.status === undefined || outcome.status >= 429))
@@ -391,8 +393,23 @@ export class VaultClient {
   }
 
   /** Throws the final error, or returns why the failure is worth a retry. */
-  private classify(error: unknown, what: string, sentIndex = false): { reason: string; status?: number } {
+  private classify(
+    error: unknown,
+    what: string,
+    sentIndex: boolean,
+    request: string,
+  ): { reason: string; status?: number } {
     if (error instanceof TransportError) {
+      // Not retried: the same server would send it again (and a hostile one would, endlessly).
+      if (error.code === ANSWER_TOO_LARGE) {
+        throw new VaultrunError(
+          'UNREACHABLE',
+          `Vault at ${displayAddress(this.settings.addr)} sent an answer larger than ${MAX_ANSWER_TEXT} (the most vaultrun reads) to ${request} while ${what}`,
+          {
+            hint: 'check VAULT_ADDR: a Vault answer is far smaller (a proxy or another service may be answering in its place)',
+          },
+        );
+      }
       if (isTlsFailure(error)) {
         const { problem, hint } = tlsAdvice(error.code);
         throw new VaultrunError(
