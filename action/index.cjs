@@ -315,7 +315,7 @@ var EXIT_TABLE = [
   [EXIT_CODES.LOGIN_FAILED, "login refused or no credentials"],
   [
     EXIT_CODES.UNREACHABLE,
-    "Vault unreachable, sealed, standby or rate-limiting until --wait ran out; TLS failure"
+    "Vault unreachable, sealed, standby or rate-limiting until --wait ran out; TLS failure; an answer above 32 MiB"
   ],
   [EXIT_CODES.INTERNAL, "internal error (a bug: please report it)"],
   [EXIT_CODES.IO, "a local file could not be read or written"],
@@ -752,6 +752,228 @@ function loginVariables(env, passthrough, isOwnSetting2) {
   ).sort();
 }
 
+// src/log.ts
+var import_node_fs = require("node:fs");
+var RANK = { debug: 10, info: 20, warn: 30, error: 40, silent: 100 };
+var MASK = "<redacted>";
+var Masker = class {
+  values = /* @__PURE__ */ new Set();
+  /** The values longest first, sorted when first needed after a change (not at each add: 200 secrets read
+   * at start would sort 200 times). */
+  sortedCache = [];
+  get sorted() {
+    this.sortedCache ??= [...this.values].sort((a, b) => b.length - a.length);
+    return this.sortedCache;
+  }
+  add(value) {
+    if (value === void 0) return;
+    for (const part of [value, ...value.split(/\r?\n/)]) {
+      const v = part.trim();
+      if (v.length >= 4 && !this.values.has(v)) {
+        this.values.add(v);
+        this.sortedCache = void 0;
+        this.fragments = void 0;
+      }
+    }
+  }
+  fragments;
+  /** Every piece of FRAGMENT_LENGTH characters of every value, built when first needed after a change. */
+  fragmentSet() {
+    if (this.fragments) return this.fragments;
+    const set = /* @__PURE__ */ new Set();
+    for (const v of this.sorted) {
+      for (let i = 0; i + FRAGMENT_LENGTH <= v.length; i++) set.add(v.slice(i, i + FRAGMENT_LENGTH));
+    }
+    this.fragments = set;
+    return set;
+  }
+  /**
+   * For text we do not control (a server's error message, which may echo our request): masks every value as
+   * mask() does, and also every word (run of non-space characters) that contains any FRAGMENT_LENGTH
+   * characters of a value. So no piece of FRAGMENT_LENGTH characters or more of a credential survives — a
+   * prefix, a suffix, a middle, a value cut by truncation — and the rest of the word it was in goes with it.
+   * Call it before truncating such text.
+   */
+  maskUntrusted(text) {
+    const covered = new Uint8Array(text.length);
+    let any = false;
+    for (const v of this.sorted) {
+      for (let at2 = text.indexOf(v); at2 >= 0; at2 = text.indexOf(v, at2 + 1)) {
+        covered.fill(1, at2, at2 + v.length);
+        any = true;
+      }
+    }
+    const fragments = this.fragmentSet();
+    if (fragments.size > 0) {
+      for (let i = 0; i + FRAGMENT_LENGTH <= text.length; i++) {
+        if (fragments.has(text.slice(i, i + FRAGMENT_LENGTH))) {
+          covered.fill(1, i, i + FRAGMENT_LENGTH);
+          any = true;
+        }
+      }
+    }
+    if (!any) return text;
+    for (let i = 0; i < text.length; i++) {
+      if (covered[i] !== 1) continue;
+      let a = i;
+      while (a > 0 && !/\s/.test(text[a - 1])) a--;
+      let b = i;
+      while (b < text.length && !/\s/.test(text[b])) b++;
+      covered.fill(2, a, b);
+      i = b;
+    }
+    let out = "";
+    for (let i = 0; i < text.length; ) {
+      const start = i;
+      const marked = covered[i] !== 0;
+      while (i < text.length && covered[i] !== 0 === marked) i++;
+      out += marked ? MASK : text.slice(start, i);
+    }
+    return out;
+  }
+  /** The masked values, longest first: a new array after each addition (so callers can tell it changed). */
+  list() {
+    return this.sorted;
+  }
+  mask(text) {
+    let covered;
+    for (const v of this.sorted) {
+      for (let at2 = text.indexOf(v); at2 >= 0; at2 = text.indexOf(v, at2 + 1)) {
+        covered ??= new Uint8Array(text.length);
+        covered.fill(1, at2, at2 + v.length);
+      }
+    }
+    if (!covered) return text;
+    let out = "";
+    for (let i = 0; i < text.length; ) {
+      const start = i;
+      const marked = covered[i];
+      while (i < text.length && covered[i] === marked) i++;
+      out += marked ? MASK : text.slice(start, i);
+    }
+    return out;
+  }
+};
+var CONTROL = /[\u0000-\u001f\u007f-\u009f\u200b-\u200f\u2028-\u202e\u2060-\u206f\ufeff]/g;
+var ESCAPE_SEQUENCE = (
+  // biome-ignore lint/suspicious/noControlCharactersInRegex: matching escape sequences is the point
+  /\u001b\[[0-?]*[ -/]*[@-~]|\u001b\][^\u0007\u001b]*(?:\u0007|\u001b\\)?|\u001b[\s\S]?|\u009b[0-?]*[ -/]*[@-~]/g
+);
+function sanitizeServerText(text) {
+  return text.replace(ESCAPE_SEQUENCE, " ").replace(CONTROL, " ").replace(/\s+/g, " ").trim();
+}
+function escapeControls(text) {
+  return text.replace(CONTROL, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, "0")}`);
+}
+var FRAGMENT_LENGTH = 6;
+function quoteField(v) {
+  return /^[\w./:@,+-]*$/.test(v) && v !== "" ? v : JSON.stringify(v);
+}
+function createLogger(options = {}) {
+  const masker = options.masker ?? new Masker();
+  const write = options.write ?? ((line) => (0, import_node_fs.writeSync)(2, line));
+  const logger = {
+    level: options.level ?? "info",
+    format: options.format ?? "text",
+    masker,
+    debug: (m, f) => emit("debug", m, f),
+    info: (m, f) => emit("info", m, f),
+    warn: (m, f) => emit("warn", m, f),
+    error: (m, f) => emit("error", m, f)
+  };
+  function emit(level, message, fields = {}) {
+    if (RANK[level] < RANK[logger.level]) return;
+    const entries = Object.entries(fields).filter((e) => e[1] !== void 0).map(([k, v]) => [k, typeof v === "string" ? masker.mask(v) : v]);
+    const msg = masker.mask(message);
+    let line;
+    if (logger.format === "json") {
+      line = escapeControls(
+        JSON.stringify({ time: (/* @__PURE__ */ new Date()).toISOString(), level, msg, ...Object.fromEntries(entries) })
+      );
+    } else {
+      const rest = entries.map(([k, v]) => `${k}=${escapeControls(quoteField(String(v)))}`).join(" ");
+      const body = msg.split("\n").map(escapeControls).join(`
+vaultrun ${level}: `);
+      line = `vaultrun ${level}: ${body}${rest ? ` ${rest}` : ""}`;
+    }
+    try {
+      write(`${masker.mask(line)}
+`);
+    } catch {
+    }
+  }
+  return logger;
+}
+
+// src/vault/address.ts
+var ADDRESS_VARIABLES = ["VAULT_ADDR", "BAO_ADDR"];
+function splitUserinfo(addr) {
+  const scheme = /^\s*[A-Za-z][A-Za-z0-9+.-]*:\/\//.exec(addr);
+  if (!scheme) return void 0;
+  const start = scheme[0].length;
+  let end = addr.length;
+  for (let i = start; i < addr.length; i++) {
+    const c = addr[i];
+    if (c === "/" || c === "\\" || c === "?" || c === "#") {
+      end = i;
+      break;
+    }
+  }
+  const at2 = addr.lastIndexOf("@", end - 1);
+  if (at2 < start) return void 0;
+  return { before: addr.slice(0, start), userinfo: addr.slice(start, at2), after: addr.slice(at2 + 1) };
+}
+function hasUserinfo(addr) {
+  return addr !== void 0 && splitUserinfo(addr) !== void 0;
+}
+function displayAddress(addr) {
+  const parts = splitUserinfo(addr);
+  if (!parts) return addr;
+  const colon = parts.userinfo.indexOf(":");
+  const shown = colon >= 0 ? `${parts.userinfo.slice(0, colon)}:${MASK}` : MASK;
+  return `${parts.before}${shown}@${parts.after}`;
+}
+function decode(text) {
+  try {
+    return decodeURIComponent(text);
+  } catch {
+    return text;
+  }
+}
+function basicCredentials(url) {
+  if (!url.username && !url.password) return void 0;
+  return Buffer.from(`${decode(url.username)}:${decode(url.password)}`).toString("base64");
+}
+function addressCredentials(addr) {
+  const parts = splitUserinfo(addr);
+  if (!parts) return [];
+  const out = /* @__PURE__ */ new Set();
+  const colon = parts.userinfo.indexOf(":");
+  if (colon >= 0) out.add(parts.userinfo.slice(colon + 1));
+  out.add(parts.userinfo);
+  let url;
+  try {
+    url = new URL(addr);
+  } catch {
+    url = void 0;
+  }
+  if (url && (url.username || url.password)) {
+    const pair = `${url.username}:${url.password}`;
+    if (url.password) {
+      out.add(url.password);
+      out.add(decode(url.password));
+    } else {
+      out.add(url.username);
+      out.add(decode(url.username));
+    }
+    out.add(pair);
+    out.add(`${decode(url.username)}:${decode(url.password)}`);
+    out.add(basicCredentials(url));
+  }
+  out.delete("");
+  return [...out];
+}
+
 // src/settings.ts
 var SETTINGS = [
   {
@@ -760,7 +982,7 @@ var SETTINGS = [
     env: ["VAULT_ADDR", "BAO_ADDR"],
     kind: "url",
     default: "https://127.0.0.1:8200",
-    help: "Vault / OpenBao address"
+    help: "Vault / OpenBao address (with user:password@ for a proxy: a credential, environment only)"
   },
   {
     key: "namespace",
@@ -1250,6 +1472,9 @@ function isOwnSetting(name) {
 function isCredential(name) {
   return SECRET_NAMES.has(name);
 }
+function isCredentialVariable(name, value) {
+  return isCredential(name) || ADDRESS_VARIABLES.includes(name) && hasUserinfo(value);
+}
 
 // src/config.ts
 function rawValue(setting, flags, env) {
@@ -1374,6 +1599,13 @@ function loadConfig(flags, env) {
         if (url.protocol !== "http:" && url.protocol !== "https:") {
           throw bad2(origin, `unsupported scheme ${url.protocol}`, "use http:// or https://");
         }
+        if (origin.startsWith("--") && hasUserinfo(text)) {
+          throw bad2(
+            origin,
+            "holds a user name or password (user:password@), which every process could read in the command line (ps, /proc/PID/cmdline)",
+            "put the address in VAULT_ADDR (or BAO_ADDR): vaultrun hides it from /proc/PID/environ and never passes it to the command"
+          );
+        }
         if (/\/v1\/*$/.test(url.pathname)) {
           throw bad2(
             origin,
@@ -1485,159 +1717,6 @@ function loadConfig(flags, env) {
     logLevel: get("logLevel"),
     logFormat: get("logFormat")
   };
-}
-
-// src/log.ts
-var import_node_fs = require("node:fs");
-var RANK = { debug: 10, info: 20, warn: 30, error: 40, silent: 100 };
-var MASK = "<redacted>";
-var Masker = class {
-  values = /* @__PURE__ */ new Set();
-  /** The values longest first, sorted when first needed after a change (not at each add: 200 secrets read
-   * at start would sort 200 times). */
-  sortedCache = [];
-  get sorted() {
-    this.sortedCache ??= [...this.values].sort((a, b) => b.length - a.length);
-    return this.sortedCache;
-  }
-  add(value) {
-    if (value === void 0) return;
-    for (const part of [value, ...value.split(/\r?\n/)]) {
-      const v = part.trim();
-      if (v.length >= 4 && !this.values.has(v)) {
-        this.values.add(v);
-        this.sortedCache = void 0;
-        this.fragments = void 0;
-      }
-    }
-  }
-  fragments;
-  /** Every piece of FRAGMENT_LENGTH characters of every value, built when first needed after a change. */
-  fragmentSet() {
-    if (this.fragments) return this.fragments;
-    const set = /* @__PURE__ */ new Set();
-    for (const v of this.sorted) {
-      for (let i = 0; i + FRAGMENT_LENGTH <= v.length; i++) set.add(v.slice(i, i + FRAGMENT_LENGTH));
-    }
-    this.fragments = set;
-    return set;
-  }
-  /**
-   * For text we do not control (a server's error message, which may echo our request): masks every value as
-   * mask() does, and also every word (run of non-space characters) that contains any FRAGMENT_LENGTH
-   * characters of a value. So no piece of FRAGMENT_LENGTH characters or more of a credential survives — a
-   * prefix, a suffix, a middle, a value cut by truncation — and the rest of the word it was in goes with it.
-   * Call it before truncating such text.
-   */
-  maskUntrusted(text) {
-    const covered = new Uint8Array(text.length);
-    let any = false;
-    for (const v of this.sorted) {
-      for (let at2 = text.indexOf(v); at2 >= 0; at2 = text.indexOf(v, at2 + 1)) {
-        covered.fill(1, at2, at2 + v.length);
-        any = true;
-      }
-    }
-    const fragments = this.fragmentSet();
-    if (fragments.size > 0) {
-      for (let i = 0; i + FRAGMENT_LENGTH <= text.length; i++) {
-        if (fragments.has(text.slice(i, i + FRAGMENT_LENGTH))) {
-          covered.fill(1, i, i + FRAGMENT_LENGTH);
-          any = true;
-        }
-      }
-    }
-    if (!any) return text;
-    for (let i = 0; i < text.length; i++) {
-      if (covered[i] !== 1) continue;
-      let a = i;
-      while (a > 0 && !/\s/.test(text[a - 1])) a--;
-      let b = i;
-      while (b < text.length && !/\s/.test(text[b])) b++;
-      covered.fill(2, a, b);
-      i = b;
-    }
-    let out = "";
-    for (let i = 0; i < text.length; ) {
-      const start = i;
-      const marked = covered[i] !== 0;
-      while (i < text.length && covered[i] !== 0 === marked) i++;
-      out += marked ? MASK : text.slice(start, i);
-    }
-    return out;
-  }
-  /** The masked values, longest first: a new array after each addition (so callers can tell it changed). */
-  list() {
-    return this.sorted;
-  }
-  mask(text) {
-    let covered;
-    for (const v of this.sorted) {
-      for (let at2 = text.indexOf(v); at2 >= 0; at2 = text.indexOf(v, at2 + 1)) {
-        covered ??= new Uint8Array(text.length);
-        covered.fill(1, at2, at2 + v.length);
-      }
-    }
-    if (!covered) return text;
-    let out = "";
-    for (let i = 0; i < text.length; ) {
-      const start = i;
-      const marked = covered[i];
-      while (i < text.length && covered[i] === marked) i++;
-      out += marked ? MASK : text.slice(start, i);
-    }
-    return out;
-  }
-};
-var CONTROL = /[\u0000-\u001f\u007f-\u009f\u200b-\u200f\u2028-\u202e\u2060-\u206f\ufeff]/g;
-var ESCAPE_SEQUENCE = (
-  // biome-ignore lint/suspicious/noControlCharactersInRegex: matching escape sequences is the point
-  /\u001b\[[0-?]*[ -/]*[@-~]|\u001b\][^\u0007\u001b]*(?:\u0007|\u001b\\)?|\u001b[\s\S]?|\u009b[0-?]*[ -/]*[@-~]/g
-);
-function sanitizeServerText(text) {
-  return text.replace(ESCAPE_SEQUENCE, " ").replace(CONTROL, " ").replace(/\s+/g, " ").trim();
-}
-function escapeControls(text) {
-  return text.replace(CONTROL, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, "0")}`);
-}
-var FRAGMENT_LENGTH = 6;
-function quoteField(v) {
-  return /^[\w./:@,+-]*$/.test(v) && v !== "" ? v : JSON.stringify(v);
-}
-function createLogger(options = {}) {
-  const masker = options.masker ?? new Masker();
-  const write = options.write ?? ((line) => (0, import_node_fs.writeSync)(2, line));
-  const logger = {
-    level: options.level ?? "info",
-    format: options.format ?? "text",
-    masker,
-    debug: (m, f) => emit("debug", m, f),
-    info: (m, f) => emit("info", m, f),
-    warn: (m, f) => emit("warn", m, f),
-    error: (m, f) => emit("error", m, f)
-  };
-  function emit(level, message, fields = {}) {
-    if (RANK[level] < RANK[logger.level]) return;
-    const entries = Object.entries(fields).filter((e) => e[1] !== void 0).map(([k, v]) => [k, typeof v === "string" ? masker.mask(v) : v]);
-    const msg = masker.mask(message);
-    let line;
-    if (logger.format === "json") {
-      line = escapeControls(
-        JSON.stringify({ time: (/* @__PURE__ */ new Date()).toISOString(), level, msg, ...Object.fromEntries(entries) })
-      );
-    } else {
-      const rest = entries.map(([k, v]) => `${k}=${escapeControls(quoteField(String(v)))}`).join(" ");
-      const body = msg.split("\n").map(escapeControls).join(`
-vaultrun ${level}: `);
-      line = `vaultrun ${level}: ${body}${rest ? ` ${rest}` : ""}`;
-    }
-    try {
-      write(`${masker.mask(line)}
-`);
-    } catch {
-    }
-  }
-  return logger;
 }
 
 // src/output/files.ts
@@ -2350,7 +2429,7 @@ function applyFileEnv(env, contents) {
 function scrubEnvironment(env, passthrough) {
   const out = { env: {}, removed: [], refusedPassthrough: [] };
   for (const [name, value] of Object.entries(env)) {
-    if (isCredential(name)) {
+    if (isCredentialVariable(name, value)) {
       out.removed.push(name);
       if (passthrough.has(name)) out.refusedPassthrough.push(name);
     } else if (isOwnSetting(name) && !passthrough.has(name)) {
@@ -2817,9 +2896,13 @@ async function certLogin(client, s, log) {
     });
   }
   if (!isHttps(addr)) {
-    throw new VaultrunError("USAGE", `cert login needs an https:// address, and VAULT_ADDR is ${addr}`, {
-      hint: "the client certificate is presented in the TLS handshake: use https://"
-    });
+    throw new VaultrunError(
+      "USAGE",
+      `cert login needs an https:// address, and VAULT_ADDR is ${displayAddress(addr)}`,
+      {
+        hint: "the client certificate is presented in the TLS handshake: use https://"
+      }
+    );
   }
   const role = s.certRole;
   return loginAtMount(
@@ -3470,6 +3553,37 @@ function tlsAdvice(code) {
   }
 }
 var MAX_HEAD_BYTES = 64 * 1024;
+var MAX_ANSWER_BYTES = 32 * 1024 * 1024;
+var ANSWER_TOO_LARGE = "EANSWERTOOLARGE";
+var MAX_ANSWER_TEXT = `${MAX_ANSWER_BYTES / (1024 * 1024)} MiB`;
+function tooLarge() {
+  return new TransportError(ANSWER_TOO_LARGE, `answer larger than ${MAX_ANSWER_TEXT}`);
+}
+var ByteBuffer = class {
+  buf = Buffer.alloc(0);
+  length = 0;
+  append(chunk, from = 0, to = chunk.length) {
+    const need = this.length + (to - from);
+    if (need > this.buf.length) {
+      const grown = Buffer.allocUnsafe(Math.max(need, this.buf.length * 2, 1024));
+      this.buf.copy(grown, 0, 0, this.length);
+      this.buf = grown;
+    }
+    if (to - from <= 16) {
+      for (let i = from, at2 = this.length; i < to; i++, at2++) this.buf[at2] = chunk[i];
+    } else {
+      chunk.copy(this.buf, this.length, from, to);
+    }
+    this.length = need;
+  }
+  clear() {
+    this.length = 0;
+  }
+  /** The bytes so far (a view: valid until the next append). */
+  view() {
+    return this.buf.subarray(0, this.length);
+  }
+};
 var TOKEN = /^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/;
 var FIELD_VALUE = /^[\t\x20-\x7e\x80-\xff]*$/;
 function requestHead(method, url, headers) {
@@ -3491,10 +3605,8 @@ Host: ${url.host}\r
 }
 function requestHeaders(method, url, given, bodyLength) {
   const headers = { Accept: "application/json", ...given };
-  if (url.username || url.password) {
-    const userinfo = `${decodeURIComponent(url.username)}:${decodeURIComponent(url.password)}`;
-    headers.Authorization = `Basic ${Buffer.from(userinfo).toString("base64")}`;
-  }
+  const basic = basicCredentials(url);
+  if (basic !== void 0) headers.Authorization = `Basic ${basic}`;
   if (bodyLength !== void 0) {
     headers["Content-Type"] = "application/json";
     headers["Content-Length"] = String(bodyLength);
@@ -3557,36 +3669,106 @@ function parseResponseHead(buf, method) {
   }
   return { statusCode, headers, bodyStart, keepAlive, body };
 }
-function parseChunked(buf, from) {
-  const parts = [];
-  let pos = from;
-  for (; ; ) {
-    const eol = buf.indexOf("\r\n", pos);
-    if (eol < 0) {
-      if (buf.length - pos > 4096) throw protocolError("chunk size line");
-      return void 0;
-    }
-    const sizeText = buf.toString("latin1", pos, eol).split(";")[0]?.trim() ?? "";
-    if (!/^[0-9A-Fa-f]{1,12}$/.test(sizeText)) throw protocolError("chunk size");
-    const size = Number.parseInt(sizeText, 16);
-    pos = eol + 2;
-    if (size === 0) {
-      for (; ; ) {
-        const t = buf.indexOf("\r\n", pos);
-        if (t < 0) {
-          if (buf.length - pos > MAX_HEAD_BYTES) throw protocolError("trailers too large");
-          return void 0;
+var HEX_VALUE = Int8Array.from({ length: 256 }, (_, byte) => {
+  const c = String.fromCharCode(byte);
+  return /^[0-9A-Fa-f]$/.test(c) ? Number.parseInt(c, 16) : -1;
+});
+var ChunkedDecoder = class {
+  body = new ByteBuffer();
+  state = "size";
+  /** The size or trailer line read so far (CR included). */
+  line = new ByteBuffer();
+  remaining = 0;
+  trailerBytes = 0;
+  limit;
+  constructor(limit = MAX_ANSWER_BYTES) {
+    this.limit = limit;
+  }
+  /** Reads `chunk` from `from`: the offset just after the answer once it is complete, else undefined. */
+  push(chunk, from = 0) {
+    let pos = from;
+    while (pos < chunk.length) {
+      if (this.state === "data") {
+        const n = Math.min(this.remaining, chunk.length - pos);
+        this.body.append(chunk, pos, pos + n);
+        this.remaining -= n;
+        pos += n;
+        if (this.remaining === 0) {
+          if (chunk[pos] === 13 && chunk[pos + 1] === 10) {
+            pos += 2;
+            this.state = "size";
+          } else this.state = "cr";
         }
-        if (t === pos) return { body: Buffer.concat(parts), end: t + 2 };
-        pos = t + 2;
+      } else if (this.state === "cr" || this.state === "lf") {
+        if (chunk[pos] !== (this.state === "cr" ? 13 : 10)) throw protocolError("chunk end");
+        this.state = this.state === "cr" ? "lf" : "size";
+        pos++;
+      } else if (this.state === "size" && this.line.length === 0 && this.sizeAt(chunk, pos) > 0) {
+        pos = this.sizeEnd;
+      } else {
+        let eol = -1;
+        for (let lf = chunk.indexOf(10, pos); lf >= 0; lf = chunk.indexOf(10, lf + 1)) {
+          const cr = lf > pos ? chunk[lf - 1] === 13 : this.line.length > 0 && this.line.view().at(-1) === 13;
+          if (cr) {
+            eol = lf;
+            break;
+          }
+        }
+        let text;
+        if (eol >= 0 && this.line.length === 0) {
+          if (eol - pos > 4096 + 1) throw protocolError("chunk size line");
+          text = chunk.toString("latin1", pos, eol - 1);
+        } else {
+          const to = eol < 0 ? chunk.length : eol;
+          this.line.append(chunk, pos, to);
+          if (this.line.length > 4096 + 1) throw protocolError("chunk size line");
+          if (eol < 0) break;
+          text = this.line.view().toString("latin1", 0, this.line.length - 1);
+          this.line.clear();
+        }
+        pos = eol + 1;
+        if (this.state === "trailer" && this.trailerBytes + text.length > MAX_HEAD_BYTES)
+          throw protocolError("trailers too large");
+        if (this.state === "trailer") {
+          if (text === "") return pos;
+          this.trailerBytes += text.length + 2;
+          continue;
+        }
+        const sizeText = text.split(";")[0]?.trim() ?? "";
+        if (!/^[0-9A-Fa-f]{1,12}$/.test(sizeText)) throw protocolError("chunk size");
+        this.startChunk(Number.parseInt(sizeText, 16));
       }
     }
-    if (buf.length < pos + size + 2) return void 0;
-    if (buf[pos + size] !== 13 || buf[pos + size + 1] !== 10) throw protocolError("chunk end");
-    parts.push(buf.subarray(pos, pos + size));
-    pos += size + 2;
+    return void 0;
   }
-}
+  sizeEnd = 0;
+  /**
+   * A size line of 1 to 12 hex digits and CR LF, whole at `pos`: starts its chunk and returns its length (the
+   * end in `sizeEnd`); 0 for anything else (extensions, spaces, a line cut by the piece), read the slow way.
+   */
+  sizeAt(chunk, pos) {
+    let size = 0;
+    let i = pos;
+    for (; i < chunk.length && i - pos < 12; i++) {
+      const digit = HEX_VALUE[chunk[i]];
+      if (digit < 0) break;
+      size = size * 16 + digit;
+    }
+    if (i === pos || i + 1 >= chunk.length || chunk[i] !== 13 || chunk[i + 1] !== 10) return 0;
+    this.startChunk(size);
+    this.sizeEnd = i + 2;
+    return i + 2 - pos;
+  }
+  startChunk(size) {
+    if (size === 0) {
+      this.state = "trailer";
+      return;
+    }
+    if (this.body.length + size > this.limit) throw tooLarge();
+    this.remaining = size;
+    this.state = "data";
+  }
+};
 function createTransport(options) {
   const idle = /* @__PURE__ */ new Map();
   const all = /* @__PURE__ */ new Set();
@@ -3666,9 +3848,14 @@ function createTransport(options) {
       requestHeaders(req.method, url, req.headers, payload?.length)
     );
     const socket = take(url, origin);
-    let buf = Buffer.alloc(0);
     let parsed;
     let settled = false;
+    let received = 0;
+    const headBytes = new ByteBuffer();
+    let headStart = 0;
+    let searched = 0;
+    const bodyBytes = new ByteBuffer();
+    let chunked;
     const finish = (error, response, reuse = false) => {
       if (settled) return;
       settled = true;
@@ -3708,53 +3895,67 @@ function createTransport(options) {
         reuse
       );
     };
-    const progress = (ended) => {
-      try {
-        while (!parsed) {
-          const h = parseResponseHead(buf, req.method);
-          if (!h) break;
-          if (h.statusCode >= 100 && h.statusCode < 200) {
-            buf = buf.subarray(h.bodyStart);
-            continue;
-          }
-          parsed = h;
-        }
-        if (!parsed) {
-          if (ended) finish(new TransportError("ECONNRESET", "connection closed before the answer"));
+    const readBody = (chunk, from) => {
+      const { body, keepAlive } = parsed;
+      if (body.kind === "none") {
+        answer(Buffer.alloc(0), keepAlive && from === chunk.length);
+      } else if (body.kind === "length") {
+        const to = from + Math.min(body.length - bodyBytes.length, chunk.length - from);
+        bodyBytes.append(chunk, from, to);
+        if (bodyBytes.length === body.length) answer(bodyBytes.view(), keepAlive && to === chunk.length);
+      } else if (body.kind === "chunked") {
+        const end = chunked.push(chunk, from);
+        if (end !== void 0)
+          answer(chunked.body.view(), keepAlive && end === chunk.length);
+      } else {
+        bodyBytes.append(chunk, from);
+      }
+    };
+    const readHead = (chunk) => {
+      headBytes.append(chunk);
+      for (; ; ) {
+        const view = headBytes.view();
+        const end = view.indexOf("\r\n\r\n", Math.max(headStart, searched - 3));
+        if (end < 0) {
+          if (view.length - headStart > MAX_HEAD_BYTES) throw protocolError("head too large");
+          searched = view.length;
           return;
         }
-        const { body, bodyStart, keepAlive } = parsed;
-        if (body.kind === "none" || body.kind === "length") {
-          const length = body.kind === "none" ? 0 : body.length;
-          if (buf.length < bodyStart + length) {
-            if (ended)
-              finish(new TransportError("ECONNRESET", "connection closed in the middle of the answer"));
-            return;
-          }
-          answer(
-            buf.subarray(bodyStart, bodyStart + length),
-            keepAlive && buf.length === bodyStart + length && !ended
-          );
-        } else if (body.kind === "chunked") {
-          const done = parseChunked(buf, bodyStart);
-          if (!done) {
-            if (ended)
-              finish(new TransportError("ECONNRESET", "connection closed in the middle of the answer"));
-            return;
-          }
-          answer(done.body, keepAlive && buf.length === done.end && !ended);
-        } else if (ended) {
-          answer(buf.subarray(bodyStart), false);
+        const head2 = parseResponseHead(view.subarray(headStart, end + 4), req.method);
+        const bodyAt = headStart + head2.bodyStart;
+        if (head2.statusCode < 200) {
+          headStart = bodyAt;
+          searched = bodyAt;
+          continue;
         }
+        parsed = head2;
+        if (head2.body.kind === "length" && bodyAt + head2.body.length > MAX_ANSWER_BYTES) throw tooLarge();
+        if (head2.body.kind === "chunked") chunked = new ChunkedDecoder(MAX_ANSWER_BYTES - bodyAt);
+        readBody(view, bodyAt);
+        return;
+      }
+    };
+    const onData = (chunk) => {
+      try {
+        received += chunk.length;
+        if (received > MAX_ANSWER_BYTES) throw tooLarge();
+        if (parsed) readBody(chunk, 0);
+        else readHead(chunk);
       } catch (error) {
         finish(error instanceof TransportError ? error : protocolError("unreadable"));
       }
     };
-    const onData = (chunk) => {
-      buf = buf.length === 0 ? chunk : Buffer.concat([buf, chunk]);
-      progress(false);
+    const onEnd = () => {
+      if (settled) return;
+      if (parsed?.body.kind === "close") answer(bodyBytes.view(), false);
+      else
+        finish(
+          new TransportError(
+            "ECONNRESET",
+            parsed ? "connection closed in the middle of the answer" : "connection closed before the answer"
+          )
+        );
     };
-    const onEnd = () => progress(true);
     const onError = (err) => {
       const code = err.code ?? "EUNKNOWN";
       finish(new TransportError(code, err.message.split("\n")[0] ?? code));
@@ -3877,6 +4078,7 @@ var VaultClient = class _VaultClient {
   constructor(settings, log) {
     this.settings = settings;
     this.log = log;
+    for (const value of addressCredentials(settings.addr)) log.masker.add(value);
     this.transport = createTransport({
       tls: settings.tls,
       timeoutMs: settings.timeoutMs,
@@ -3940,7 +4142,7 @@ var VaultClient = class _VaultClient {
         if (stale === void 0) return body;
         retryable = { reason: stale };
       } catch (error) {
-        const outcome = this.classify(error, options.what, index !== void 0);
+        const outcome = this.classify(error, options.what, index !== void 0, `${method} ${path}`);
         if (!cutByDeadline(attempt, req.timeoutMs, this.settings.timeoutMs, error)) retryable = outcome;
         if (base !== this.settings.addr && (outcome.status === void 0 || outcome.status >= 429))
           this.leaderBase = void 0;
@@ -3958,7 +4160,7 @@ var VaultClient = class _VaultClient {
       });
       await (0, import_promises6.setTimeout)(wait);
     }
-    const where = this.settings.addrIsDefault ? `${this.settings.addr} (the default: VAULT_ADDR is not set)` : this.settings.addr;
+    const where = this.settings.addrIsDefault ? `${this.settings.addr} (the default: VAULT_ADDR is not set)` : displayAddress(this.settings.addr);
     throw new VaultrunError(
       "UNREACHABLE",
       `Vault at ${where} is unavailable while ${options.what}: ${retryable.reason}; gave up after ${secondsText(budget.elapsedMs())} s`,
@@ -4010,13 +4212,22 @@ var VaultClient = class _VaultClient {
     return this.leaderBase;
   }
   /** Throws the final error, or returns why the failure is worth a retry. */
-  classify(error, what, sentIndex = false) {
+  classify(error, what, sentIndex, request) {
     if (error instanceof TransportError) {
+      if (error.code === ANSWER_TOO_LARGE) {
+        throw new VaultrunError(
+          "UNREACHABLE",
+          `Vault at ${displayAddress(this.settings.addr)} sent an answer larger than ${MAX_ANSWER_TEXT} (the most vaultrun reads) to ${request} while ${what}`,
+          {
+            hint: "check VAULT_ADDR: a Vault answer is far smaller (a proxy or another service may be answering in its place)"
+          }
+        );
+      }
       if (isTlsFailure(error)) {
         const { problem, hint } = tlsAdvice(error.code);
         throw new VaultrunError(
           "UNREACHABLE",
-          `TLS failure talking to Vault at ${this.settings.addr} while ${what}: ${problem} (${error.code})`,
+          `TLS failure talking to Vault at ${displayAddress(this.settings.addr)} while ${what}: ${problem} (${error.code})`,
           { hint }
         );
       }

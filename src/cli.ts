@@ -15,7 +15,7 @@ import { Rotation } from './run/rotation/index.js';
 import { rotatesOnSchedule } from './run/rotation/scheduled.js';
 import { supervise } from './run/supervise.js';
 import { becomeUser, resolveUser, userEnvironment } from './run/user.js';
-import { SETTINGS, type Setting } from './settings.js';
+import { isCredentialVariable, SETTINGS, type Setting } from './settings.js';
 import { versionLine } from './version.js';
 
 /**
@@ -186,7 +186,11 @@ export async function runMain(argv: readonly string[]): Promise<never> {
   // A copy for the configuration and the command (with the Node variables set aside at start, run/node-env.ts);
   // then the credentials leave process.env and our /proc/<pid>/environ before anything else runs.
   const env: Record<string, string | undefined> = { ...process.env, ...restoredNodeVariables() };
-  const concealed = concealCredentials();
+  // Names decided before anything is removed: an address is a credential by its value (user:password@).
+  const credentials = new Set(
+    Object.keys(process.env).filter((name) => isCredentialVariable(name, process.env[name])),
+  );
+  const concealed = concealCredentials(process.env, (name) => credentials.has(name));
   const log = createLogger({ format: earlyLogFormat(env), level: 'info' });
   if (concealed.blockError !== undefined && concealed.removed.length > 0 && !concealed.nonDumpable) {
     log.warn('could not remove the credentials from /proc/self/environ: the same user can read them there', {

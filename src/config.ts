@@ -5,6 +5,7 @@ import type { LogFormat, LogLevel } from './log.js';
 import { type ImportSpec, parseImports } from './refs/imports.js';
 import { isLoginReference } from './refs/login.js';
 import { SETTINGS, type Setting, type SettingKey } from './settings.js';
+import { hasUserinfo } from './vault/address.js';
 import type { AuthMethod, AuthSettings } from './vault/auth-types.js';
 import type { Consistency } from './vault/client.js';
 
@@ -235,6 +236,14 @@ export function loadConfig(flags: FlagValues, env: Readonly<Record<string, strin
         }
         if (url.protocol !== 'http:' && url.protocol !== 'https:') {
           throw bad(origin, `unsupported scheme ${url.protocol}`, 'use http:// or https://');
+        }
+        // Credentials are never flags: every process can read a command line (ps, /proc/PID/cmdline).
+        if (origin.startsWith('--') && hasUserinfo(text)) {
+          throw bad(
+            origin,
+            'holds a user name or password (user:password@), which every process could read in the command line (ps, /proc/PID/cmdline)',
+            'put the address in VAULT_ADDR (or BAO_ADDR): vaultrun hides it from /proc/PID/environ and never passes it to the command',
+          );
         }
         if (/\/v1\/*$/.test(url.pathname)) {
           throw bad(

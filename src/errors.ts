@@ -41,7 +41,7 @@ export const EXIT_TABLE = [
   [EXIT_CODES.LOGIN_FAILED, 'login refused or no credentials'],
   [
     EXIT_CODES.UNREACHABLE,
-    'Vault unreachable, sealed, standby or rate-limiting until --wait ran out; TLS failure',
+    'Vault unreachable, sealed, standby or rate-limiting until --wait ran out; TLS failure; an answer above 32 MiB',
   ],
   [EXIT_CODES.INTERNAL, 'internal error (a bug: please report it)'],
   [EXIT_CODES.IO, 'a local file could not be read or written'],

@@ -1,3 +1,5 @@
+import { ADDRESS_VARIABLES, hasUserinfo } from './vault/address.js';
+
 /**
  * Every setting, once: its flag, its environment names (Vault CLI conventions, BAO_* spellings, our own
  * VAULTRUN_*), its type, default and help. The CLI builds its flags and `--help` from this table, the config
@@ -32,7 +34,7 @@ export const SETTINGS = [
     env: ['VAULT_ADDR', 'BAO_ADDR'],
     kind: 'url',
     default: 'https://127.0.0.1:8200',
-    help: 'Vault / OpenBao address',
+    help: 'Vault / OpenBao address (with user:password@ for a proxy: a credential, environment only)',
   },
   {
     key: 'namespace',
@@ -528,4 +530,12 @@ export function isOwnSetting(name: string): boolean {
 /** Credentials: never passed to the child, even if listed in VAULTRUN_PASSTHROUGH. */
 export function isCredential(name: string): boolean {
   return SECRET_NAMES.has(name);
+}
+
+/**
+ * Credentials by name, and the Vault address when it carries a user name or password (vault/address.ts): such
+ * an address is concealed from /proc and never passed to the child either.
+ */
+export function isCredentialVariable(name: string, value: string | undefined): boolean {
+  return isCredential(name) || (ADDRESS_VARIABLES.includes(name) && hasUserinfo(value));
 }

@@ -281,6 +281,27 @@ describe('parseDuration', () => {
   });
 });
 
+describe('an address with a user name or password', () => {
+  it.each(['http://admin:S3cretPw@vault:8200', 'https://apikey0123@vault:8200'])(
+    'is refused as --addr %s (a command line is readable by every process), never printed',
+    (addr) => {
+      const error = usage({ addr }, {});
+      expect(error.message).toMatch(/^--addr: holds a user name or password .*\/proc\/PID\/cmdline/);
+      expect(error.hint).toMatch(/VAULT_ADDR/);
+      expect(`${error.message} ${error.hint}`).not.toMatch(/S3cretPw|apikey0123/);
+    },
+  );
+
+  it('is taken from VAULT_ADDR / BAO_ADDR as given', () => {
+    expect(load({}, { VAULT_ADDR: 'http://admin:S3cretPw@vault:8200/' }).addr).toBe(
+      'http://admin:S3cretPw@vault:8200',
+    );
+    expect(load({}, { BAO_ADDR: 'https://apikey0123@vault:8200' }).addr).toBe(
+      'https://apikey0123@vault:8200',
+    );
+  });
+});
+
 describe('parseBool', () => {
   it.each(['true', '1', 'yes', 'y', 'on', 't', 'TRUE', 'Yes', ' on '])('%j → true', (text) => {
     expect(parseBool(text, 'X')).toBe(true);

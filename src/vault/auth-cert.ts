@@ -1,6 +1,7 @@
 import { isHttps } from '../config.js';
 import { VaultrunError } from '../errors.js';
 import type { Logger } from '../log.js';
+import { displayAddress } from './address.js';
 import { loginAtMount, mountPath } from './auth-common.js';
 import type { AuthSettings, Session } from './auth-types.js';
 import type { VaultClient } from './client.js';
@@ -22,9 +23,13 @@ export async function certLogin(client: VaultClient, s: AuthSettings, log: Logge
     });
   }
   if (!isHttps(addr)) {
-    throw new VaultrunError('USAGE', `cert login needs an https:// address, and VAULT_ADDR is ${addr}`, {
-      hint: 'the client certificate is presented in the TLS handshake: use https://',
-    });
+    throw new VaultrunError(
+      'USAGE',
+      `cert login needs an https:// address, and VAULT_ADDR is ${displayAddress(addr)}`,
+      {
+        hint: 'the client certificate is presented in the TLS handshake: use https://',
+      },
+    );
   }
   const role = s.certRole;
   return loginAtMount(

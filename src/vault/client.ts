@@ -1,6 +1,7 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import { VaultrunError } from '../errors.js';
 import { type Logger, MASK, type Masker, sanitizeServerText } from '../log.js';
+import { addressCredentials, displayAddress } from './address.js';
 import {
   isBehindIndex,
   isKvUpgrading,
@@ -12,8 +13,10 @@ import {
 } from './consistency.js';
 import { Deadline, secondsText } from './deadline.js';
 import {
+  ANSWER_TOO_LARGE,
   createTransport,
   isTlsFailure,
+  MAX_ANSWER_TEXT,
   type TlsSettings,
   TransportError,
   type TransportRequest,
@@ -238,6 +241,8 @@ export class VaultClient {
   private constructor(settings: ClientSettings, log: Logger) {
     this.settings = settings;
     this.log = log;
+    // A password in the address goes out as a Basic header: masked like a token, in every form (address.ts).
+    for (const value of addressCredentials(settings.addr)) log.masker.add(value);
     this.transport = createTransport({
       tls: settings.tls,
       timeoutMs: settings.timeoutMs,
@@ -310,7 +315,7 @@ export class VaultClient {
         if (stale === undefined) return body as T;
         retryable = { reason: stale };
       } catch (error) {
-        const outcome = this.classify(error, options.what, index !== undefined);
+        const outcome = this.classify(error, options.what, index !== undefined, `${method} ${path}`);
         if (!cutByDeadline(attempt, req.timeoutMs, this.settings.timeoutMs, error)) retryable = outcome;
         // The active node went away (or stepped down): ask sys/leader again at the next attempt.
         if (base !== this.settings.addr && (outcome.status === undefined || outcome.status >= 429))
@@ -333,7 +338,7 @@ export class VaultClient {
     }
     const where = this.settings.addrIsDefault
       ? `${this.settings.addr} (the default: VAULT_ADDR is not set)`
-      : this.settings.addr;
+      : displayAddress(this.settings.addr);
     throw new VaultrunError(
       'UNREACHABLE',
       `Vault at ${where} is unavailable while ${options.what}: ${retryable.reason}; gave up after ${secondsText(budget.elapsedMs())} s`,
@@ -388,13 +393,28 @@ export class VaultClient {
   }
 
   /** Throws the final error, or returns why the failure is worth a retry. */
-  private classify(error: unknown, what: string, sentIndex = false): { reason: string; status?: number } {
+  private classify(
+    error: unknown,
+    what: string,
+    sentIndex: boolean,
+    request: string,
+  ): { reason: string; status?: number } {
     if (error instanceof TransportError) {
+      // Not retried: the same server would send it again (and a hostile one would, endlessly).
+      if (error.code === ANSWER_TOO_LARGE) {
+        throw new VaultrunError(
+          'UNREACHABLE',
+          `Vault at ${displayAddress(this.settings.addr)} sent an answer larger than ${MAX_ANSWER_TEXT} (the most vaultrun reads) to ${request} while ${what}`,
+          {
+            hint: 'check VAULT_ADDR: a Vault answer is far smaller (a proxy or another service may be answering in its place)',
+          },
+        );
+      }
       if (isTlsFailure(error)) {
         const { problem, hint } = tlsAdvice(error.code);
         throw new VaultrunError(
           'UNREACHABLE',
-          `TLS failure talking to Vault at ${this.settings.addr} while ${what}: ${problem} (${error.code})`,
+          `TLS failure talking to Vault at ${displayAddress(this.settings.addr)} while ${what}: ${problem} (${error.code})`,
           { hint },
         );
       }

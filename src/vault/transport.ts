@@ -1,5 +1,6 @@
 import type * as Net from 'node:net';
 import type * as Tls from 'node:tls';
+import { basicCredentials } from './address.js';
 
 /**
  * The HTTP transport under the Vault client: HTTP/1.1 over kept-alive connections, written for what a Vault
@@ -10,7 +11,8 @@ import type * as Tls from 'node:tls';
  * request in a fresh process, against about 0.15 ms here (100 reads: 50 ms against 17 ms, measured), and
  * loading it is a part of every start. What a server may send is parsed strictly: a malformed status line or
  * header, an oversized head, a bad chunk, conflicting lengths or bytes after the answer end the connection
- * with a TransportError (EBADANSWER), never a guess.
+ * with a TransportError (EBADANSWER), never a guess; an answer above MAX_ANSWER_BYTES ends it with
+ * ANSWER_TOO_LARGE. What is received is read in linear time (no piece is copied or parsed twice).
  */
 export interface TlsSettings {
   ca?: Buffer[];
@@ -127,6 +129,55 @@ export type Transport = ((req: TransportRequest) => Promise<TransportResponse>) 
 /** The longest status line and headers we read (node:http's default is 16 KiB). */
 export const MAX_HEAD_BYTES = 64 * 1024;
 
+/**
+ * The most bytes one answer may take as it is received: status line, headers and body with its chunk framing
+ * (32 MiB, Vault's own default max_request_size). A Vault answer is far smaller: a KV secret is at most 1 MiB
+ * with integrated storage's default max_entry_size, and an environment variable at most 128 KiB. Beyond it the
+ * request fails (ANSWER_TOO_LARGE) and the connection is closed: a server that streams an endless body cannot
+ * grow our memory or hold a start past --wait.
+ */
+export const MAX_ANSWER_BYTES = 32 * 1024 * 1024;
+
+/** Our code for an answer above MAX_ANSWER_BYTES: not retried (the same server would send it again). */
+export const ANSWER_TOO_LARGE = 'EANSWERTOOLARGE';
+
+/** MAX_ANSWER_BYTES in words, for messages. */
+export const MAX_ANSWER_TEXT = `${MAX_ANSWER_BYTES / (1024 * 1024)} MiB`;
+
+function tooLarge(): TransportError {
+  return new TransportError(ANSWER_TOO_LARGE, `answer larger than ${MAX_ANSWER_TEXT}`);
+}
+
+/** Bytes appended at the end, in amortised linear time (the capacity doubles), read as one Buffer. */
+export class ByteBuffer {
+  private buf: Buffer = Buffer.alloc(0);
+  length = 0;
+
+  append(chunk: Buffer, from = 0, to = chunk.length): void {
+    const need = this.length + (to - from);
+    if (need > this.buf.length) {
+      const grown = Buffer.allocUnsafe(Math.max(need, this.buf.length * 2, 1024));
+      this.buf.copy(grown, 0, 0, this.length);
+      this.buf = grown;
+    }
+    if (to - from <= 16) {
+      for (let i = from, at = this.length; i < to; i++, at++) this.buf[at] = chunk[i] as number;
+    } else {
+      chunk.copy(this.buf, this.length, from, to);
+    }
+    this.length = need;
+  }
+
+  clear(): void {
+    this.length = 0;
+  }
+
+  /** The bytes so far (a view: valid until the next append). */
+  view(): Buffer {
+    return this.buf.subarray(0, this.length);
+  }
+}
+
 const TOKEN = /^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/;
 /** Header values: visible ASCII, space, tab and obs-text; never CR, LF or NUL (no header injection). */
 const FIELD_VALUE = /^[\t\x20-\x7e\x80-\xff]*$/;
@@ -155,10 +206,9 @@ export function requestHeaders(
 ): Record<string, string> {
   const headers: Record<string, string> = { Accept: 'application/json', ...given };
   // user:password@ in the address: Basic authentication, as node:http sends it (a proxy in front of Vault).
-  if (url.username || url.password) {
-    const userinfo = `${decodeURIComponent(url.username)}:${decodeURIComponent(url.password)}`;
-    headers.Authorization = `Basic ${Buffer.from(userinfo).toString('base64')}`;
-  }
+  // The password is a credential: see address.ts (masked, never printed, concealed from /proc).
+  const basic = basicCredentials(url);
+  if (basic !== undefined) headers.Authorization = `Basic ${basic}`;
   if (bodyLength !== undefined) {
     headers['Content-Type'] = 'application/json';
     headers['Content-Length'] = String(bodyLength);
@@ -247,40 +297,130 @@ export function parseResponseHead(buf: Buffer, method: string): ResponseHead | u
   return { statusCode, headers, bodyStart, keepAlive, body };
 }
 
+/** Byte → its value as a hex digit, or -1. */
+const HEX_VALUE = Int8Array.from({ length: 256 }, (_, byte) => {
+  const c = String.fromCharCode(byte);
+  return /^[0-9A-Fa-f]$/.test(c) ? Number.parseInt(c, 16) : -1;
+});
+
+/**
+ * Decodes a chunked body incrementally: each byte is looked at once, whatever the pieces the body arrives in.
+ * Chunk extensions and trailers are read and dropped. Throws a TransportError: EBADANSWER on anything
+ * malformed, ANSWER_TOO_LARGE for a chunk that would take the body past `limit` (before reading it).
+ */
+export class ChunkedDecoder {
+  readonly body = new ByteBuffer();
+  private state: 'size' | 'data' | 'cr' | 'lf' | 'trailer' = 'size';
+  /** The size or trailer line read so far (CR included). */
+  private line = new ByteBuffer();
+  private remaining = 0;
+  private trailerBytes = 0;
+  private readonly limit: number;
+
+  constructor(limit = MAX_ANSWER_BYTES) {
+    this.limit = limit;
+  }
+
+  /** Reads `chunk` from `from`: the offset just after the answer once it is complete, else undefined. */
+  push(chunk: Buffer, from = 0): number | undefined {
+    let pos = from;
+    while (pos < chunk.length) {
+      if (this.state === 'data') {
+        const n = Math.min(this.remaining, chunk.length - pos);
+        this.body.append(chunk, pos, pos + n);
+        this.remaining -= n;
+        pos += n;
+        if (this.remaining === 0) {
+          if (chunk[pos] === 0x0d && chunk[pos + 1] === 0x0a) {
+            pos += 2; // the chunk's CR LF, when both are here
+            this.state = 'size';
+          } else this.state = 'cr';
+        }
+      } else if (this.state === 'cr' || this.state === 'lf') {
+        if (chunk[pos] !== (this.state === 'cr' ? 0x0d : 0x0a)) throw protocolError('chunk end');
+        this.state = this.state === 'cr' ? 'lf' : 'size';
+        pos++;
+      } else if (this.state === 'size' && this.line.length === 0 && this.sizeAt(chunk, pos) > 0) {
+        pos = this.sizeEnd; // the usual size line, "HEX\r\n", read fast: one chunk of 1 byte each is 6 bytes
+      } else {
+        // A line (size or trailer) ends at CR LF; a lone LF is a character of the line.
+        let eol = -1;
+        for (let lf = chunk.indexOf(0x0a, pos); lf >= 0; lf = chunk.indexOf(0x0a, lf + 1)) {
+          const cr =
+            lf > pos ? chunk[lf - 1] === 0x0d : this.line.length > 0 && this.line.view().at(-1) === 0x0d;
+          if (cr) {
+            eol = lf;
+            break;
+          }
+        }
+        let text: string;
+        if (eol >= 0 && this.line.length === 0) {
+          // The whole line is in this piece (the usual case): no copy.
+          if (eol - pos > 4096 + 1) throw protocolError('chunk size line');
+          text = chunk.toString('latin1', pos, eol - 1); // without the CR
+        } else {
+          const to = eol < 0 ? chunk.length : eol;
+          this.line.append(chunk, pos, to);
+          if (this.line.length > 4096 + 1) throw protocolError('chunk size line');
+          if (eol < 0) break;
+          text = this.line.view().toString('latin1', 0, this.line.length - 1);
+          this.line.clear();
+        }
+        pos = eol + 1;
+        if (this.state === 'trailer' && this.trailerBytes + text.length > MAX_HEAD_BYTES)
+          throw protocolError('trailers too large');
+        if (this.state === 'trailer') {
+          if (text === '') return pos;
+          this.trailerBytes += text.length + 2;
+          continue;
+        }
+        const sizeText = text.split(';')[0]?.trim() ?? '';
+        if (!/^[0-9A-Fa-f]{1,12}$/.test(sizeText)) throw protocolError('chunk size');
+        this.startChunk(Number.parseInt(sizeText, 16));
+      }
+    }
+    return undefined;
+  }
+
+  private sizeEnd = 0;
+
+  /**
+   * A size line of 1 to 12 hex digits and CR LF, whole at `pos`: starts its chunk and returns its length (the
+   * end in `sizeEnd`); 0 for anything else (extensions, spaces, a line cut by the piece), read the slow way.
+   */
+  private sizeAt(chunk: Buffer, pos: number): number {
+    let size = 0;
+    let i = pos;
+    for (; i < chunk.length && i - pos < 12; i++) {
+      const digit = HEX_VALUE[chunk[i] as number] as number;
+      if (digit < 0) break;
+      size = size * 16 + digit;
+    }
+    if (i === pos || i + 1 >= chunk.length || chunk[i] !== 0x0d || chunk[i + 1] !== 0x0a) return 0;
+    this.startChunk(size);
+    this.sizeEnd = i + 2;
+    return i + 2 - pos;
+  }
+
+  private startChunk(size: number): void {
+    if (size === 0) {
+      this.state = 'trailer';
+      return;
+    }
+    if (this.body.length + size > this.limit) throw tooLarge();
+    this.remaining = size;
+    this.state = 'data';
+  }
+}
+
 /**
  * Pure: decodes a chunked body at `from`. Undefined while incomplete; else the body and where the answer ends.
  * Chunk extensions and trailers are read and dropped.
  */
 export function parseChunked(buf: Buffer, from: number): { body: Buffer; end: number } | undefined {
-  const parts: Buffer[] = [];
-  let pos = from;
-  for (;;) {
-    const eol = buf.indexOf('\r\n', pos);
-    if (eol < 0) {
-      if (buf.length - pos > 4096) throw protocolError('chunk size line');
-      return undefined;
-    }
-    const sizeText = buf.toString('latin1', pos, eol).split(';')[0]?.trim() ?? '';
-    if (!/^[0-9A-Fa-f]{1,12}$/.test(sizeText)) throw protocolError('chunk size');
-    const size = Number.parseInt(sizeText, 16);
-    pos = eol + 2;
-    if (size === 0) {
-      // Trailers, up to an empty line.
-      for (;;) {
-        const t = buf.indexOf('\r\n', pos);
-        if (t < 0) {
-          if (buf.length - pos > MAX_HEAD_BYTES) throw protocolError('trailers too large');
-          return undefined;
-        }
-        if (t === pos) return { body: Buffer.concat(parts), end: t + 2 };
-        pos = t + 2;
-      }
-    }
-    if (buf.length < pos + size + 2) return undefined;
-    if (buf[pos + size] !== 0x0d || buf[pos + size + 1] !== 0x0a) throw protocolError('chunk end');
-    parts.push(buf.subarray(pos, pos + size));
-    pos += size + 2;
-  }
+  const decoder = new ChunkedDecoder();
+  const end = decoder.push(buf, from);
+  return end === undefined ? undefined : { body: decoder.body.view(), end };
 }
 
 type Socket = Net.Socket;
@@ -373,9 +513,17 @@ export function createTransport(options: TransportOptions): Transport {
         requestHeaders(req.method, url, req.headers, payload?.length),
       );
       const socket = take(url, origin);
-      let buf: Buffer = Buffer.alloc(0);
       let parsed: ResponseHead | undefined;
       let settled = false;
+      /** Every byte received for this request (interim answers included): at most MAX_ANSWER_BYTES. */
+      let received = 0;
+      /** The head so far; `headStart`: where the current head starts in it (after interim answers). */
+      const headBytes = new ByteBuffer();
+      let headStart = 0;
+      /** How far headBytes was searched for the end of the head (each byte is searched once). */
+      let searched = 0;
+      const bodyBytes = new ByteBuffer();
+      let chunked: ChunkedDecoder | undefined;
       const finish = (error: TransportError | undefined, response?: TransportResponse, reuse = false) => {
         if (settled) return;
         settled = true;
@@ -420,55 +568,76 @@ export function createTransport(options: TransportOptions): Transport {
           reuse,
         );
       };
-      /** Tries to complete the answer from what was read; `ended`: the server closed its side. */
-      const progress = (ended: boolean) => {
-        try {
-          while (!parsed) {
-            const h = parseResponseHead(buf, req.method);
-            if (!h) break;
-            if (h.statusCode >= 100 && h.statusCode < 200) {
-              buf = buf.subarray(h.bodyStart); // an interim answer (100 Continue): the real one follows
-              continue;
-            }
-            parsed = h;
-          }
-          if (!parsed) {
-            if (ended) finish(new TransportError('ECONNRESET', 'connection closed before the answer'));
+      /**
+       * Reads body bytes from `chunk` at `from`; answers once the body is complete. Bytes after the answer that
+       * we did not ask for: the connection is not trusted again.
+       */
+      const readBody = (chunk: Buffer, from: number) => {
+        const { body, keepAlive } = parsed as ResponseHead;
+        if (body.kind === 'none') {
+          answer(Buffer.alloc(0), keepAlive && from === chunk.length);
+        } else if (body.kind === 'length') {
+          const to = from + Math.min(body.length - bodyBytes.length, chunk.length - from);
+          bodyBytes.append(chunk, from, to);
+          if (bodyBytes.length === body.length) answer(bodyBytes.view(), keepAlive && to === chunk.length);
+        } else if (body.kind === 'chunked') {
+          const end = (chunked as ChunkedDecoder).push(chunk, from);
+          if (end !== undefined)
+            answer((chunked as ChunkedDecoder).body.view(), keepAlive && end === chunk.length);
+        } else {
+          bodyBytes.append(chunk, from); // to the end of the connection
+        }
+      };
+      /** Reads the head (after any interim answers), then hands what follows to readBody. */
+      const readHead = (chunk: Buffer) => {
+        headBytes.append(chunk);
+        for (;;) {
+          const view = headBytes.view();
+          const end = view.indexOf('\r\n\r\n', Math.max(headStart, searched - 3));
+          if (end < 0) {
+            if (view.length - headStart > MAX_HEAD_BYTES) throw protocolError('head too large');
+            searched = view.length;
             return;
           }
-          const { body, bodyStart, keepAlive } = parsed;
-          if (body.kind === 'none' || body.kind === 'length') {
-            const length = body.kind === 'none' ? 0 : body.length;
-            if (buf.length < bodyStart + length) {
-              if (ended)
-                finish(new TransportError('ECONNRESET', 'connection closed in the middle of the answer'));
-              return;
-            }
-            // Bytes after the answer we did not ask for: the connection is not trusted again.
-            answer(
-              buf.subarray(bodyStart, bodyStart + length),
-              keepAlive && buf.length === bodyStart + length && !ended,
-            );
-          } else if (body.kind === 'chunked') {
-            const done = parseChunked(buf, bodyStart);
-            if (!done) {
-              if (ended)
-                finish(new TransportError('ECONNRESET', 'connection closed in the middle of the answer'));
-              return;
-            }
-            answer(done.body, keepAlive && buf.length === done.end && !ended);
-          } else if (ended) {
-            answer(buf.subarray(bodyStart), false);
+          const head = parseResponseHead(view.subarray(headStart, end + 4), req.method) as ResponseHead;
+          const bodyAt = headStart + head.bodyStart;
+          if (head.statusCode < 200) {
+            headStart = bodyAt; // an interim answer (100 Continue): the real one follows
+            searched = bodyAt;
+            continue;
           }
+          parsed = head;
+          // A declared length past the limit is refused before its first byte is read.
+          if (head.body.kind === 'length' && bodyAt + head.body.length > MAX_ANSWER_BYTES) throw tooLarge();
+          if (head.body.kind === 'chunked') chunked = new ChunkedDecoder(MAX_ANSWER_BYTES - bodyAt);
+          readBody(view, bodyAt);
+          return;
+        }
+      };
+      const onData = (chunk: Buffer) => {
+        try {
+          received += chunk.length;
+          if (received > MAX_ANSWER_BYTES) throw tooLarge();
+          if (parsed) readBody(chunk, 0);
+          else readHead(chunk);
         } catch (error) {
           finish(error instanceof TransportError ? error : protocolError('unreadable'));
         }
       };
-      const onData = (chunk: Buffer) => {
-        buf = buf.length === 0 ? chunk : Buffer.concat([buf, chunk]);
-        progress(false);
+      /** The server closed its side: the end of a body read to the end of the connection, else too early. */
+      const onEnd = () => {
+        if (settled) return;
+        if (parsed?.body.kind === 'close') answer(bodyBytes.view(), false);
+        else
+          finish(
+            new TransportError(
+              'ECONNRESET',
+              parsed
+                ? 'connection closed in the middle of the answer'
+                : 'connection closed before the answer',
+            ),
+          );
       };
-      const onEnd = () => progress(true);
       const onError = (err: NodeJS.ErrnoException) => {
         const code = err.code ?? 'EUNKNOWN';
         // Only the errno code and Node's own short message: nothing of the request is in it.

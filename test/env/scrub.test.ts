@@ -56,6 +56,15 @@ describe('scrubEnvironment', () => {
     expect(scrubEnvironment(env, new Set([name]))).toEqual({ env, removed: [], refusedPassthrough: [] });
   });
 
+  it.each(['VAULT_ADDR', 'BAO_ADDR'])('%s with a password is a credential: never passed through', (name) => {
+    const env = { [name]: 'http://admin:S3cretPw@vault:8200', APP: 'kept' };
+    expect(scrubEnvironment(env, new Set([name]))).toEqual({
+      env: { APP: 'kept' },
+      removed: [name],
+      refusedPassthrough: [name],
+    });
+  });
+
   it('keeps unrelated variables, including BAO_* ones we do not read and look-alikes', () => {
     const env = {
       PATH: '/usr/bin',

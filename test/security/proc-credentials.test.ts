@@ -87,13 +87,15 @@ describe('the command cannot recover our credentials from /proc (resident mode)'
   async function spy(opts: {
     vaultrun: string[];
     credentials: Record<string, string>;
+    /** What the spy looks for; default: the credentials. */
+    needles?: Record<string, string>;
     args?: string[];
     commandPrefix?: string[];
   }): Promise<SpyReport> {
     const id = unique('run');
     const needles = join(dir, `${id}-needles.json`);
     const report = join(dir, `${id}-report.json`);
-    writeFileSync(needles, JSON.stringify(opts.credentials), { mode: 0o644 });
+    writeFileSync(needles, JSON.stringify(opts.needles ?? opts.credentials), { mode: 0o644 });
     writeFileSync(report, '', { mode: 0o666 });
     chmodSync(report, 0o666);
     const res = await runVaultrun(
@@ -161,6 +163,30 @@ describe('the command cannot recover our credentials from /proc (resident mode)'
       expect(report.uid).toBe(NOBODY.uid);
       expect(report.environ.open, 'the same uid reads environ').toBe(true);
       expect(report.environ.hits, 'credential in /proc/<vaultrun>/environ').toEqual([]);
+      expect(report.cmdline.hits).toEqual([]);
+      expect(report.parentFds.hits).toEqual([]);
+      expect(report.ownFds.hits).toEqual([]);
+    }
+  });
+
+  it('same uid, node vaultrun.cjs: a password in VAULT_ADDR / BAO_ADDR is not in environ or cmdline', async () => {
+    for (const name of ['VAULT_ADDR', 'BAO_ADDR']) {
+      const password = sensitive.add('address password', unique('addrpw'));
+      const pair = `proxyuser:${password}`;
+      const addr = bao.addr.replace('://', `://${pair}@`);
+      const report = await spy({
+        vaultrun: [...AS_NOBODY, process.execPath, BUNDLE],
+        // VAULT_ADDR empty: BAO_ADDR is the address used.
+        credentials: { VAULT_TOKEN: token, VAULT_ADDR: '', [name]: addr },
+        needles: {
+          token,
+          password,
+          pair,
+          basic: sensitive.add('basic', Buffer.from(pair).toString('base64')),
+        },
+      });
+      expect(report.environ.open, 'the same uid reads environ').toBe(true);
+      expect(report.environ.hits, `${name}'s password in /proc/<vaultrun>/environ`).toEqual([]);
       expect(report.cmdline.hits).toEqual([]);
       expect(report.parentFds.hits).toEqual([]);
       expect(report.ownFds.hits).toEqual([]);

@@ -1,5 +1,10 @@
+import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import {
+  ANSWER_TOO_LARGE,
+  ByteBuffer,
+  ChunkedDecoder,
+  MAX_ANSWER_BYTES,
   MAX_HEAD_BYTES,
   parseChunked,
   parseResponseHead,
@@ -182,5 +187,75 @@ describe('parseChunked', () => {
     ['a size line that never ends', 'a'.repeat(5000)],
   ])('refuses %s (EBADANSWER)', (_, text) => {
     expect(() => parseChunked(b(text), 0)).toThrow(expect.objectContaining({ code: 'EBADANSWER' }));
+  });
+});
+
+describe('ChunkedDecoder', () => {
+  const text = '5\r\nhello\r\n7;ext=1\r\n, world\r\n1\r\n!\r\n0\r\nTrailer: x\r\nMore: y\r\n\r\nNEXT';
+
+  it('decodes the same body whatever the pieces it arrives in (here: one byte at a time)', () => {
+    const decoder = new ChunkedDecoder();
+    const bytes = b(text);
+    let end: number | undefined;
+    let at = 0;
+    for (; at < bytes.length && end === undefined; at++) end = decoder.push(bytes.subarray(at, at + 1));
+    expect(decoder.body.view().toString()).toBe('hello, world!');
+    // The answer ended with the byte just read (the last LF), and NEXT was not read.
+    expect(end).toBe(1);
+    expect(at).toBe(text.length - 'NEXT'.length);
+  });
+
+  it('any split gives the body whole', () => {
+    fc.assert(
+      fc.property(fc.array(fc.integer({ min: 1, max: text.length }), { maxLength: 8 }), (cuts) => {
+        const bytes = b(text);
+        const points = [...new Set(cuts)].sort((x, y) => x - y);
+        const decoder = new ChunkedDecoder();
+        let from = 0;
+        let done = false;
+        for (const to of [...points, bytes.length]) {
+          if (done || to <= from) continue;
+          done = decoder.push(bytes.subarray(from, to)) !== undefined;
+          from = to;
+        }
+        expect(done).toBe(true);
+        expect(decoder.body.view().toString()).toBe('hello, world!');
+      }),
+    );
+  });
+
+  it('refuses a chunk that would take the body past its limit, before reading it (ANSWER_TOO_LARGE)', () => {
+    const decoder = new ChunkedDecoder(10);
+    expect(decoder.push(b('5\r\nhello\r\n'))).toBeUndefined();
+    expect(() => decoder.push(b('6\r\n'))).toThrow(expect.objectContaining({ code: ANSWER_TOO_LARGE }));
+    expect(() => new ChunkedDecoder().push(b(`${(MAX_ANSWER_BYTES + 1).toString(16)}\r\n`))).toThrow(
+      expect.objectContaining({ code: ANSWER_TOO_LARGE, message: 'answer larger than 32 MiB' }),
+    );
+  });
+
+  it('a CR LF cut between two pieces still ends the line', () => {
+    const decoder = new ChunkedDecoder();
+    expect(decoder.push(b('3\r'))).toBeUndefined();
+    expect(decoder.push(b('\nabc\r'))).toBeUndefined();
+    expect(decoder.push(b('\n0\r\n\r'))).toBeUndefined();
+    expect(decoder.push(b('\n'))).toBe(1);
+    expect(decoder.body.view().toString()).toBe('abc');
+  });
+});
+
+describe('ByteBuffer', () => {
+  it('appends small and large pieces, in order', () => {
+    const buffer = new ByteBuffer();
+    const want: number[] = [];
+    for (let i = 0; i < 300; i++) {
+      const piece = Buffer.alloc(i % 40, i & 0xff);
+      buffer.append(piece);
+      want.push(...piece);
+    }
+    expect([...buffer.view()]).toEqual(want);
+    buffer.clear();
+    expect(buffer.length).toBe(0);
+    buffer.append(b('xyz'), 1, 2);
+    expect(buffer.view().toString()).toBe('y');
   });
 });
