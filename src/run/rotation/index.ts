@@ -184,6 +184,7 @@ export class Rotation {
       waitMs: config.waitMs,
       vault: () => this.vault,
       current: () => this.resolving ?? { prepared: this.prepared, reads: this.reads },
+      tokenDue: () => this.token.due,
       changed: (reason, readIds, reprepare) => this.change.notice(reason, readIds, reprepare),
     });
   }
@@ -265,6 +266,9 @@ export class Rotation {
    * what the resolution threw.
    */
   private async resolveChange(pending: Change, base: Resolved, reason: string): Promise<Resolved> {
+    // A new login due (the token expired while Vault was unreachable): it comes first, never a request with
+    // the dead token. If it fails, the requests below fail too, and resolveFailed waits for it.
+    await this.token.ready();
     let prepared = base.prepared;
     let reads = base.reads;
     if (pending.reprepare) prepared = await prepare(this.config, this.options.processEnv, this.log);
@@ -307,6 +311,13 @@ export class Rotation {
   /** A change could not be resolved: the command keeps its values; an unreachable Vault is tried again later. */
   private resolveFailed(error: unknown, reason: string, pending: Change, keeps: string): void {
     const code = error instanceof VaultrunError ? error.code : 'error';
+    if (this.token.due) {
+      // Our own token cannot be used until a new login (a refusal would be ours, not the policies'): the
+      // change waits for that login, which warns itself when it fails.
+      this.log.debug('a new login is due: the change is tried again after it', { reason, code });
+      this.retryLater(reason, pending);
+      return;
+    }
     this.log.error(`could not resolve the changed secrets: ${keeps}`, {
       reason,
       code,
