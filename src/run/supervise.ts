@@ -38,9 +38,19 @@ export interface SuperviseOptions {
   mask?: Masker;
 }
 
+/** What the next child starts with, decided once the old one has stopped; `reason` replaces the restart's. */
+export interface NextStart {
+  env: Readonly<Record<string, string>>;
+  reason?: string;
+}
+
 export interface Controller {
-  /** Stops the current child (stop signal to its group, SIGKILL after the timeout) and starts a new one. */
-  restart(env: Readonly<Record<string, string>>, reason: string): Promise<void>;
+  /**
+   * Stops the current child (stop signal to its group, SIGKILL after the timeout) and starts a new one. `next`
+   * is its environment, or a function called once the old child is gone (it must not reject) that says what
+   * the new one starts with: a change noticed during the stop is taken into this start.
+   */
+  restart(next: Readonly<Record<string, string>> | (() => Promise<NextStart>), reason: string): Promise<void>;
   /** Sends a signal to the current child. */
   signal(signal: NodeJS.Signals): void;
   /** Stops the child and makes the supervisor exit with `status` (instead of the child's). */
@@ -202,15 +212,17 @@ export async function supervise(options: SuperviseOptions): Promise<number> {
       return starts;
     },
     signal: (signal) => sendTo(current, signal, false),
-    restart: (env, reason) => {
+    restart: (next, reason) => {
       if (stopping) return Promise.resolve();
       const previous = restarting ?? Promise.resolve();
       restarting = previous.then(async () => {
         if (stopping) return;
         await stop(current, reason);
         if (stopping) return;
-        current = spawn(env);
-        log.info('restarted the command', { reason, pid: current.pid });
+        const start = typeof next === 'function' ? await next() : { env: next };
+        if (stopping) return;
+        current = spawn(start.env);
+        log.info('restarted the command', { reason: start.reason ?? reason, pid: current.pid });
       });
       const mine = restarting;
       return mine.finally(() => {

@@ -1,7 +1,7 @@
 // Rotation of KV v2 secrets (--watch): vaultrun stays resident, polls the metadata of each watched path for
 // its current version, and on a change restarts the command (default) or rewrites its secret files and sends
 // it a signal (--on-change=signal:SIG). Real OpenBao (its audit log counts the requests), real processes.
-import { readdirSync, statSync } from 'node:fs';
+import { readdirSync, statSync, writeFileSync } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { baseEnv } from '../support/cli.js';
@@ -157,6 +157,69 @@ describe('rotation of KV v2 secrets', () => {
     await morePolls(path, 2);
     expect(starts(appLog)).toHaveLength(2);
     expect(restarts(run)).toHaveLength(1);
+    await stop(run);
+  });
+
+  it('a change noticed while the old command stops is taken into the start that follows: one restart, newest values', async () => {
+    const path = 'rot/late';
+    const [v1, v2, v3] = ['v1', 'v2', 'v3'].map((v) => unique(`kv-late-${v}`));
+    await bao.kvPut(path, { password: v1 });
+    const { appLog, env } = setup({ DB_PASSWORD: `vault:secret/${path}#password` });
+    // The app stops slowly: after SIGTERM it exits only once stopFile exists, i.e. when the test says so.
+    const stopFile = join(dirname(appLog), 'stop-now');
+    const run = startResident(
+      [
+        '--watch',
+        '--poll-interval',
+        '200ms',
+        '--debounce',
+        '100ms',
+        '--log-level',
+        'debug',
+        'node',
+        ROTATION_APP,
+        '--stop-when',
+        stopFile,
+      ],
+      { env },
+    );
+    const first = await waitForStart(appLog, 1);
+    expect(first.vars?.DB_PASSWORD).toBe(v1);
+
+    await bao.kvPut(path, { password: v2 });
+    await waitForEvents(
+      appLog,
+      (es) => es.some((e) => e.pid === first.pid && e.event === 'SIGTERM'),
+      'the stop signal to the first app',
+    );
+    // While it stops, v3 comes; polls compare with what the restart is about to start with (version 2).
+    await bao.kvPut(path, { password: v3 });
+    const lateReason = `secret/${path} changed (version 2 → 3)`;
+    const noticed = () => run.logs().filter((l) => l.msg === 'change noticed' && l.reason === lateReason);
+    await run.waitForLog((l) => l.msg === 'change noticed' && l.reason === lateReason, 'the late change');
+    await morePolls(path, 3);
+    expect(noticed()).toHaveLength(1); // once per distinct reason, not at every poll
+    expect(starts(appLog)).toHaveLength(1); // nothing starts before the old app has stopped
+
+    writeFileSync(stopFile, '');
+    const second = await waitForStart(appLog, 2);
+    expect(second.vars?.DB_PASSWORD).toBe(v3);
+    await morePolls(path, 3);
+    expect(starts(appLog)).toHaveLength(2);
+    expect(restarts(run)).toHaveLength(1);
+    expect(run.logs().filter((l) => l.msg === 'restarted the command')).toHaveLength(1);
+    const again = run
+      .logs()
+      .filter(
+        (l) =>
+          l.msg === 'secrets changed again while the command was stopping: it starts with the newest values',
+      );
+    expect(again).toHaveLength(1);
+    expect(again[0]?.reason).toBe(lateReason);
+    expect(again[0]?.variables).toBe('DB_PASSWORD');
+    // Read at the start, for v2, and for v3: never again after.
+    expect(await reads('data', path)).toBe(3);
+    for (const v of [v1, v2, v3]) expect(run.stderr()).not.toContain(v);
     await stop(run);
   });
 

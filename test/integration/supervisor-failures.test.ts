@@ -196,10 +196,26 @@ describe('supervisor failure paths (real OpenBao)', () => {
     }
     expect(failed.error).toBe('UNREACHABLE');
     // The retry loop (every 30 s) logs in once Vault is back.
+    // Vault is back while the re-login waits for its retry: polls wait for it instead of asking with the dead
+    // token, so nothing reports a permission error (ours, not the policies').
+    const unsealed = run.logs().length;
     const relogin = await run.waitForLog((l) => l.msg === 'logged in again', 'the re-login', 90_000);
     expect(relogin.reason).toBe('the token expired while Vault was unreachable');
+    const skipped = run
+      .logs()
+      .slice(unsealed)
+      .filter((l) => l.msg === 'a new login is due: watched paths are checked after it');
+    expect(skipped.length).toBeGreaterThan(0); // polls came while the login was due (1 s interval, 30 s retry)
     expect(eventsOf(appLog, first.pid)).toEqual(['start']);
     await expectOneRestartOnChange(run, appLog, path);
+    // (Revoking the expired old token is refused: a debug line, not a warning.)
+    const denied = run
+      .logs()
+      .filter(
+        (l) => l.level !== 'debug' && (l.code === 'PERMISSION_DENIED' || l.error === 'PERMISSION_DENIED'),
+      );
+    expect(denied).toEqual([]);
+    expect(run.logs().filter((l) => l.msg.startsWith('a watched path could not be checked'))).toEqual([]);
     await stop(run);
   }, 150_000);
 

@@ -103,10 +103,13 @@ export class PendingChange {
     const { timers, log } = this.options;
     if (timers.stopped) return;
     this.pending ??= { reasons: [], readIds: new Set(), reprepare: false };
-    if (!this.pending.reasons.includes(reason)) this.pending.reasons.push(reason);
+    // Logged once per distinct reason while it waits: a poll that sees the same version again says nothing.
+    if (!this.pending.reasons.includes(reason)) {
+      this.pending.reasons.push(reason);
+      log.debug('change noticed', { reason });
+    }
     for (const id of readIds) this.pending.readIds.add(id);
     this.pending.reprepare ||= reprepare;
-    log.debug('change noticed', { reason });
     const now = timers.now();
     const delay = changeDelayMs({
       debounceMs: this.options.debounceMs,
@@ -136,6 +139,19 @@ export class PendingChange {
         if (this.running === run) this.running = undefined;
       }
     });
+  }
+
+  /**
+   * Takes the changes noticed and not acted on yet, now, instead of after their delay (their timer is
+   * cancelled): a restart takes those noticed while the old command was stopping into the start that follows.
+   * Undefined when nothing is pending.
+   */
+  take(): Change | undefined {
+    const change = this.pending;
+    this.pending = undefined;
+    this.options.timers.cancel(this.timer);
+    this.timer = undefined;
+    return change;
   }
 
   /** The action under way, if any (to let it finish on exit). */

@@ -6,6 +6,7 @@ import type { Logger } from '../../log.js';
 import {
   ensureChildToken,
   fetchReads,
+  type Lease,
   leasesOf,
   needsVault,
   openVault,
@@ -43,7 +44,8 @@ import { Watch } from './watch.js';
  * - Change (change.ts): debounced (`--debounce`), delayed by a random `--splay`, then applied here, one at a
  *   time: re-resolved (only what changed is read again) and compared: identical environment and files →
  *   nothing happens; otherwise `--on-change`: restart (stop signal to the process group, SIGKILL after
- *   `--stop-timeout` to whatever of the group is left, start again), signal:SIG (rewrite the secret files
+ *   `--stop-timeout` to whatever of the group is left, start again — with a change noticed during the stop
+ *   taken in: lateChange), signal:SIG (rewrite the secret files
  *   atomically, send SIG), exit (stop the command, exit 75 for the orchestrator to start a new container) or
  *   none (rewrite the files only). `--change-hook` runs before that action (hook.ts). `--pin` variables keep
  *   the value the command started with: a change to them alone is warned about, not acted on.
@@ -69,6 +71,19 @@ export interface RotationOptions {
   clock?: Clock;
 }
 
+/** A resolution of the command's environment: what was prepared, read and rendered. */
+interface Resolved {
+  prepared: Prepared;
+  reads: Map<string, SecretRead>;
+  rendered: Rendered;
+}
+
+/** Its secret files written: the command's environment, and the files by variable. */
+interface Written {
+  env: Record<string, string>;
+  files: Record<string, string>;
+}
+
 export class Rotation {
   private readonly config: Config;
   private readonly log: Logger;
@@ -89,6 +104,8 @@ export class Rotation {
   private reads: Map<string, SecretRead>;
   private rendered: Rendered;
   private files: Record<string, string>;
+  /** While a restart waits for the old command to stop: what the new one starts with (polls compare with it). */
+  private resolving: { prepared: Prepared; reads: Map<string, SecretRead> } | undefined;
   /** Number of actions taken (restarts or signals): for tests through the debug log, and for the summary. */
   actions = 0;
 
@@ -170,7 +187,8 @@ export class Rotation {
       waitMs: config.waitMs,
       ...(options.readAs ? { readAs: options.readAs } : {}),
       vault: () => this.vault,
-      current: () => ({ prepared: this.prepared, reads: this.reads }),
+      current: () => this.resolving ?? { prepared: this.prepared, reads: this.reads },
+      tokenDue: () => this.token.due,
       changed: (reason, readIds, reprepare) => this.change.notice(reason, readIds, reprepare),
     });
   }
@@ -246,48 +264,41 @@ export class Rotation {
     }
   }
 
-  private async applyChange(pending: Change): Promise<void> {
-    if (this.stopped || !this.controller) return;
-    const reason = pending.reasons.join('; ');
-    let prepared = this.prepared;
-    let reads = this.reads;
-    let rendered: Rendered;
-    try {
-      if (pending.reprepare)
-        prepared = await prepare(this.config, this.options.processEnv, this.log, this.options.readAs);
-      let results = new Map();
-      if (needsVault(prepared)) {
-        this.vault ??= await openVault(this.config, this.log);
-        ({ results, reads } = await fetchReads(this.vault, prepared.plan, this.reads, pending.readIds));
-        const child = this.vault.childToken;
-        if (child && (this.newCommandToken || child.parent !== this.vault.session.token)) {
-          // A new token for the command, under our current token.
-          this.vault.childToken = undefined;
-          try {
-            await ensureChildToken(this.vault, prepared, this.config, this.log);
-          } catch (error) {
-            this.vault.childToken = child;
-            throw error;
-          }
-          this.retiredCommandTokens.push(child.token);
-          this.newCommandToken = false;
-          this.commandToken.start();
-        } else {
+  /**
+   * Resolves a change on top of `base` (what was resolved last): only what changed is read again; the
+   * command's token is created again when it must be; --pin variables keep the command's value. Throws
+   * what the resolution threw.
+   */
+  private async resolveChange(pending: Change, base: Resolved, reason: string): Promise<Resolved> {
+    // A new login due (the token expired while Vault was unreachable): it comes first, never a request with
+    // the dead token. If it fails, the requests below fail too, and resolveFailed waits for it.
+    await this.token.ready();
+    let prepared = base.prepared;
+    let reads = base.reads;
+    if (pending.reprepare)
+      prepared = await prepare(this.config, this.options.processEnv, this.log, this.options.readAs);
+    let results = new Map();
+    if (needsVault(prepared)) {
+      this.vault ??= await openVault(this.config, this.log);
+      ({ results, reads } = await fetchReads(this.vault, prepared.plan, base.reads, pending.readIds));
+      const child = this.vault.childToken;
+      if (child && (this.newCommandToken || child.parent !== this.vault.session.token)) {
+        // A new token for the command, under our current token.
+        this.vault.childToken = undefined;
+        try {
           await ensureChildToken(this.vault, prepared, this.config, this.log);
+        } catch (error) {
+          this.vault.childToken = child;
+          throw error;
         }
+        this.retiredCommandTokens.push(child.token);
+        this.newCommandToken = false;
+        this.commandToken.start();
+      } else {
+        await ensureChildToken(this.vault, prepared, this.config, this.log);
       }
-      rendered = renderEnvironment(this.config, prepared, results, this.log, this.vault?.childToken?.token);
-    } catch (error) {
-      const code = error instanceof VaultrunError ? error.code : 'error';
-      this.log.error('could not resolve the changed secrets: the command keeps running with the old values', {
-        reason,
-        code,
-        error: error instanceof VaultrunError ? error.message : undefined,
-      });
-      if (code === 'UNREACHABLE') this.retryLater(reason, pending);
-      return;
     }
-    if (this.stopped) return this.adoptForRevocation(prepared, reads);
+    let rendered = renderEnvironment(this.config, prepared, results, this.log, this.vault?.childToken?.token);
     if (this.config.pin.size > 0) {
       const pinned = holdPinned(this.rendered, rendered, this.config.pin);
       rendered = pinned.rendered;
@@ -299,6 +310,44 @@ export class Rotation {
         });
       }
     }
+    return { prepared, reads, rendered };
+  }
+
+  /** A change could not be resolved: the command keeps its values; an unreachable Vault is tried again later. */
+  private resolveFailed(error: unknown, reason: string, pending: Change, keeps: string): void {
+    const code = error instanceof VaultrunError ? error.code : 'error';
+    if (this.token.due) {
+      // Our own token cannot be used until a new login (a refusal would be ours, not the policies'): the
+      // change waits for that login, which warns itself when it fails.
+      this.log.debug('a new login is due: the change is tried again after it', { reason, code });
+      this.retryLater(reason, pending);
+      return;
+    }
+    this.log.error(`could not resolve the changed secrets: ${keeps}`, {
+      reason,
+      code,
+      error: error instanceof VaultrunError ? error.message : undefined,
+    });
+    if (code === 'UNREACHABLE') this.retryLater(reason, pending);
+  }
+
+  private async applyChange(pending: Change): Promise<void> {
+    if (this.stopped || !this.controller) return;
+    const reason = pending.reasons.join('; ');
+    let prepared: Prepared;
+    let reads: Map<string, SecretRead>;
+    let rendered: Rendered;
+    try {
+      ({ prepared, reads, rendered } = await this.resolveChange(
+        pending,
+        { prepared: this.prepared, reads: this.reads, rendered: this.rendered },
+        reason,
+      ));
+    } catch (error) {
+      this.resolveFailed(error, reason, pending, 'the command keeps running with the old values');
+      return;
+    }
+    if (this.stopped) return this.adoptForRevocation(prepared, reads);
     const changed = changedVariables(this.rendered, rendered);
     const oldLeases = leasesOf(this.prepared.plan, this.reads);
     const action = this.config.onChange;
@@ -336,7 +385,23 @@ export class Rotation {
       if (this.stopped) return this.adoptForRevocation(prepared, reads);
       if (action.action === 'restart') {
         this.log.info('secrets changed: restarting the command', { reason, variables });
-        await this.controller.restart(env, `${variables} changed`);
+        // A change noticed while the old command stops is taken into the start that follows (lateChange).
+        let latest: Resolved & Written = { prepared, reads, rendered, env, files };
+        const superseded: Lease[] = [];
+        this.resolving = { prepared, reads };
+        try {
+          await this.controller.restart(async () => {
+            const late = await this.lateChange(latest, changed);
+            latest = late.resolved;
+            superseded.push(...late.superseded);
+            return { env: latest.env, ...(late.changed ? { reason: `${late.changed} changed` } : {}) };
+          }, `${variables} changed`);
+        } finally {
+          this.resolving = undefined;
+        }
+        ({ prepared, reads, rendered } = latest);
+        this.files = latest.files;
+        await this.leases.revokeRetired(superseded);
       } else if (action.action === 'exit') {
         this.log.info(
           `secrets changed: stopping the command and exiting with ${EXIT_CODES.SECRETS_CHANGED} (--on-change=exit)`,
@@ -383,6 +448,77 @@ export class Rotation {
     } else {
       await retire();
     }
+  }
+
+  /**
+   * Called by a restart once the old command has stopped: the changes noticed meanwhile are taken at once
+   * (not after their debounce) and resolved on top of `base`, what the restart was about to start with; their
+   * files are written and the change hook runs again for them. Returns what the command starts with, the
+   * leases `base` read that it no longer uses (to revoke), and the variables that differ from what the old
+   * command had, when the late change made a difference. A late change that cannot be resolved or written is
+   * handled as any change that fails (logged, tried again when Vault was unreachable); the command then starts
+   * with `base`.
+   */
+  private async lateChange(
+    base: Resolved & Written,
+    changedBefore: string[],
+  ): Promise<{ resolved: Resolved & Written; superseded: Lease[]; changed?: string }> {
+    const late = this.change.take();
+    if (!late || this.stopped) return { resolved: base, superseded: [] };
+    const reason = late.reasons.join('; ');
+    let next: Resolved;
+    try {
+      next = await this.resolveChange(late, base, reason);
+    } catch (error) {
+      this.resolveFailed(error, reason, late, 'the command starts with the values read before');
+      return { resolved: base, superseded: [] };
+    }
+    // Leases read for `base` alone (never handed to a command) and not kept by `next`.
+    const unused = (from: Resolved, to: Resolved) => {
+      const kept = new Set(leasesOf(to.prepared.plan, to.reads).map((l) => l.leaseId));
+      return leasesOf(from.prepared.plan, from.reads).filter(
+        (l) => !kept.has(l.leaseId) && !this.leases.has(l.leaseId),
+      );
+    };
+    const changed = changedVariables(base.rendered, next.rendered);
+    if (changed.length === 0) {
+      this.log.debug('re-resolved while the command was stopping: nothing changed for the command', {
+        reason,
+      });
+      return { resolved: { ...next, env: base.env, files: base.files }, superseded: unused(base, next) };
+    }
+    let written: Written;
+    try {
+      written = await writeFiles(this.config, next.rendered, this.log, this.options.owner);
+    } catch (error) {
+      this.log.error(
+        'could not write the changed secret files: the command starts with the values read before',
+        {
+          reason,
+          code: error instanceof VaultrunError ? error.code : 'error',
+          error: error instanceof VaultrunError ? error.message : undefined,
+          retry_in_s: Math.round(this.retryMs / 1000),
+        },
+      );
+      await this.leases.revokeRetired(unused(next, base));
+      this.retryLater(reason, late);
+      // Some of base's files may have been overwritten before the failure: write them again if possible.
+      const rewritten = await writeFiles(this.config, base.rendered, this.log, this.options.owner).catch(
+        () => undefined,
+      );
+      return { resolved: { ...base, ...rewritten }, superseded: [] };
+    }
+    const variables = [...new Set([...changedBefore, ...changed])].sort();
+    this.log.info('secrets changed again while the command was stopping: it starts with the newest values', {
+      reason,
+      variables: changed.join(','),
+    });
+    if (this.config.changeHook) await this.runHook(written.env, changed, reason);
+    return {
+      resolved: { ...next, ...written },
+      superseded: unused(base, next),
+      changed: changedVariables(this.rendered, next.rendered).join(',') || variables.join(','),
+    };
   }
 
   /** The command's tokens a change replaced (unless --no-revoke): revoke-self, with each of them. */

@@ -65,6 +65,10 @@ export class OurToken {
   private unreachable = false;
   /** Tokens replaced by a new login, revoked once the command uses secrets read under the new one. */
   private retired: string[] = [];
+  /** The login under way, if any. */
+  private loggingIn: Promise<void> | undefined;
+  /** Why a login is due and waits for its retry (the last one failed); undefined when none is. */
+  private loginDue: string | undefined;
 
   constructor(private readonly options: OurTokenOptions) {}
 
@@ -78,8 +82,8 @@ export class OurToken {
     const { timers } = this.options;
     timers.cancel(this.timer);
     const session = this.options.session();
+    this.expiresAt = ttlS > 0 ? timers.now() + ttlS * 1000 : 0;
     if (!session || ttlS <= 0) return; // a token without TTL (root, periodic without TTL) needs nothing
-    this.expiresAt = timers.now() + ttlS * 1000;
     const base = session.ttl;
     this.timer = timers.later(tokenRenewalDelayMs(ttlS), () => this.renew(base));
   }
@@ -120,7 +124,43 @@ export class OurToken {
     }
   }
 
-  private async login(reason: string): Promise<void> {
+  /**
+   * Whether the current token cannot be used until a new login: one is under way, or waits for its retry, or
+   * the token is known to have expired (Vault was unreachable). Requests made meanwhile would be refused
+   * (permission denied) for a reason that is ours, not the policies'. Never for a session vaultrun cannot log
+   * in again with (VAULT_TOKEN).
+   */
+  get due(): boolean {
+    if (!this.options.session()?.relogin) return false;
+    if (this.loggingIn !== undefined || this.loginDue !== undefined) return true;
+    return this.expiresAt > 0 && this.options.timers.now() >= this.expiresAt;
+  }
+
+  /**
+   * Resolves once the token can be used: at once when no login is due; otherwise after the login under way,
+   * or after a login started now (instead of at its retry). Whether the token can be used then.
+   */
+  async ready(): Promise<boolean> {
+    if (!this.due) return true;
+    if (this.loggingIn) await this.loggingIn;
+    else {
+      this.options.timers.cancel(this.timer);
+      await this.login(this.loginDue ?? 'the token expired while Vault was unreachable');
+    }
+    return !this.due;
+  }
+
+  private login(reason: string): Promise<void> {
+    // One login at a time: a retry timer or ready() that comes meanwhile joins the one under way.
+    if (this.loggingIn) return this.loggingIn;
+    const attempt = this.loginOnce(reason).finally(() => {
+      this.loggingIn = undefined;
+    });
+    this.loggingIn = attempt;
+    return attempt;
+  }
+
+  private async loginOnce(reason: string): Promise<void> {
     const { timers, log } = this.options;
     const old = this.options.session();
     if (!old) return;
@@ -143,9 +183,12 @@ export class OurToken {
         error: error instanceof VaultrunError ? error.code : 'error',
         hint,
       });
+      this.loginDue = reason;
+      timers.cancel(this.timer);
       this.timer = timers.later(LOGIN_RETRY_MS, () => this.login(reason));
       return;
     }
+    this.loginDue = undefined;
     this.options.replaceSession(session);
     log.info('logged in again', { reason, method: session.method });
     if (old.created) this.retired.push(old.token);

@@ -72,6 +72,11 @@ export interface WatchOptions {
   vault(): VaultContext | undefined;
   /** What the command runs with now: the prepared environment (its source files, its reads) and the secrets. */
   current(): { prepared: Prepared; reads: ReadonlyMap<string, SecretRead> };
+  /**
+   * Our token cannot be used until a new login (token.ts `due`): polls of Vault are skipped meanwhile, and a
+   * refusal is not reported (it would be our expired token's, not the policies').
+   */
+  tokenDue?(): boolean;
   /** Something changed: these reads are to be fetched again, or (`reprepare`) the source files re-read. */
   changed(reason: string, readIds: string[], reprepare: boolean): void;
 }
@@ -135,6 +140,10 @@ export class Watch {
     await this.checkFiles();
     const vault = this.options.vault();
     if (!vault) return;
+    if (this.options.tokenDue?.()) {
+      log.debug('a new login is due: watched paths are checked after it');
+      return;
+    }
     const waitMs = pollWaitMs(this.options.waitMs, this.options.pollIntervalMs);
     const { reads } = this.options.current();
     const changed: string[] = [];
@@ -159,6 +168,8 @@ export class Watch {
             unreachable = true;
             return;
           }
+          // Refused because our token expired meanwhile: the next poll, after the new login, checks it.
+          if (this.options.tokenDue?.()) return;
           // Once per path and kind of failure, not at every interval.
           if (this.pollFailures.get(read.id) === error.code) return;
           this.pollFailures.set(read.id, error.code);

@@ -126,12 +126,13 @@ function pending(options: { debounceMs?: number; splayMs?: number; random?: () =
   const clock = new FakeClock();
   const timers = new Timers(() => {}, clock);
   const applied: Array<Change & { at: number }> = [];
+  const logger = recordingLogger();
   let apply = async (change: Change) => {
     applied.push({ ...change, at: clock.now() });
   };
   const change = new PendingChange({
     timers,
-    log: recordingLogger().log,
+    log: logger.log,
     debounceMs: options.debounceMs ?? 1_000,
     splayMs: options.splayMs ?? 0,
     random: options.random ?? (() => 0),
@@ -144,6 +145,11 @@ function pending(options: { debounceMs?: number; splayMs?: number; random?: () =
     change,
     applied,
     start,
+    noticed: () =>
+      logger
+        .lines()
+        .filter((l) => l.msg === 'change noticed')
+        .map((l) => l.reason),
     setApply: (fn: typeof apply) => {
       apply = fn;
     },
@@ -182,6 +188,57 @@ describe('PendingChange', () => {
     change.notice('b changed', ['b'], false);
     await clock.advance(1_000);
     expect(applied.map((c) => c.reasons)).toEqual([['a changed', 'b changed']]);
+  });
+
+  it('logs "change noticed" once per distinct reason while it waits (not at every poll), again after the action', async () => {
+    const { clock, change, noticed } = pending({ debounceMs: 1_000 });
+    for (const reason of ['a changed', 'a changed', 'b changed', 'a changed'])
+      change.notice(reason, [], false);
+    expect(noticed()).toEqual(['a changed', 'b changed']);
+    await clock.advance(1_000);
+    change.notice('a changed', [], false);
+    expect(noticed()).toEqual(['a changed', 'b changed', 'a changed']);
+  });
+
+  it('take(): hands over what is pending at once and cancels its timer; nothing is applied for it later', async () => {
+    const { clock, change, applied } = pending({ debounceMs: 1_000 });
+    expect(change.take()).toBeUndefined();
+    change.notice('a changed', ['a'], false);
+    change.notice('b changed', ['b'], true);
+    expect(change.take()).toEqual({
+      reasons: ['a changed', 'b changed'],
+      readIds: new Set(['a', 'b']),
+      reprepare: true,
+    });
+    expect(clock.delays()).toEqual([]);
+    expect(change.take()).toBeUndefined();
+    await clock.advance(10_000);
+    expect(applied).toEqual([]);
+    // What is noticed after it waits for its own debounce, as usual.
+    change.notice('c changed', ['c'], false);
+    await clock.advance(1_000);
+    expect(applied.map((c) => c.reasons)).toEqual([['c changed']]);
+  });
+
+  it('take() during an action (a restart waiting for the old command): the action queued behind it finds nothing', async () => {
+    const { clock, change, applied, setApply } = pending({ debounceMs: 100 });
+    let finish: () => void = () => {};
+    let taken: Change | undefined;
+    setApply(async (c) => {
+      applied.push({ ...c, at: clock.now() });
+      if (c.reasons[0] !== 'first') return;
+      await new Promise<void>((resolve) => (finish = resolve));
+      taken = change.take();
+    });
+    change.notice('first', ['x'], false);
+    await clock.advance(100);
+    change.notice('during the stop', ['x'], false);
+    await clock.advance(1_000); // its timer fired: its action waits behind the first
+    finish();
+    await clock.advance(0);
+    expect(taken?.reasons).toEqual(['during the stop']);
+    expect(applied.map((c) => c.reasons)).toEqual([['first']]);
+    expect(change.applying).toBeUndefined();
   });
 
   it('a later change does not postpone the pending action', async () => {

@@ -103,7 +103,7 @@ function ourToken(
     leasedReads: () => options.leased ?? [],
     readAgain: (reason, readIds, deadline) => readAgain.push({ reason, readIds, deadline }),
   });
-  return { clock, start, token, events, readAgain, lines, current: () => current };
+  return { clock, start, token, events, readAgain, lines, calls, current: () => current };
 }
 
 describe('OurToken', () => {
@@ -195,6 +195,64 @@ describe('OurToken', () => {
     });
     await t.clock.advance(LOGIN_RETRY_MS);
     expect(t.events.slice(2)).toEqual(['login at 70000', 'revoke t1 at 70000']);
+  });
+
+  it('due while the token expired, a login is under way or waits for its retry; ready() waits for (or starts) that login', async () => {
+    const unreachable = new VaultrunError('UNREACHABLE', 'Vault unreachable');
+    const t = ourToken(session('t1', { ttl: 3 }), {
+      renewals: [unreachable, unreachable, unreachable, unreachable],
+      logins: [unreachable, session('t2', { ttl: 60 })],
+    });
+    t.token.start();
+    expect(t.token.due).toBe(false);
+    expect(await t.token.ready()).toBe(true);
+    expect(t.events).toEqual([]); // nothing due: no request
+    await t.clock.advance(2_999); // renewals fail; 1 ms left
+    expect(t.token.due).toBe(false);
+    await t.clock.advance(1); // expired: the login fails (unreachable), its retry waits 30 s
+    expect(t.events.slice(-1)).toEqual(['login at 3000']);
+    expect(t.token.due).toBe(true);
+    // Vault is back before the retry: ready() logs in now instead of letting a request fail with the old token.
+    await t.clock.advance(5_000);
+    expect(await t.token.ready()).toBe(true);
+    expect(t.token.due).toBe(false);
+    expect(t.events.slice(-2)).toEqual(['login at 8000', 'revoke t1 at 8000']);
+    expect(t.lines().find((l) => l.msg === 'logged in again')?.reason).toBe(
+      'the token expired while Vault was unreachable',
+    );
+    // The retry of the failed login was cancelled: one login, not two.
+    await t.clock.advance(LOGIN_RETRY_MS);
+    expect(t.events.filter((e) => e.startsWith('login'))).toEqual(['login at 3000', 'login at 8000']);
+  });
+
+  it('ready() during a login under way joins it (one login); never due for a token it cannot log in again with', async () => {
+    let finish: (s: Session) => void = () => {};
+    const t = ourToken(session('t1', { ttl: 60 }), {
+      renewals: [new VaultrunError('PERMISSION_DENIED', 'no')],
+    });
+    t.calls.login = () => {
+      t.events.push(`login at ${t.clock.now() - t.start}`);
+      return new Promise<Session>((resolve) => (finish = resolve));
+    };
+    t.token.start();
+    await t.clock.advance(40_000); // renewal refused: a login starts, and waits
+    expect(t.token.due).toBe(true);
+    let ready: boolean | undefined;
+    const waiting = t.token.ready().then((r) => (ready = r));
+    await t.clock.advance(0);
+    expect(ready).toBeUndefined();
+    finish(session('t2'));
+    await waiting;
+    expect(ready).toBe(true);
+    expect(t.events.filter((e) => e.startsWith('login'))).toEqual(['login at 40000']);
+
+    const given = ourToken(session('t1', { ttl: 3, relogin: undefined, created: false }), {
+      renewals: [new VaultrunError('UNREACHABLE', 'Vault unreachable')],
+    });
+    given.token.start();
+    await given.clock.advance(10_000);
+    expect(given.token.due).toBe(false);
+    expect(await given.token.ready()).toBe(true);
   });
 
   it('cannot log in again with a token given in VAULT_TOKEN: says so, does nothing', async () => {
