@@ -111,6 +111,7 @@ describe('on a change: exit, hook, pinned variables', () => {
     await bao.kvPut(path, { password: v2 });
     const second = await waitForStart(appLog, 2);
     expect(second.vars?.DB_PASSWORD).toBe(v2);
+    await run.waitForLog((l) => l.msg === 'restarted the command', 'the restart line');
     // Names only in VAULTRUN_CHANGED; the values are the command's new environment; never our token.
     expect(readFileSync(hookLog, 'utf8')).toBe(`DB_PASSWORD|${v2}|redis://one|unset\n`);
     const ran = run.logs().find((l) => l.msg === 'the change hook failed; going on with --on-change');
@@ -147,6 +148,7 @@ describe('on a change: exit, hook, pinned variables', () => {
       const v2 = unique('hook-bad-v2');
       await bao.kvPut(path, { password: v2 });
       expect((await waitForStart(appLog, 2)).vars?.DB_PASSWORD).toBe(v2);
+      await run.waitForLog((l) => l.msg === 'restarted the command', 'the restart line');
       expect(run.logs().find((l) => l.msg === 'the change hook could not be started')?.code).toBe(code);
       const failed = run.logs().find((l) => l.msg === 'the change hook failed; going on with --on-change');
       expect(failed?.status).toBe(status);
@@ -233,6 +235,7 @@ describe('on a change: exit, hook, pinned variables', () => {
     await bao.kvPut(dbPath, { password: d2 });
     const second = await waitForStart(appLog, 2);
     expect(second.vars).toEqual({ SECRET_KEY: k1, DB_PASSWORD: d2 });
+    await run.waitForLog((l) => l.msg === 'restarted the command', 'the restart line');
     const restart = run.logs().find((l) => l.msg === 'secrets changed: restarting the command');
     expect(restart?.variables).toBe('DB_PASSWORD');
     expect(run.stderr()).not.toContain(k2);

@@ -306,6 +306,7 @@ describe('rotation of dynamic PostgreSQL credentials', () => {
     const [lease1] = await leaseIds(bao, 'long');
     const second = await waitForStart(appLog, 2);
     expect(second.user).not.toBe(first.user);
+    await run.waitForLog((l) => l.msg === 'restarted the command', 'the restart line');
     const relogin = run.logs().find((l) => l.msg === 'logged in again');
     expect(relogin?.reason).toBe('the token reaches its max TTL');
     const restart = run.logs().find((l) => l.msg === 'secrets changed: restarting the command');

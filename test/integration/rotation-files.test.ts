@@ -73,6 +73,8 @@ describe('rotation on file changes', () => {
     sidecarWrite(envFile, 'APP_MODE=two\nDB_PASSWORD=vault:secret/rot/files#password\n');
     const second = await waitForStart(appLog, 2);
     expect(second.vars).toEqual({ APP_MODE: 'two', DB_PASSWORD: kvValue });
+    // The app can report its start before the test has read vaultrun's stderr up to that point.
+    await run.waitForLog((l) => l.msg === 'restarted the command', 'the restart line');
     const logged = restarts(run);
     expect(logged).toHaveLength(1);
     expect(logged[0]?.variables).toBe('APP_MODE');
@@ -104,6 +106,7 @@ describe('rotation on file changes', () => {
     sidecarWrite(source, `${v2}\n`);
     const second = await waitForStart(appLog, 2);
     expect(second.vars).toEqual({ DB_PASSWORD: v2 });
+    await run.waitForLog((l) => l.msg === 'restarted the command', 'the restart line');
     expect(restarts(run)).toHaveLength(1);
     expect(restarts(run)[0]?.variables).toBe('DB_PASSWORD');
     expect(run.stderr()).not.toContain(v1);
@@ -138,6 +141,7 @@ describe('rotation on file changes', () => {
     symlinkSync('..v2', join(volume, '..data_tmp'));
     renameSync(join(volume, '..data_tmp'), join(volume, '..data'));
     expect((await waitForStart(appLog, 2)).vars).toEqual({ DB_PASSWORD: v2 });
+    await run.waitForLog((l) => l.msg === 'restarted the command', 'the restart line');
     expect(restarts(run)).toHaveLength(1);
     await stop(run);
   });
