@@ -391,10 +391,21 @@ export class Rotation {
         this.resolving = { prepared, reads };
         try {
           await this.controller.restart(async () => {
-            const late = await this.lateChange(latest, changed);
-            latest = late.resolved;
-            superseded.push(...late.superseded);
-            return { env: latest.env, ...(late.changed ? { reason: `${late.changed} changed` } : {}) };
+            // Whatever happens here, the command is started again (the old one has stopped).
+            try {
+              const late = await this.lateChange(latest, changed);
+              latest = late.resolved;
+              superseded.push(...late.superseded);
+              return { env: latest.env, ...(late.changed ? { reason: `${late.changed} changed` } : {}) };
+            } catch (error) {
+              this.log.error(
+                'a change noticed while the command was stopping failed: it starts with the values read before',
+                {
+                  code: error instanceof VaultrunError ? error.code : 'error',
+                },
+              );
+              return { env: latest.env };
+            }
           }, `${variables} changed`);
         } finally {
           this.resolving = undefined;
