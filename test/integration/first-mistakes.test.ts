@@ -351,6 +351,115 @@ describe('first mistakes', () => {
     expect(result.stderr).not.toContain('secret/app/db');
   });
 
+  it('15. a query or fragment in VAULT_ADDR / --addr: refused at start, naming it (64, not an internal error)', async () => {
+    for (const [args, vars, origin] of [
+      [[], { VAULT_ADDR: `${bao.addr}?x=1` }, 'VAULT_ADDR'],
+      [[], { VAULT_ADDR: `${bao.addr}#frag` }, 'VAULT_ADDR'],
+      [['--addr', `${bao.addr}/?`], {}, '--addr'],
+    ] as const) {
+      const result = await run([...args, '--', 'true'], token({ ...vars, ...REF }));
+      expectError(
+        result,
+        64,
+        `${origin}: has a query (?…) or a fragment (#…), which a Vault address cannot have`,
+        `give scheme://host:port, e.g. ${bao.addr}`,
+      );
+    }
+  });
+
+  it('16. a mount path that is empty or not a path (--approle-mount ../sys, --jwt-mount ""): refused at start (64)', async () => {
+    const cases = [
+      [
+        ['--approle-mount', '../sys'],
+        "--approle-mount: invalid mount path: path has an empty, '.' or '..' segment (segment 1)",
+      ],
+      [['--approle-mount', 'a?b'], "--approle-mount: invalid mount path: path segment 1 contains '?'"],
+      [['--approle-mount', ''], '--approle-mount: is empty: a mount path is needed'],
+      [['--jwt-mount', ''], '--jwt-mount: is empty: a mount path is needed'],
+    ] as const;
+    for (const [args, message] of cases) {
+      // A long --wait: the mistake must not be retried against the server until it runs out.
+      const result = await run(['--wait', '5m', ...args, '--', 'true'], {
+        VAULT_ADDR: bao.addr,
+        VAULT_ROLE_ID: approle.roleId,
+        VAULT_SECRET_ID: approle.secretId,
+        VAULTRUN_JWT: 'not-a-jwt',
+        ...REF,
+      });
+      expectError(result, 64, message, 'give the path the ');
+      expect(result.stderr).toContain('is mounted at, without auth/ (vault auth list shows them)');
+    }
+  });
+
+  it('17. a client certificate or key that is not PEM: the setting and the file named (64, not an internal error)', async () => {
+    const result = await run(
+      ['--client-cert', '/etc/hostname', '--client-key', '/etc/hostname', '--', 'true'],
+      token({ VAULT_ADDR: bao.tlsAddr as string, VAULT_CACERT: pki.caFile, ...REF }),
+    );
+    expectError(
+      result,
+      64,
+      'VAULT_CLIENT_CERT: /etc/hostname holds no PEM certificate (-----BEGIN CERTIFICATE-----)',
+      'give the PEM client certificate (and its key in VAULT_CLIENT_KEY)',
+    );
+    const ca = await run(
+      ['--', 'true'],
+      token({ VAULT_ADDR: bao.tlsAddr as string, VAULT_CACERT: '/etc/hostname', ...REF }),
+    );
+    expectError(
+      ca,
+      64,
+      'VAULT_CACERT: /etc/hostname holds no PEM certificate (-----BEGIN CERTIFICATE-----)',
+      "give a PEM file of the CA that signed Vault's certificate",
+    );
+    const mismatch = await run(
+      ['--', 'true'],
+      token({
+        VAULT_ADDR: bao.tlsAddr as string,
+        VAULT_CACERT: pki.caFile,
+        VAULT_CLIENT_CERT: pki.clientCert,
+        VAULT_CLIENT_KEY: pki.serverKey,
+        ...REF,
+      }),
+    );
+    expectError(
+      mismatch,
+      64,
+      `VAULT_CLIENT_CERT / VAULT_CLIENT_KEY: ${pki.clientCert} and ${pki.serverKey} cannot be used together (ERR_OSSL_X509_KEY_VALUES_MISMATCH)`,
+      'the key is not the private key of the certificate',
+    );
+  });
+
+  it('18. --cluster-addr without a scheme, with another scheme, or not an address: refused at start (64)', async () => {
+    for (const [value, message] of [
+      ['vault-2:8200', '--cluster-addr: no scheme: the address must start with https:// or http://'],
+      ['ftp://x', '--cluster-addr: unsupported scheme ftp:'],
+      ['notaurl', '--cluster-addr: no scheme'],
+    ] as const) {
+      const result = await run(
+        ['--consistency', 'leader', '--cluster-addr', value, '--', 'true'],
+        token(REF),
+      );
+      expect(result.exitCode, result.stderr).toBe(64);
+      expect(result.stderr).toContain(`vaultrun error: ${message}`);
+    }
+  });
+
+  it('19. --user "" (or VAULTRUN_USER=""): refused, never run as root (64)', async () => {
+    for (const [args, vars, origin] of [
+      [['--user', ''], {}, '--user'],
+      [[], { VAULTRUN_USER: '' }, 'VAULTRUN_USER'],
+    ] as const) {
+      const result = await run([...args, '--', 'true'], token({ ...vars, ...REF }));
+      expectError(
+        result,
+        64,
+        `${origin}: is empty`,
+        'give a user name or UID[:GID], or leave the setting out',
+      );
+    }
+  });
+
   // Last: it seals the server.
   it('12. Vault sealed: unseal it (69)', async () => {
     await bao.seal();
