@@ -460,6 +460,49 @@ describe('first mistakes', () => {
     }
   });
 
+  it('20. VAULTRUN_AUTH_METHOD=token with no token anywhere: no credentials, what to set (67, not an IO error)', async () => {
+    const result = await run(['--', 'true'], {
+      VAULT_ADDR: bao.addr,
+      VAULTRUN_AUTH_METHOD: 'token',
+      ...REF,
+    });
+    expectError(
+      result,
+      67,
+      'token login needs a token, but none is set: VAULT_TOKEN and VAULT_TOKEN_FILE are not set and ',
+      'set VAULT_TOKEN or VAULT_TOKEN_FILE, or write the token to ~/.vault-token (vault login does)',
+    );
+    expect(result.stderr).toMatch(/\/\.vault-token does not exist/);
+    // A VAULT_TOKEN_FILE the user named that is missing is still an IO error (74), naming it.
+    const missing = join(tempDir(), 'token');
+    const named = await run(['--', 'true'], { VAULT_ADDR: bao.addr, VAULT_TOKEN_FILE: missing, ...REF });
+    expect(named.exitCode, named.stderr).toBe(74);
+    expect(named.stderr).toContain(`cannot read VAULT_TOKEN_FILE file ${missing}: ENOENT`);
+  });
+
+  it('21. a 404 on the token check (a namespace that does not exist, a path in VAULT_ADDR): what to check (67)', async () => {
+    // What OpenBao really answers: 404 "namespace not found" for the namespace, a bare 404 for the path.
+    for (const [vars, message] of [
+      [
+        { VAULT_NAMESPACE: 'no-such-namespace' },
+        'login refused: nothing found while checking the token (auth/token/lookup-self): namespace not found',
+      ],
+      [
+        { VAULT_ADDR: `${bao.addr}/vault` },
+        'login refused: nothing found while checking the token (auth/token/lookup-self)',
+      ],
+    ] as const) {
+      const result = await run(['--', 'true'], token({ ...vars, ...REF }));
+      expectError(
+        result,
+        67,
+        message,
+        'every Vault answers auth/token/lookup-self, so this is not about the token: check VAULT_NAMESPACE (it must name a namespace that exists; leave it unset for the root namespace) and that VAULT_ADDR is scheme://host:port without a path',
+      );
+      expect(result.stderr).not.toContain('get a new token');
+    }
+  });
+
   // Last: it seals the server.
   it('12. Vault sealed: unseal it (69)', async () => {
     await bao.seal();
