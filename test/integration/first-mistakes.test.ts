@@ -503,6 +503,19 @@ describe('first mistakes', () => {
     }
   });
 
+  it('22. --log-format json (the flag) applies to a usage error too: one JSON line', async () => {
+    for (const args of [
+      ['--log-format', 'json', '--wiat', '5s', '--', 'true'],
+      ['--log-format=json', '--approle-mount', '', '--', 'true'],
+    ]) {
+      const result = await run(args, token(REF));
+      expect(result.exitCode, result.stderr).toBe(64);
+      const lines = result.stderr.trim().split('\n');
+      expect(lines).toHaveLength(1);
+      expect(JSON.parse(lines[0] as string)).toMatchObject({ level: 'error', exit: 64 });
+    }
+  });
+
   // Last: it seals the server.
   it('12. Vault sealed: unseal it (69)', async () => {
     await bao.seal();
