@@ -1333,7 +1333,7 @@ var SETTINGS = [
     env: ["VAULTRUN_PIN"],
     kind: "list",
     repeatable: true,
-    help: "variables that never change under a running command (e.g. SECRET_KEY): a change to one alone is not acted on, and it keeps its start value; warned about (comma-separated)"
+    help: "variables that never change under a running command (e.g. SECRET_KEY): a change to one alone is not acted on, and it keeps its start value; warned about, as is a name without a reference (comma-separated)"
   },
   {
     key: "stopSignal",

@@ -516,6 +516,21 @@ describe('first mistakes', () => {
     }
   });
 
+  it('23. --pin with a typo (a variable without a reference): a warning naming it and the referenced variables', async () => {
+    const result = await run(
+      ['--supervise', '--pin', 'DB_PASWORD', '--', 'true'],
+      token({ ...REF, PLAIN: 'not a reference' }),
+    );
+    expect(result.exitCode, result.stderr).toBe(0);
+    expect(result.stderr).toContain(
+      'vaultrun warn: --pin names variables that hold no Vault reference: pinning them does nothing variables=DB_PASWORD hint="check the spelling; the variables with references are: DB_PASSWORD"',
+    );
+    // Pinning a variable that holds one: no warning.
+    const fine = await run(['--supervise', '--pin', 'DB_PASSWORD', '--', 'true'], token(REF));
+    expect(fine.exitCode, fine.stderr).toBe(0);
+    expect(fine.stderr).not.toContain('--pin names');
+  });
+
   // Last: it seals the server.
   it('12. Vault sealed: unseal it (69)', async () => {
     await bao.seal();
