@@ -475,6 +475,15 @@ function codePoint(ch) {
   return `U+${(ch.codePointAt(0) ?? 0).toString(16).toUpperCase().padStart(4, "0")}`;
 }
 function pathProblem(path) {
+  const problem = segmentsProblem(path);
+  if (problem) return problem;
+  const first = path.split("/")[0];
+  if (isReservedSegment(first)) {
+    return `path is in Vault's reserved ${first.toLowerCase()}/ mount, which a reference may not read`;
+  }
+  return void 0;
+}
+function segmentsProblem(path) {
   if (path === "") return "empty path";
   const segments = path.split("/");
   for (const [i, segment] of segments.entries()) {
@@ -485,13 +494,9 @@ function pathProblem(path) {
     if (!SEGMENT.test(segment)) {
       const bad4 = [...segment].find((ch) => !/[A-Za-z0-9_.@:,+=~ -]/.test(ch));
       if (bad4 === void 0) return `path segment ${n} starts or ends with a space`;
-      const name = bad4 === "%" ? "'%' (percent-encoding is not accepted)" : bad4 === "\\" ? "a backslash" : bad4 === "?" ? "'?'" : bad4 === ";" ? "';'" : codePoint(bad4);
+      const name = bad4 === "%" ? "'%' (percent-encoding is not accepted)" : bad4 === "\\" ? "a backslash" : bad4 === "?" || bad4 === "#" ? `'${bad4}'` : bad4 === ";" ? "';'" : codePoint(bad4);
       return `path segment ${n} contains ${name}, which a path may not contain`;
     }
-  }
-  const first = segments[0];
-  if (isReservedSegment(first)) {
-    return `path is in Vault's reserved ${first.toLowerCase()}/ mount, which a reference may not read`;
   }
   return void 0;
 }
@@ -1100,9 +1105,9 @@ var SETTINGS = [
     key: "approleMount",
     flag: "approle-mount",
     env: ["VAULTRUN_APPROLE_MOUNT"],
-    kind: "string",
+    kind: "mount",
     default: "approle",
-    help: "mount path of the AppRole auth method"
+    help: "mount path of the AppRole auth method (without auth/; leading and trailing / dropped; empty refused)"
   },
   {
     key: "secretIdWrapped",
@@ -1146,9 +1151,9 @@ var SETTINGS = [
     key: "jwtMount",
     flag: "jwt-mount",
     env: ["VAULTRUN_JWT_MOUNT"],
-    kind: "string",
+    kind: "mount",
     default: "jwt",
-    help: "mount path of the JWT/OIDC auth method"
+    help: "mount path of the JWT/OIDC auth method (without auth/; leading and trailing / dropped; empty refused)"
   },
   {
     key: "kubernetesRole",
@@ -1161,9 +1166,9 @@ var SETTINGS = [
     key: "kubernetesMount",
     flag: "kubernetes-mount",
     env: ["VAULTRUN_KUBERNETES_MOUNT"],
-    kind: "string",
+    kind: "mount",
     default: "kubernetes",
-    help: "mount path of the Kubernetes auth method"
+    help: "mount path of the Kubernetes auth method (without auth/; leading and trailing / dropped; empty refused)"
   },
   {
     key: "kubernetesTokenFile",
@@ -1185,9 +1190,9 @@ var SETTINGS = [
     key: "certMount",
     flag: "cert-mount",
     env: ["VAULTRUN_CERT_MOUNT"],
-    kind: "string",
+    kind: "mount",
     default: "cert",
-    help: "mount path of the TLS certificate auth method (cert login needs --client-cert, --client-key)"
+    help: "mount path of the TLS certificate auth method, without auth/ (cert login needs --client-cert, --client-key)"
   },
   {
     key: "envFile",
@@ -1265,9 +1270,9 @@ var SETTINGS = [
     key: "transitMount",
     flag: "transit-mount",
     env: ["VAULTRUN_TRANSIT_MOUNT", "VAULT_TRANSIT_PATH"],
-    kind: "string",
+    kind: "mount",
     default: "transit",
-    help: "mount path of the transit engine that decrypts ciphertexts"
+    help: "mount path of the transit engine that decrypts ciphertexts (leading and trailing / dropped; empty refused)"
   },
   {
     key: "runtimeDir",
@@ -1328,7 +1333,7 @@ var SETTINGS = [
     env: ["VAULTRUN_PIN"],
     kind: "list",
     repeatable: true,
-    help: "variables that never change under a running command (e.g. SECRET_KEY): a change to one alone is not acted on, and it keeps its start value; warned about (comma-separated)"
+    help: "variables that never change under a running command (e.g. SECRET_KEY): a change to one alone is not acted on, and it keeps its start value; warned about, as is a name without a reference (comma-separated)"
   },
   {
     key: "stopSignal",
@@ -1410,7 +1415,7 @@ var SETTINGS = [
     flag: "user",
     env: ["VAULTRUN_USER"],
     kind: "string",
-    help: "run the command as USER[:GROUP] (name or number; vaultrun must start as root)"
+    help: "run the command as USER[:GROUP] (name or number; vaultrun must start as root); an empty value is refused, not taken as unset"
   },
   {
     key: "consistency",
@@ -1427,7 +1432,7 @@ var SETTINGS = [
     env: ["VAULTRUN_CLUSTER_ADDRS"],
     kind: "list",
     repeatable: true,
-    help: "addresses of the cluster nodes --consistency leader may send requests to (comma-separated)"
+    help: "addresses of the cluster nodes --consistency leader may send requests to, each scheme://host:port (comma-separated)"
   },
   {
     key: "wait",
@@ -1484,6 +1489,7 @@ function rawValue(setting, flags, env) {
   }
   for (const name of setting.env) {
     const v = env[name];
+    if (setting.key === "user" && v === "") return { value: v, origin: name };
     if (setting.key === "token" && isLoginReference(v)) continue;
     if (v !== void 0 && v !== "") return { value: v, origin: name };
   }
@@ -1541,6 +1547,71 @@ function parseOnChange(text) {
 function isHttps(addr) {
   return addr.slice(0, 6).toLowerCase() === "https:";
 }
+function parseAddress(text, origin, what) {
+  let url;
+  if (!/^\s*[A-Za-z][A-Za-z0-9+.-]*:\/\//.test(text)) {
+    throw bad2(origin, "no scheme: the address must start with https:// or http://", hostHint(text));
+  }
+  try {
+    url = new URL(text);
+  } catch {
+    throw bad2(origin, "not a URL", "expected e.g. https://vault.example.com:8200");
+  }
+  if (url.protocol !== "http:" && url.protocol !== "https:") {
+    throw bad2(origin, `unsupported scheme ${url.protocol}`, "use http:// or https://");
+  }
+  const example = `${url.protocol}//${url.host}`;
+  if (what === "node") {
+    if (hasUserinfo(text) || url.search !== "" || url.hash !== "" || /[?#]/.test(text) || url.pathname !== "/") {
+      throw bad2(
+        origin,
+        "a cluster node address is scheme://host:port only (no user name, path, query or fragment)",
+        `write e.g. ${example}`
+      );
+    }
+    return url.origin;
+  }
+  if (origin.startsWith("--") && hasUserinfo(text)) {
+    throw bad2(
+      origin,
+      "holds a user name or password (user:password@), which every process could read in the command line (ps, /proc/PID/cmdline)",
+      "put the address in VAULT_ADDR (or BAO_ADDR): vaultrun hides it from /proc/PID/environ and never passes it to the command"
+    );
+  }
+  if (/[?#]/.test(text)) {
+    throw bad2(
+      origin,
+      "has a query (?\u2026) or a fragment (#\u2026), which a Vault address cannot have: vaultrun adds /v1/PATH to it for every request",
+      `give scheme://host:port, e.g. ${example}`
+    );
+  }
+  if (/\/v1\/*$/.test(url.pathname)) {
+    throw bad2(
+      origin,
+      "ends with /v1, but vaultrun adds /v1/ to every request itself",
+      "remove /v1 from the address, e.g. https://vault.example.com:8200"
+    );
+  }
+  return text.trim().replace(/\/+$/, "");
+}
+var AUTH_METHOD_OF_MOUNT = {
+  approleMount: "AppRole",
+  jwtMount: "JWT/OIDC",
+  kubernetesMount: "Kubernetes",
+  certMount: "TLS certificate"
+};
+function parseMount(text, origin, setting) {
+  const mount = text.trim().replace(/^\/+|\/+$/g, "");
+  const method = AUTH_METHOD_OF_MOUNT[setting.key];
+  const hint = method === void 0 ? "give the path the transit engine is mounted at (vault secrets list shows them), e.g. transit" : `give the path the ${method} auth method is mounted at, without auth/ (vault auth list shows them), e.g. ${setting.default ?? ""}; or leave the setting out for the default`;
+  if (mount === "") throw bad2(origin, "is empty: a mount path is needed", hint);
+  const problem = method === void 0 ? pathProblem(mount) : segmentsProblem(mount);
+  if (problem) throw bad2(origin, `invalid mount path: ${problem}`, hint);
+  if (method !== void 0 && mount.split("/")[0]?.toLowerCase() === "auth") {
+    throw bad2(origin, "invalid mount path: it starts with auth/, which vaultrun adds itself", hint);
+  }
+  return mount;
+}
 function loadConfig(flags, env) {
   const values = /* @__PURE__ */ new Map();
   const origins = /* @__PURE__ */ new Map();
@@ -1585,43 +1656,24 @@ function loadConfig(flags, env) {
       }
       case "list":
         parsed = asList(value);
+        if (setting.key === "clusterAddrs")
+          parsed = asList(value).map((a) => parseAddress(a, origin, "node"));
         break;
-      case "url": {
-        let url;
-        if (!/^\s*[A-Za-z][A-Za-z0-9+.-]*:\/\//.test(text)) {
-          throw bad2(origin, "no scheme: the address must start with https:// or http://", hostHint(text));
-        }
-        try {
-          url = new URL(text);
-        } catch {
-          throw bad2(origin, "not a URL", "expected e.g. https://vault.example.com:8200");
-        }
-        if (url.protocol !== "http:" && url.protocol !== "https:") {
-          throw bad2(origin, `unsupported scheme ${url.protocol}`, "use http:// or https://");
-        }
-        if (origin.startsWith("--") && hasUserinfo(text)) {
-          throw bad2(
-            origin,
-            "holds a user name or password (user:password@), which every process could read in the command line (ps, /proc/PID/cmdline)",
-            "put the address in VAULT_ADDR (or BAO_ADDR): vaultrun hides it from /proc/PID/environ and never passes it to the command"
-          );
-        }
-        if (/\/v1\/*$/.test(url.pathname)) {
-          throw bad2(
-            origin,
-            "ends with /v1, but vaultrun adds /v1/ to every request itself",
-            "remove /v1 from the address, e.g. https://vault.example.com:8200"
-          );
-        }
-        parsed = text.trim().replace(/\/+$/, "");
+      case "url":
+        parsed = parseAddress(text, origin, "vault");
         break;
-      }
+      case "mount":
+        parsed = parseMount(text, origin, setting);
+        break;
       default: {
         if (setting.choices && !setting.choices.includes(text)) {
           throw bad2(origin, `expected one of ${setting.choices.join(", ")}, got "${text}"`);
         }
         parsed = text;
       }
+    }
+    if (setting.key === "user" && text.trim() === "") {
+      throw bad2(origin, "is empty", `give a user name or UID[:GID], or leave the setting out`);
     }
     values.set(setting.key, parsed);
     origins.set(setting.key, origin);
@@ -3132,7 +3184,18 @@ async function tokenLogin(client, s, log, hooks = {}) {
   }
   if (!token) {
     const home = (0, import_node_path5.join)((0, import_node_os3.homedir)(), ".vault-token");
-    token = await readCredentialFile(home, "token");
+    token = await readCredentialFile(home, "token").catch((error) => {
+      if (error instanceof VaultrunError && error.code === "IO" && error.message.endsWith(": ENOENT")) {
+        throw new VaultrunError(
+          "LOGIN_FAILED",
+          `token login needs a token, but none is set: VAULT_TOKEN and VAULT_TOKEN_FILE are not set and ${home} does not exist`,
+          {
+            hint: "set VAULT_TOKEN or VAULT_TOKEN_FILE, or write the token to ~/.vault-token (vault login does); or choose another method with VAULTRUN_AUTH_METHOD"
+          }
+        );
+      }
+      throw error;
+    });
     source = home;
   }
   log.masker.add(token);
@@ -3145,7 +3208,9 @@ async function tokenLogin(client, s, log, hooks = {}) {
       ...e instanceof VaultrunError && e.status === 403 ? {
         problem: `the token from ${source} is not valid (expired, revoked or mistyped): Vault denied auth/token/lookup-self`
       } : {},
-      hint: `get a new token (vault login, vault token create, or your CI's login) and put it in ${source}`
+      // Every Vault has auth/token/lookup-self: a 404 is a namespace that does not exist (OpenBao says
+      // "namespace not found") or an address whose path leads elsewhere, not a bad token.
+      hint: e instanceof VaultrunError && e.status === 404 ? "every Vault answers auth/token/lookup-self, so this is not about the token: check VAULT_NAMESPACE (it must name a namespace that exists; leave it unset for the root namespace) and that VAULT_ADDR is scheme://host:port without a path (vaultrun adds /v1/\u2026 itself; a path only for a proxy that needs one)" : `get a new token (vault login, vault token create, or your CI's login) and put it in ${source}`
     })
   );
   const what = "auth/token/lookup-self";
@@ -4233,6 +4298,17 @@ var VaultClient = class _VaultClient {
       }
       return { reason: error.code };
     }
+    if (error instanceof VaultrunError) throw error;
+    const code = error.code;
+    if (typeof code === "string" && code.startsWith("ERR_OSSL")) {
+      throw new VaultrunError(
+        "USAGE",
+        `the TLS settings (VAULT_CACERT, VAULT_CAPATH, VAULT_CLIENT_CERT, VAULT_CLIENT_KEY) cannot be used while ${what} (${code})`,
+        {
+          hint: "check that each names a PEM file of the right kind: CA certificates, the client certificate, its unencrypted key"
+        }
+      );
+    }
     const status = error.response?.statusCode;
     if (typeof status !== "number") {
       throw new VaultrunError("INTERNAL", `unexpected failure while ${what}`);
@@ -4590,9 +4666,45 @@ async function load(path, origin) {
     );
   }
 }
+var CERTIFICATE = /-----BEGIN (TRUSTED )?CERTIFICATE-----/;
+var PRIVATE_KEY = /-----BEGIN ((RSA|EC|DSA|ENCRYPTED) )?PRIVATE KEY-----/;
+function pemProblem(kind, content) {
+  const text = content.toString("latin1");
+  if (kind === "key") {
+    return PRIVATE_KEY.test(text) ? void 0 : "holds no PEM private key (-----BEGIN PRIVATE KEY-----)";
+  }
+  if (!CERTIFICATE.test(text)) return "holds no PEM certificate (-----BEGIN CERTIFICATE-----)";
+  return void 0;
+}
+var CONFIG_HINTS = {
+  ca: "give a PEM file of the CA that signed Vault's certificate",
+  cert: "give the PEM client certificate (and its key in VAULT_CLIENT_KEY)",
+  key: "give the PEM private key of the client certificate (unencrypted: vaultrun has no passphrase setting)"
+};
+async function loadPem(path, origin, kind) {
+  const content = await load(path, origin);
+  const problem = pemProblem(kind, content);
+  if (problem)
+    throw new VaultrunError("USAGE", `${origin}: ${path} ${problem}`, { hint: CONFIG_HINTS[kind] });
+  return content;
+}
+function checkClientPair(cert, key, config) {
+  try {
+    process.getBuiltinModule("node:tls").createSecureContext({ cert, key });
+  } catch (error) {
+    const code = error.code ?? "error";
+    throw new VaultrunError(
+      "USAGE",
+      `VAULT_CLIENT_CERT / VAULT_CLIENT_KEY: ${config.clientCert} and ${config.clientKey} cannot be used together (${code})`,
+      {
+        hint: code === "ERR_OSSL_X509_KEY_VALUES_MISMATCH" ? "the key is not the private key of the certificate: give the key the certificate was made for" : "give a PEM certificate and its unencrypted PEM private key"
+      }
+    );
+  }
+}
 async function loadTls(config) {
   const ca = [];
-  if (config.caCert) ca.push(await load(config.caCert, "VAULT_CACERT"));
+  if (config.caCert) ca.push(await loadPem(config.caCert, "VAULT_CACERT", "ca"));
   if (config.caPath) {
     let names;
     try {
@@ -4603,10 +4715,24 @@ async function loadTls(config) {
         `VAULT_CAPATH: cannot read directory ${config.caPath}: ${error.code ?? "error"}`
       );
     }
+    let found = 0;
     for (const name of names.filter((n) => /\.(pem|crt|cer)$/i.test(n))) {
-      ca.push(await load((0, import_node_path6.join)(config.caPath, name), "VAULT_CAPATH"));
+      const content = await load((0, import_node_path6.join)(config.caPath, name), "VAULT_CAPATH");
+      if (pemProblem("ca", content) !== void 0) continue;
+      ca.push(content);
+      found++;
+    }
+    if (found === 0) {
+      throw new VaultrunError(
+        "USAGE",
+        `VAULT_CAPATH: ${config.caPath} holds no CA certificate (no *.pem, *.crt or *.cer file with -----BEGIN CERTIFICATE-----)`,
+        { hint: "give a directory of PEM CA files, or one PEM file in VAULT_CACERT" }
+      );
     }
   }
+  const cert = config.clientCert ? await loadPem(config.clientCert, "VAULT_CLIENT_CERT", "cert") : void 0;
+  const key = config.clientKey ? await loadPem(config.clientKey, "VAULT_CLIENT_KEY", "key") : void 0;
+  if (cert && key) checkClientPair(cert, key, config);
   return {
     rejectUnauthorized: !config.skipVerify,
     // Always explicit: Node's bundled Mozilla list unless VAULT_CACERT / VAULT_CAPATH say otherwise, so that
@@ -4616,8 +4742,8 @@ async function loadTls(config) {
     ...isHttps(config.addr) ? {
       ca: ca.length ? ca : process.getBuiltinModule("node:tls").rootCertificates.map((pem) => Buffer.from(pem))
     } : ca.length ? { ca } : {},
-    ...config.clientCert ? { cert: await load(config.clientCert, "VAULT_CLIENT_CERT") } : {},
-    ...config.clientKey ? { key: await load(config.clientKey, "VAULT_CLIENT_KEY") } : {},
+    ...cert ? { cert } : {},
+    ...key ? { key } : {},
     ...config.tlsServerName ? { servername: config.tlsServerName } : {}
   };
 }

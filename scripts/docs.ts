@@ -33,6 +33,7 @@ const KIND_TEXT: Record<Setting['kind'], string> = {
   path: 'path',
   url: 'URL',
   fraction: 'fraction (0–1)',
+  mount: 'mount path',
 };
 
 function valueCell(s: Setting): string {

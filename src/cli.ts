@@ -1,5 +1,5 @@
 import { Command } from 'commander';
-import { runSubcommand, subcommandOf } from './commands/index.js';
+import { runSubcommand, SUBCOMMANDS, subcommandOf, VALUE_FLAGS } from './commands/index.js';
 import type { CliIo } from './commands/io.js';
 import { addSettingOptions, parseArgv, settingFlagValues } from './commands/options.js';
 import { type Config, loadConfig } from './config.js';
@@ -177,7 +177,34 @@ export async function main(argv: readonly string[], io: CliIo): Promise<number> 
   return runCommand(program.args, config, io);
 }
 
-function earlyLogFormat(env: Readonly<Record<string, string | undefined>>): LogFormat {
+/**
+ * Pure: the log format of what is printed before the configuration is loaded (a usage or configuration error,
+ * the warnings of the first moments): `--log-format json` / `--log-format=json` among vaultrun's own options —
+ * before `--`, and before the command (whose arguments are its own), the last one winning — else
+ * VAULTRUN_LOG_FORMAT. Anything but json or text is left to the configuration to refuse (in text).
+ */
+export function earlyLogFormat(
+  argv: readonly string[],
+  env: Readonly<Record<string, string | undefined>>,
+): LogFormat {
+  let flag: string | undefined;
+  let subcommand = false;
+  for (let i = 0; i < argv.length; i++) {
+    const arg = argv[i] as string;
+    if (arg === '--') break;
+    if (arg === '--log-format') {
+      flag = argv[++i];
+    } else if (arg.startsWith('--log-format=')) {
+      flag = arg.slice('--log-format='.length);
+    } else if (arg.startsWith('-') && arg !== '-') {
+      if (VALUE_FLAGS.has(arg)) i++;
+    } else if (!subcommand && (SUBCOMMANDS as readonly string[]).includes(arg)) {
+      subcommand = true;
+    } else {
+      break;
+    }
+  }
+  if (flag === 'json' || flag === 'text') return flag;
   return env.VAULTRUN_LOG_FORMAT === 'json' ? 'json' : 'text';
 }
 
@@ -191,7 +218,7 @@ export async function runMain(argv: readonly string[]): Promise<never> {
     Object.keys(process.env).filter((name) => isCredentialVariable(name, process.env[name])),
   );
   const concealed = concealCredentials(process.env, (name) => credentials.has(name));
-  const log = createLogger({ format: earlyLogFormat(env), level: 'info' });
+  const log = createLogger({ format: earlyLogFormat(argv, env), level: 'info' });
   if (concealed.blockError !== undefined && concealed.removed.length > 0 && !concealed.nonDumpable) {
     log.warn('could not remove the credentials from /proc/self/environ: the same user can read them there', {
       error: concealed.blockError,

@@ -4,6 +4,7 @@ import { VaultrunError } from './errors.js';
 import type { LogFormat, LogLevel } from './log.js';
 import { type ImportSpec, parseImports } from './refs/imports.js';
 import { isLoginReference } from './refs/login.js';
+import { pathProblem, segmentsProblem } from './refs/path.js';
 import { SETTINGS, type Setting, type SettingKey } from './settings.js';
 import { hasUserinfo } from './vault/address.js';
 import type { AuthMethod, AuthSettings } from './vault/auth-types.js';
@@ -92,6 +93,9 @@ function rawValue(
   }
   for (const name of setting.env) {
     const v = env[name];
+    // --user: an empty value would run the command as root (as vaultrun); it fails closed instead of counting
+    // as unset.
+    if (setting.key === 'user' && v === '') return { value: v, origin: name };
     // VAULT_TOKEN=vault:login asks for a token for the command (refs/login.ts): it is not our credential.
     if (setting.key === 'token' && isLoginReference(v)) continue;
     if (v !== undefined && v !== '') return { value: v, origin: name };
@@ -175,6 +179,101 @@ export function isHttps(addr: string): boolean {
   return addr.slice(0, 6).toLowerCase() === 'https:';
 }
 
+/**
+ * A Vault address (VAULT_ADDR, --addr) or a cluster node's address (--cluster-addr): http(s)://host[:port],
+ * the Vault address with an optional path prefix (a proxy's), never a query or a fragment — every request URL
+ * is built by appending /v1/PATH, which neither could survive.
+ */
+function parseAddress(text: string, origin: string, what: 'vault' | 'node'): string {
+  let url: URL;
+  // "vault.example.com:8200" parses as a URL whose scheme is "vault.example.com:": say what is missing.
+  // (No /i: a case-insensitive regular expression costs a start more to compile; [A-Za-z] is what
+  // [a-z] with /i matches.)
+  if (!/^\s*[A-Za-z][A-Za-z0-9+.-]*:\/\//.test(text)) {
+    throw bad(origin, 'no scheme: the address must start with https:// or http://', hostHint(text));
+  }
+  try {
+    url = new URL(text);
+  } catch {
+    throw bad(origin, 'not a URL', 'expected e.g. https://vault.example.com:8200');
+  }
+  if (url.protocol !== 'http:' && url.protocol !== 'https:') {
+    throw bad(origin, `unsupported scheme ${url.protocol}`, 'use http:// or https://');
+  }
+  const example = `${url.protocol}//${url.host}`;
+  if (what === 'node') {
+    // Only the origin is compared with sys/leader's answer (vault/consistency.ts): anything else is a mistake.
+    if (
+      hasUserinfo(text) ||
+      url.search !== '' ||
+      url.hash !== '' ||
+      /[?#]/.test(text) ||
+      url.pathname !== '/'
+    ) {
+      throw bad(
+        origin,
+        'a cluster node address is scheme://host:port only (no user name, path, query or fragment)',
+        `write e.g. ${example}`,
+      );
+    }
+    return url.origin;
+  }
+  // Credentials are never flags: every process can read a command line (ps, /proc/PID/cmdline).
+  if (origin.startsWith('--') && hasUserinfo(text)) {
+    throw bad(
+      origin,
+      'holds a user name or password (user:password@), which every process could read in the command line (ps, /proc/PID/cmdline)',
+      'put the address in VAULT_ADDR (or BAO_ADDR): vaultrun hides it from /proc/PID/environ and never passes it to the command',
+    );
+  }
+  // '?' or '#' anywhere, even with nothing after it (new URL drops an empty query), and never the text itself
+  // (the address may hold a password).
+  if (/[?#]/.test(text)) {
+    throw bad(
+      origin,
+      'has a query (?…) or a fragment (#…), which a Vault address cannot have: vaultrun adds /v1/PATH to it for every request',
+      `give scheme://host:port, e.g. ${example}`,
+    );
+  }
+  if (/\/v1\/*$/.test(url.pathname)) {
+    throw bad(
+      origin,
+      'ends with /v1, but vaultrun adds /v1/ to every request itself',
+      'remove /v1 from the address, e.g. https://vault.example.com:8200',
+    );
+  }
+  // new URL() ignores surrounding whitespace; the address we use must not keep it either.
+  return text.trim().replace(/\/+$/, '');
+}
+
+const AUTH_METHOD_OF_MOUNT: Partial<Record<string, string>> = {
+  approleMount: 'AppRole',
+  jwtMount: 'JWT/OIDC',
+  kubernetesMount: 'Kubernetes',
+  certMount: 'TLS certificate',
+};
+
+/**
+ * A mount path setting (--approle-mount, --jwt-mount, --kubernetes-mount, --cert-mount, --transit-mount): a
+ * Vault path in the reference grammar (refs/path.ts), leading and trailing '/' dropped (as the Vault CLI's
+ * -path), never empty. An auth method's mount follows auth/, which vaultrun writes itself.
+ */
+export function parseMount(text: string, origin: string, setting: Pick<Setting, 'key' | 'default'>): string {
+  const mount = text.trim().replace(/^\/+|\/+$/g, '');
+  const method = AUTH_METHOD_OF_MOUNT[setting.key];
+  const hint =
+    method === undefined
+      ? 'give the path the transit engine is mounted at (vault secrets list shows them), e.g. transit'
+      : `give the path the ${method} auth method is mounted at, without auth/ (vault auth list shows them), e.g. ${setting.default ?? ''}; or leave the setting out for the default`;
+  if (mount === '') throw bad(origin, 'is empty: a mount path is needed', hint);
+  const problem = method === undefined ? pathProblem(mount) : segmentsProblem(mount);
+  if (problem) throw bad(origin, `invalid mount path: ${problem}`, hint);
+  if (method !== undefined && mount.split('/')[0]?.toLowerCase() === 'auth') {
+    throw bad(origin, 'invalid mount path: it starts with auth/, which vaultrun adds itself', hint);
+  }
+  return mount;
+}
+
 export function loadConfig(flags: FlagValues, env: Readonly<Record<string, string | undefined>>): Config {
   const values = new Map<string, unknown>();
   const origins = new Map<string, string>();
@@ -220,48 +319,25 @@ export function loadConfig(flags: FlagValues, env: Readonly<Record<string, strin
       }
       case 'list':
         parsed = asList(value);
+        // --cluster-addr: each one an address, checked now (vault/consistency.ts only compares origins).
+        if (setting.key === 'clusterAddrs')
+          parsed = asList(value).map((a) => parseAddress(a, origin, 'node'));
         break;
-      case 'url': {
-        let url: URL;
-        // "vault.example.com:8200" parses as a URL whose scheme is "vault.example.com:": say what is missing.
-        // (No /i: a case-insensitive regular expression costs a start more to compile; [A-Za-z] is what
-        // [a-z] with /i matches.)
-        if (!/^\s*[A-Za-z][A-Za-z0-9+.-]*:\/\//.test(text)) {
-          throw bad(origin, 'no scheme: the address must start with https:// or http://', hostHint(text));
-        }
-        try {
-          url = new URL(text);
-        } catch {
-          throw bad(origin, 'not a URL', 'expected e.g. https://vault.example.com:8200');
-        }
-        if (url.protocol !== 'http:' && url.protocol !== 'https:') {
-          throw bad(origin, `unsupported scheme ${url.protocol}`, 'use http:// or https://');
-        }
-        // Credentials are never flags: every process can read a command line (ps, /proc/PID/cmdline).
-        if (origin.startsWith('--') && hasUserinfo(text)) {
-          throw bad(
-            origin,
-            'holds a user name or password (user:password@), which every process could read in the command line (ps, /proc/PID/cmdline)',
-            'put the address in VAULT_ADDR (or BAO_ADDR): vaultrun hides it from /proc/PID/environ and never passes it to the command',
-          );
-        }
-        if (/\/v1\/*$/.test(url.pathname)) {
-          throw bad(
-            origin,
-            'ends with /v1, but vaultrun adds /v1/ to every request itself',
-            'remove /v1 from the address, e.g. https://vault.example.com:8200',
-          );
-        }
-        // new URL() ignores surrounding whitespace; the address we use must not keep it either.
-        parsed = text.trim().replace(/\/+$/, '');
+      case 'url':
+        parsed = parseAddress(text, origin, 'vault');
         break;
-      }
+      case 'mount':
+        parsed = parseMount(text, origin, setting);
+        break;
       default: {
         if (setting.choices && !setting.choices.includes(text)) {
           throw bad(origin, `expected one of ${setting.choices.join(', ')}, got "${text}"`);
         }
         parsed = text;
       }
+    }
+    if (setting.key === 'user' && text.trim() === '') {
+      throw bad(origin, 'is empty', `give a user name or UID[:GID], or leave the setting out`);
     }
     values.set(setting.key, parsed);
     origins.set(setting.key, origin);

@@ -8,7 +8,7 @@ import { ADDRESS_VARIABLES, hasUserinfo } from './vault/address.js';
  * Credentials (tokens, role_id, secret_id) have no flag on purpose: a command line is visible to every user
  * of the machine in `ps`. Their `_FILE` forms have flags.
  */
-export type Kind = 'string' | 'bool' | 'duration' | 'int' | 'list' | 'path' | 'url' | 'fraction';
+export type Kind = 'string' | 'bool' | 'duration' | 'int' | 'list' | 'path' | 'url' | 'fraction' | 'mount';
 
 export interface Setting {
   key: string;
@@ -152,9 +152,9 @@ export const SETTINGS = [
     key: 'approleMount',
     flag: 'approle-mount',
     env: ['VAULTRUN_APPROLE_MOUNT'],
-    kind: 'string',
+    kind: 'mount',
     default: 'approle',
-    help: 'mount path of the AppRole auth method',
+    help: 'mount path of the AppRole auth method (without auth/; leading and trailing / dropped; empty refused)',
   },
   {
     key: 'secretIdWrapped',
@@ -198,9 +198,9 @@ export const SETTINGS = [
     key: 'jwtMount',
     flag: 'jwt-mount',
     env: ['VAULTRUN_JWT_MOUNT'],
-    kind: 'string',
+    kind: 'mount',
     default: 'jwt',
-    help: 'mount path of the JWT/OIDC auth method',
+    help: 'mount path of the JWT/OIDC auth method (without auth/; leading and trailing / dropped; empty refused)',
   },
   {
     key: 'kubernetesRole',
@@ -213,9 +213,9 @@ export const SETTINGS = [
     key: 'kubernetesMount',
     flag: 'kubernetes-mount',
     env: ['VAULTRUN_KUBERNETES_MOUNT'],
-    kind: 'string',
+    kind: 'mount',
     default: 'kubernetes',
-    help: 'mount path of the Kubernetes auth method',
+    help: 'mount path of the Kubernetes auth method (without auth/; leading and trailing / dropped; empty refused)',
   },
   {
     key: 'kubernetesTokenFile',
@@ -237,9 +237,9 @@ export const SETTINGS = [
     key: 'certMount',
     flag: 'cert-mount',
     env: ['VAULTRUN_CERT_MOUNT'],
-    kind: 'string',
+    kind: 'mount',
     default: 'cert',
-    help: 'mount path of the TLS certificate auth method (cert login needs --client-cert, --client-key)',
+    help: 'mount path of the TLS certificate auth method, without auth/ (cert login needs --client-cert, --client-key)',
   },
   {
     key: 'envFile',
@@ -317,9 +317,9 @@ export const SETTINGS = [
     key: 'transitMount',
     flag: 'transit-mount',
     env: ['VAULTRUN_TRANSIT_MOUNT', 'VAULT_TRANSIT_PATH'],
-    kind: 'string',
+    kind: 'mount',
     default: 'transit',
-    help: 'mount path of the transit engine that decrypts ciphertexts',
+    help: 'mount path of the transit engine that decrypts ciphertexts (leading and trailing / dropped; empty refused)',
   },
   {
     key: 'runtimeDir',
@@ -380,7 +380,7 @@ export const SETTINGS = [
     env: ['VAULTRUN_PIN'],
     kind: 'list',
     repeatable: true,
-    help: 'variables that never change under a running command (e.g. SECRET_KEY): a change to one alone is not acted on, and it keeps its start value; warned about (comma-separated)',
+    help: 'variables that never change under a running command (e.g. SECRET_KEY): a change to one alone is not acted on, and it keeps its start value; warned about, as is a name without a reference (comma-separated)',
   },
   {
     key: 'stopSignal',
@@ -462,7 +462,7 @@ export const SETTINGS = [
     flag: 'user',
     env: ['VAULTRUN_USER'],
     kind: 'string',
-    help: 'run the command as USER[:GROUP] (name or number; vaultrun must start as root)',
+    help: 'run the command as USER[:GROUP] (name or number; vaultrun must start as root); an empty value is refused, not taken as unset',
   },
   {
     key: 'consistency',
@@ -479,7 +479,7 @@ export const SETTINGS = [
     env: ['VAULTRUN_CLUSTER_ADDRS'],
     kind: 'list',
     repeatable: true,
-    help: 'addresses of the cluster nodes --consistency leader may send requests to (comma-separated)',
+    help: 'addresses of the cluster nodes --consistency leader may send requests to, each scheme://host:port (comma-separated)',
   },
   {
     key: 'wait',

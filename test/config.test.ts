@@ -8,6 +8,7 @@ import {
   parseDuration,
 } from '../src/config.js';
 import { NamePatterns } from '../src/env/names.js';
+import { requestUrl } from '../src/vault/client.js';
 import { thrown } from './support/errors.js';
 
 type Env = Record<string, string | undefined>;
@@ -393,6 +394,15 @@ describe('URL validation', () => {
     // Vault's API prefix is added by vaultrun: an address ending in /v1 would ask for /v1/v1/….
     ['https://vault.example.com/v1', /^VAULT_ADDR: ends with \/v1/, /^remove \/v1 from the address/],
     ['http://127.0.0.1:8200/v1/', /^VAULT_ADDR: ends with \/v1/, /^remove \/v1/],
+    // A query or fragment cannot survive /v1/PATH being appended (it was an INTERNAL error, exit 70, later).
+    [
+      'http://127.0.0.1:8200?x=1',
+      /^VAULT_ADDR: has a query \(\?…\) or a fragment/,
+      /^give scheme:\/\/host:port, e\.g\. http:\/\/127\.0\.0\.1:8200$/,
+    ],
+    ['http://127.0.0.1:8200#frag', /^VAULT_ADDR: has a query/, /e\.g\. http:\/\/127\.0\.0\.1:8200$/],
+    ['http://127.0.0.1:8200/?', /^VAULT_ADDR: has a query/, /scheme:\/\/host:port/],
+    ['https://vault:8200/prefix#', /^VAULT_ADDR: has a query/, /e\.g\. https:\/\/vault:8200$/],
   ])('%j is rejected', (text, message, hint) => {
     const error = usage({}, { VAULT_ADDR: text });
     expect(error.message).toMatch(message);
@@ -431,6 +441,130 @@ describe('URL validation', () => {
 
   it('names the flag when the URL came from --addr', () => {
     expect(usage({ addr: 'nope' }, {}).message).toMatch(/^--addr: no scheme/);
+    expect(usage({ addr: 'http://vault:8200?x=1' }, {}).message).toMatch(/^--addr: has a query/);
+  });
+
+  it('a query or fragment in an address with a password: the address is not echoed', () => {
+    const error = usage({}, { VAULT_ADDR: 'https://u:S3cretPw@vault:8200/?x' });
+    expect(`${error.message} ${error.hint}`).not.toContain('S3cretPw');
+  });
+
+  it('every address loadConfig accepts builds request URLs (no INTERNAL error later)', () => {
+    for (const text of [
+      'http://vault:8200',
+      'https://proxy.example.com/vault/',
+      'http://vault:8200/a/../b',
+      'http://vault:8200/a b',
+      'http://vault:8200/%2e%2e/x',
+      'http://vault:8200\\x',
+      'https://u:p@vault:8200/x',
+    ]) {
+      const addr = load({}, { VAULT_ADDR: text }).addr;
+      expect(() => requestUrl(addr, 'sys/health'), text).not.toThrow();
+    }
+  });
+});
+
+describe('--cluster-addr: each one scheme://host:port, checked at start', () => {
+  it('keeps the origins', () => {
+    expect(
+      load({ clusterAddrs: ['https://vault-1:8200/', 'http://10.0.0.2:8200'] }, {}).clusterAddrs,
+    ).toEqual(['https://vault-1:8200', 'http://10.0.0.2:8200']);
+    expect(load({}, { VAULTRUN_CLUSTER_ADDRS: 'https://a:8200, https://b:8200' }).clusterAddrs).toEqual([
+      'https://a:8200',
+      'https://b:8200',
+    ]);
+  });
+
+  it.each<[FlagValues, Env, RegExp, RegExp]>([
+    [{ clusterAddrs: ['vault-2:8200'] }, {}, /^--cluster-addr: no scheme/, /^write https:\/\/vault-2:8200/],
+    [{ clusterAddrs: ['ftp://x'] }, {}, /^--cluster-addr: unsupported scheme ftp:/, /http/],
+    [{ clusterAddrs: ['notaurl'] }, {}, /^--cluster-addr: no scheme/, /https:\/\//],
+    [{}, { VAULTRUN_CLUSTER_ADDRS: 'https://a:8200,b:8200' }, /^VAULTRUN_CLUSTER_ADDRS: no scheme/, /b:8200/],
+    [
+      { clusterAddrs: ['https://a:8200/vault'] },
+      {},
+      /^--cluster-addr: a cluster node address is scheme:\/\/host:port only/,
+      /^write e\.g\. https:\/\/a:8200$/,
+    ],
+    [{ clusterAddrs: ['https://a:8200?x'] }, {}, /scheme:\/\/host:port only/, /https:\/\/a:8200/],
+    [{}, { VAULTRUN_CLUSTER_ADDRS: 'https://u:pw@a:8200' }, /scheme:\/\/host:port only/, /https:\/\/a:8200/],
+  ])('%j %j is refused', (flags, env, message, hint) => {
+    const error = usage(flags, env);
+    expect(error.message).toMatch(message);
+    expect(error.hint).toMatch(hint);
+  });
+});
+
+describe('mount paths (--approle-mount, --jwt-mount, --kubernetes-mount, --cert-mount, --transit-mount)', () => {
+  it.each<[FlagValues, Env, (c: Config) => unknown, unknown]>([
+    [{ approleMount: '/approle-ci/' }, {}, (c) => c.auth.approleMount, 'approle-ci'],
+    [{ jwtMount: 'team/gitlab' }, {}, (c) => c.auth.jwtMount, 'team/gitlab'],
+    [{}, { VAULTRUN_KUBERNETES_MOUNT: 'k8s-prod' }, (c) => c.auth.kubernetesMount, 'k8s-prod'],
+    [{}, { VAULTRUN_CERT_MOUNT: '' }, (c) => c.auth.certMount, 'cert'],
+    [{}, { VAULT_TRANSIT_PATH: 'transit/' }, (c) => c.transitMount, 'transit'],
+    // An auth method's mount follows auth/: the reserved names of references do not apply to it.
+    [{ approleMount: 'identity' }, {}, (c) => c.auth.approleMount, 'identity'],
+  ])('%j %j', (flags, env, pick, expected) => {
+    expect(pick(load(flags, env))).toEqual(expected);
+  });
+
+  it.each<[FlagValues, Env, RegExp]>([
+    [
+      { approleMount: '../sys' },
+      {},
+      /^--approle-mount: invalid mount path: path has an empty, '\.' or '\.\.' segment \(segment 1\)/,
+    ],
+    [{ approleMount: 'a?b' }, {}, /^--approle-mount: invalid mount path: path segment 1 contains '\?'/],
+    [{ approleMount: 'a#b' }, {}, /^--approle-mount: invalid mount path: path segment 1 contains '#'/],
+    [{ approleMount: 'a%2fb' }, {}, /'%'/],
+    [{ approleMount: 'a\\b' }, {}, /a backslash/],
+    [{ approleMount: 'a\nb' }, {}, /U\+000A/],
+    [{ approleMount: 'a//b' }, {}, /empty, '\.' or '\.\.' segment \(segment 2\)/],
+    [{ approleMount: '' }, {}, /^--approle-mount: is empty: a mount path is needed$/],
+    [{ jwtMount: '' }, {}, /^--jwt-mount: is empty/],
+    [{ kubernetesMount: '/' }, {}, /^--kubernetes-mount: is empty/],
+    [{ certMount: '.' }, {}, /^--cert-mount: invalid mount path/],
+    [
+      { jwtMount: 'auth/jwt' },
+      {},
+      /^--jwt-mount: invalid mount path: it starts with auth\/, which vaultrun adds itself/,
+    ],
+    [{}, { VAULTRUN_APPROLE_MOUNT: 'x/../y' }, /^VAULTRUN_APPROLE_MOUNT: invalid mount path/],
+    [{ transitMount: '' }, {}, /^--transit-mount: is empty/],
+    [
+      {},
+      { VAULT_TRANSIT_PATH: 'sys' },
+      /^VAULT_TRANSIT_PATH: invalid mount path: path is in Vault's reserved sys\/ mount/,
+    ],
+  ])('%j %j is refused (64)', (flags, env, message) => {
+    const error = usage(flags, env);
+    expect(error.message).toMatch(message);
+    expect(error.hint).toMatch(/^give the path the .*(auth method|transit engine) is mounted at/);
+  });
+
+  it('the hint names the method and its default', () => {
+    expect(usage({ approleMount: '' }, {}).hint).toBe(
+      'give the path the AppRole auth method is mounted at, without auth/ (vault auth list shows them), e.g. approle; or leave the setting out for the default',
+    );
+  });
+});
+
+describe('--user: an empty value is refused (it would run the command as root)', () => {
+  it.each<[FlagValues, Env, string]>([
+    [{ user: '' }, {}, '--user'],
+    [{ user: '  ' }, {}, '--user'],
+    [{}, { VAULTRUN_USER: '' }, 'VAULTRUN_USER'],
+  ])('%j %j', (flags, env, origin) => {
+    const error = usage(flags, env);
+    expect(error.message).toBe(`${origin}: is empty`);
+    expect(error.hint).toBe('give a user name or UID[:GID], or leave the setting out');
+  });
+
+  it('unset, or given, as before', () => {
+    expect(Object.hasOwn(load({}, {}), 'user')).toBe(false);
+    expect(load({}, { VAULTRUN_USER: 'app:app' }).user).toBe('app:app');
+    expect(load({ user: '1000' }, { VAULTRUN_USER: '' }).user).toBe('1000');
   });
 });
 

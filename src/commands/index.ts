@@ -15,7 +15,8 @@ import { buildResolveProgram, resolveOptionsOf, runResolve } from './resolve.js'
 export const SUBCOMMANDS = ['resolve', 'check'] as const;
 export type Subcommand = (typeof SUBCOMMANDS)[number];
 
-const VALUE_FLAGS = new Set(
+/** The settings flags that take a value (`--addr URL`): the next word is theirs. */
+export const VALUE_FLAGS: ReadonlySet<string> = new Set(
   (SETTINGS as readonly Setting[]).filter((s) => s.flag && s.kind !== 'bool').map((s) => `--${s.flag}`),
 );
 

@@ -50,6 +50,20 @@ function codePoint(ch: string): string {
  * Pure: why a (slash-trimmed) path may not be read, or undefined if it may. The problem never quotes the path.
  */
 export function pathProblem(path: string): string | undefined {
+  const problem = segmentsProblem(path);
+  if (problem) return problem;
+  const first = path.split('/')[0] as string;
+  if (isReservedSegment(first)) {
+    return `path is in Vault's reserved ${first.toLowerCase()}/ mount, which a reference may not read`;
+  }
+  return undefined;
+}
+
+/**
+ * Pure: why a (slash-trimmed) path is not a list of valid segments, without the reserved-mount rule (an auth
+ * method's mount path, which follows auth/, may be any such path). The problem never quotes the path.
+ */
+export function segmentsProblem(path: string): string | undefined {
   if (path === '') return 'empty path';
   const segments = path.split('/');
   for (const [i, segment] of segments.entries()) {
@@ -65,17 +79,13 @@ export function pathProblem(path: string): string | undefined {
           ? "'%' (percent-encoding is not accepted)"
           : bad === '\\'
             ? 'a backslash'
-            : bad === '?'
-              ? "'?'"
+            : bad === '?' || bad === '#'
+              ? `'${bad}'`
               : bad === ';'
                 ? "';'"
                 : codePoint(bad);
       return `path segment ${n} contains ${name}, which a path may not contain`;
     }
-  }
-  const first = segments[0] as string;
-  if (isReservedSegment(first)) {
-    return `path is in Vault's reserved ${first.toLowerCase()}/ mount, which a reference may not read`;
   }
   return undefined;
 }

@@ -88,7 +88,20 @@ async function tokenLogin(
   }
   if (!token) {
     const home = join(homedir(), '.vault-token');
-    token = await readCredentialFile(home, 'token');
+    // ~/.vault-token is where a token may be, not a file the user named: its absence is "no credentials" (67),
+    // like any method's missing input; a file that is there and cannot be read stays an IO error.
+    token = await readCredentialFile(home, 'token').catch((error: unknown) => {
+      if (error instanceof VaultrunError && error.code === 'IO' && error.message.endsWith(': ENOENT')) {
+        throw new VaultrunError(
+          'LOGIN_FAILED',
+          `token login needs a token, but none is set: VAULT_TOKEN and VAULT_TOKEN_FILE are not set and ${home} does not exist`,
+          {
+            hint: 'set VAULT_TOKEN or VAULT_TOKEN_FILE, or write the token to ~/.vault-token (vault login does); or choose another method with VAULTRUN_AUTH_METHOD',
+          },
+        );
+      }
+      throw error;
+    });
     source = home;
   }
   log.masker.add(token);
@@ -106,7 +119,12 @@ async function tokenLogin(
               problem: `the token from ${source} is not valid (expired, revoked or mistyped): Vault denied auth/token/lookup-self`,
             }
           : {}),
-        hint: `get a new token (vault login, vault token create, or your CI's login) and put it in ${source}`,
+        // Every Vault has auth/token/lookup-self: a 404 is a namespace that does not exist (OpenBao says
+        // "namespace not found") or an address whose path leads elsewhere, not a bad token.
+        hint:
+          e instanceof VaultrunError && e.status === 404
+            ? 'every Vault answers auth/token/lookup-self, so this is not about the token: check VAULT_NAMESPACE (it must name a namespace that exists; leave it unset for the root namespace) and that VAULT_ADDR is scheme://host:port without a path (vaultrun adds /v1/… itself; a path only for a proxy that needs one)'
+            : `get a new token (vault login, vault token create, or your CI's login) and put it in ${source}`,
       }),
     );
   const what = 'auth/token/lookup-self';

@@ -420,6 +420,20 @@ export class VaultClient {
       }
       return { reason: error.code };
     }
+    // Already said what it is (e.g. refused before sending): as it is.
+    if (error instanceof VaultrunError) throw error;
+    // OpenSSL refusing the TLS settings themselves (vault/tls.ts checks them at start; this is the backstop):
+    // a configuration error, never an internal one.
+    const code = (error as { code?: unknown }).code;
+    if (typeof code === 'string' && code.startsWith('ERR_OSSL')) {
+      throw new VaultrunError(
+        'USAGE',
+        `the TLS settings (VAULT_CACERT, VAULT_CAPATH, VAULT_CLIENT_CERT, VAULT_CLIENT_KEY) cannot be used while ${what} (${code})`,
+        {
+          hint: 'check that each names a PEM file of the right kind: CA certificates, the client certificate, its unencrypted key',
+        },
+      );
+    }
     const status = (error as { response?: { statusCode?: number } }).response?.statusCode;
     if (typeof status !== 'number') {
       throw new VaultrunError('INTERNAL', `unexpected failure while ${what}`);

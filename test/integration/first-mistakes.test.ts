@@ -351,6 +351,186 @@ describe('first mistakes', () => {
     expect(result.stderr).not.toContain('secret/app/db');
   });
 
+  it('15. a query or fragment in VAULT_ADDR / --addr: refused at start, naming it (64, not an internal error)', async () => {
+    for (const [args, vars, origin] of [
+      [[], { VAULT_ADDR: `${bao.addr}?x=1` }, 'VAULT_ADDR'],
+      [[], { VAULT_ADDR: `${bao.addr}#frag` }, 'VAULT_ADDR'],
+      [['--addr', `${bao.addr}/?`], {}, '--addr'],
+    ] as const) {
+      const result = await run([...args, '--', 'true'], token({ ...vars, ...REF }));
+      expectError(
+        result,
+        64,
+        `${origin}: has a query (?…) or a fragment (#…), which a Vault address cannot have`,
+        `give scheme://host:port, e.g. ${bao.addr}`,
+      );
+    }
+  });
+
+  it('16. a mount path that is empty or not a path (--approle-mount ../sys, --jwt-mount ""): refused at start (64)', async () => {
+    const cases = [
+      [
+        ['--approle-mount', '../sys'],
+        "--approle-mount: invalid mount path: path has an empty, '.' or '..' segment (segment 1)",
+      ],
+      [['--approle-mount', 'a?b'], "--approle-mount: invalid mount path: path segment 1 contains '?'"],
+      [['--approle-mount', ''], '--approle-mount: is empty: a mount path is needed'],
+      [['--jwt-mount', ''], '--jwt-mount: is empty: a mount path is needed'],
+    ] as const;
+    for (const [args, message] of cases) {
+      // A long --wait: the mistake must not be retried against the server until it runs out.
+      const result = await run(['--wait', '5m', ...args, '--', 'true'], {
+        VAULT_ADDR: bao.addr,
+        VAULT_ROLE_ID: approle.roleId,
+        VAULT_SECRET_ID: approle.secretId,
+        VAULTRUN_JWT: 'not-a-jwt',
+        ...REF,
+      });
+      expectError(result, 64, message, 'give the path the ');
+      expect(result.stderr).toContain('is mounted at, without auth/ (vault auth list shows them)');
+    }
+  });
+
+  it('17. a client certificate or key that is not PEM: the setting and the file named (64, not an internal error)', async () => {
+    const result = await run(
+      ['--client-cert', '/etc/hostname', '--client-key', '/etc/hostname', '--', 'true'],
+      token({ VAULT_ADDR: bao.tlsAddr as string, VAULT_CACERT: pki.caFile, ...REF }),
+    );
+    expectError(
+      result,
+      64,
+      'VAULT_CLIENT_CERT: /etc/hostname holds no PEM certificate (-----BEGIN CERTIFICATE-----)',
+      'give the PEM client certificate (and its key in VAULT_CLIENT_KEY)',
+    );
+    const ca = await run(
+      ['--', 'true'],
+      token({ VAULT_ADDR: bao.tlsAddr as string, VAULT_CACERT: '/etc/hostname', ...REF }),
+    );
+    expectError(
+      ca,
+      64,
+      'VAULT_CACERT: /etc/hostname holds no PEM certificate (-----BEGIN CERTIFICATE-----)',
+      "give a PEM file of the CA that signed Vault's certificate",
+    );
+    const mismatch = await run(
+      ['--', 'true'],
+      token({
+        VAULT_ADDR: bao.tlsAddr as string,
+        VAULT_CACERT: pki.caFile,
+        VAULT_CLIENT_CERT: pki.clientCert,
+        VAULT_CLIENT_KEY: pki.serverKey,
+        ...REF,
+      }),
+    );
+    expectError(
+      mismatch,
+      64,
+      `VAULT_CLIENT_CERT / VAULT_CLIENT_KEY: ${pki.clientCert} and ${pki.serverKey} cannot be used together (ERR_OSSL_X509_KEY_VALUES_MISMATCH)`,
+      'the key is not the private key of the certificate',
+    );
+  });
+
+  it('18. --cluster-addr without a scheme, with another scheme, or not an address: refused at start (64)', async () => {
+    for (const [value, message] of [
+      ['vault-2:8200', '--cluster-addr: no scheme: the address must start with https:// or http://'],
+      ['ftp://x', '--cluster-addr: unsupported scheme ftp:'],
+      ['notaurl', '--cluster-addr: no scheme'],
+    ] as const) {
+      const result = await run(
+        ['--consistency', 'leader', '--cluster-addr', value, '--', 'true'],
+        token(REF),
+      );
+      expect(result.exitCode, result.stderr).toBe(64);
+      expect(result.stderr).toContain(`vaultrun error: ${message}`);
+    }
+  });
+
+  it('19. --user "" (or VAULTRUN_USER=""): refused, never run as root (64)', async () => {
+    for (const [args, vars, origin] of [
+      [['--user', ''], {}, '--user'],
+      [[], { VAULTRUN_USER: '' }, 'VAULTRUN_USER'],
+    ] as const) {
+      const result = await run([...args, '--', 'true'], token({ ...vars, ...REF }));
+      expectError(
+        result,
+        64,
+        `${origin}: is empty`,
+        'give a user name or UID[:GID], or leave the setting out',
+      );
+    }
+  });
+
+  it('20. VAULTRUN_AUTH_METHOD=token with no token anywhere: no credentials, what to set (67, not an IO error)', async () => {
+    const result = await run(['--', 'true'], {
+      VAULT_ADDR: bao.addr,
+      VAULTRUN_AUTH_METHOD: 'token',
+      ...REF,
+    });
+    expectError(
+      result,
+      67,
+      'token login needs a token, but none is set: VAULT_TOKEN and VAULT_TOKEN_FILE are not set and ',
+      'set VAULT_TOKEN or VAULT_TOKEN_FILE, or write the token to ~/.vault-token (vault login does)',
+    );
+    expect(result.stderr).toMatch(/\/\.vault-token does not exist/);
+    // A VAULT_TOKEN_FILE the user named that is missing is still an IO error (74), naming it.
+    const missing = join(tempDir(), 'token');
+    const named = await run(['--', 'true'], { VAULT_ADDR: bao.addr, VAULT_TOKEN_FILE: missing, ...REF });
+    expect(named.exitCode, named.stderr).toBe(74);
+    expect(named.stderr).toContain(`cannot read VAULT_TOKEN_FILE file ${missing}: ENOENT`);
+  });
+
+  it('21. a 404 on the token check (a namespace that does not exist, a path in VAULT_ADDR): what to check (67)', async () => {
+    // What OpenBao really answers: 404 "namespace not found" for the namespace, a bare 404 for the path.
+    for (const [vars, message] of [
+      [
+        { VAULT_NAMESPACE: 'no-such-namespace' },
+        'login refused: nothing found while checking the token (auth/token/lookup-self): namespace not found',
+      ],
+      [
+        { VAULT_ADDR: `${bao.addr}/vault` },
+        'login refused: nothing found while checking the token (auth/token/lookup-self)',
+      ],
+    ] as const) {
+      const result = await run(['--', 'true'], token({ ...vars, ...REF }));
+      expectError(
+        result,
+        67,
+        message,
+        'every Vault answers auth/token/lookup-self, so this is not about the token: check VAULT_NAMESPACE (it must name a namespace that exists; leave it unset for the root namespace) and that VAULT_ADDR is scheme://host:port without a path',
+      );
+      expect(result.stderr).not.toContain('get a new token');
+    }
+  });
+
+  it('22. --log-format json (the flag) applies to a usage error too: one JSON line', async () => {
+    for (const args of [
+      ['--log-format', 'json', '--wiat', '5s', '--', 'true'],
+      ['--log-format=json', '--approle-mount', '', '--', 'true'],
+    ]) {
+      const result = await run(args, token(REF));
+      expect(result.exitCode, result.stderr).toBe(64);
+      const lines = result.stderr.trim().split('\n');
+      expect(lines).toHaveLength(1);
+      expect(JSON.parse(lines[0] as string)).toMatchObject({ level: 'error', exit: 64 });
+    }
+  });
+
+  it('23. --pin with a typo (a variable without a reference): a warning naming it and the referenced variables', async () => {
+    const result = await run(
+      ['--supervise', '--pin', 'DB_PASWORD', '--', 'true'],
+      token({ ...REF, PLAIN: 'not a reference' }),
+    );
+    expect(result.exitCode, result.stderr).toBe(0);
+    expect(result.stderr).toContain(
+      'vaultrun warn: --pin names variables that hold no Vault reference: pinning them does nothing variables=DB_PASWORD hint="check the spelling; the variables with references are: DB_PASSWORD"',
+    );
+    // Pinning a variable that holds one: no warning.
+    const fine = await run(['--supervise', '--pin', 'DB_PASSWORD', '--', 'true'], token(REF));
+    expect(fine.exitCode, fine.stderr).toBe(0);
+    expect(fine.stderr).not.toContain('--pin names');
+  });
+
   // Last: it seals the server.
   it('12. Vault sealed: unseal it (69)', async () => {
     await bao.seal();

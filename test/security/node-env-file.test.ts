@@ -86,6 +86,20 @@ describe('--env-file and Node', () => {
     expect(result.stderr).toContain(`${missing}: not found`);
   });
 
+  it('the single executable, --env-file DIR or --env-file "": Node stops these too (exit 9, "invalid format" / "not found")', async () => {
+    for (const [value, said] of [
+      [dir, `${dir}: invalid format`],
+      ['', ': not found'],
+    ] as const) {
+      for (const args of [['--env-file', value], [`--env-file=${value}`]]) {
+        const result = await run([singleExecutable()], [...args, '--', '/bin/sh', '-c', 'echo ran']);
+        expect(result.exitCode, result.stderr).toBe(9);
+        expect(result.stdout).toBe('');
+        expect(result.stderr).toContain(said);
+      }
+    }
+  });
+
   // bash's <(…) is a pipe (/dev/fd/N): Node reads --env-file arguments itself, and would drain it.
   const viaBash = (bin: string[], vaultrunArgs: string) =>
     runVaultrun([], {

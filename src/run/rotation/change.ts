@@ -79,6 +79,16 @@ export function holdPinned(
   return { rendered: { env, fileValues }, held };
 }
 
+/**
+ * --pin: the pinned names that hold no reference (a typo, most likely: the variable meant is then not
+ * protected). `referenced`: the variables of the plan and those rendered (imports included). Warned about, not
+ * refused: an image may set VAULTRUN_PIN for deployments where the variable is a plain value. Pure.
+ */
+export function unreferencedPins(pin: ReadonlySet<string>, referenced: Iterable<string>): string[] {
+  const known = new Set(referenced);
+  return [...pin].filter((name) => !known.has(name)).sort();
+}
+
 export interface PendingChangeOptions {
   timers: Timers;
   log: Logger;

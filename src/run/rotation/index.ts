@@ -3,6 +3,7 @@ import type { ReadAs } from '../../env/read-limited.js';
 import { type Owner, removeSecretFiles } from '../../env/secret-files.js';
 import { EXIT_CODES, VaultrunError } from '../../errors.js';
 import type { Logger } from '../../log.js';
+import { IMPORT_SETTING } from '../../refs/imports.js';
 import {
   ensureChildToken,
   fetchReads,
@@ -23,7 +24,7 @@ import type { Session } from '../../vault/auth-types.js';
 import type { SecretRead } from '../../vault/kv.js';
 import { renewLease, renewSelf, revokeLease, revokeSelf } from '../../vault/lease.js';
 import type { Controller } from '../supervise.js';
-import { type Change, changedVariables, holdPinned, PendingChange } from './change.js';
+import { type Change, changedVariables, holdPinned, PendingChange, unreferencedPins } from './change.js';
 import { CommandToken } from './command-token.js';
 import { runHook } from './hook.js';
 import { Leases } from './leases.js';
@@ -206,6 +207,21 @@ export class Rotation {
       this.log.warn('--pin names dynamic secrets: their old value stops working once its lease is replaced', {
         variables: [...new Set(pinnedLeased)].sort().join(','),
         hint: 'pin static values only (KV), such as a key that encrypts data at rest',
+      });
+    }
+    const referenced = [
+      ...this.prepared.plan.reads.flatMap((r) => r.variables),
+      ...this.prepared.loginVars,
+      ...(this.rendered.imported ?? []),
+      ...Object.keys(this.rendered.fileValues),
+    ].filter((name) => name !== IMPORT_SETTING);
+    const stray = unreferencedPins(this.config.pin, referenced);
+    if (stray.length > 0) {
+      // Names only, never a value.
+      const names = [...new Set(referenced)].sort();
+      this.log.warn('--pin names variables that hold no Vault reference: pinning them does nothing', {
+        variables: stray.join(','),
+        hint: `check the spelling; the variables with references are: ${names.join(', ') || 'none'}`,
       });
     }
     if (!this.options.watching) return;

@@ -6,6 +6,7 @@ import {
   changedVariables,
   holdPinned,
   PendingChange,
+  unreferencedPins,
 } from '../../../src/run/rotation/change.js';
 import { hookArgv, hookEnv } from '../../../src/run/rotation/hook.js';
 import { Timers } from '../../../src/run/rotation/timers.js';
@@ -309,5 +310,17 @@ describe('PendingChange', () => {
     change.notice('b', [], false);
     await clock.advance(9_000);
     expect(applied.map((c) => c.at - start)).toEqual([1_000, 10_000]);
+  });
+});
+
+describe('unreferencedPins (--pin of a variable without a reference: warned about)', () => {
+  it.each<[string[], string[], string[]]>([
+    [[], ['A'], []],
+    [['SECRET_KEY'], ['SECRET_KEY', 'DB_PASSWORD'], []],
+    [['SECRT_KEY'], ['SECRET_KEY'], ['SECRT_KEY']],
+    [['Z', 'A', 'B'], ['B'], ['A', 'Z']],
+    [['X'], [], ['X']],
+  ])('pin %j, referenced %j → %j', (pin, referenced, stray) => {
+    expect(unreferencedPins(new Set(pin), referenced)).toEqual(stray);
   });
 });
