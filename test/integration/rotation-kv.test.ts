@@ -367,7 +367,9 @@ describe('rotation of KV v2 secrets', () => {
     const seen = events.filter((e) => e.event === 'seen').map((e) => e.content);
     expect(seen).toEqual(values);
     expect(readdirSync(own)).toEqual(['SECRET']); // no temporary file left behind
-    const signalled = run.logs().filter((l) => l.msg === 'secrets changed: sending SIGHUP to the command');
+    const sighup = () => run.logs().filter((l) => l.msg === 'secrets changed: sending SIGHUP to the command');
+    await waitUntil(() => sighup().length >= 2, "vaultrun's second SIGHUP line");
+    const signalled = sighup();
     expect(signalled).toHaveLength(2);
     expect(signalled[0]?.variables).toBe('ENV_PW,SECRET_FILE');
     // The variable in the environment cannot change without a restart: a warning names it.

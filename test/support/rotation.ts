@@ -172,7 +172,13 @@ export async function waitForEvents(
   const deadline = Date.now() + timeoutMs;
   for (;;) {
     const events = appEvents(file);
-    if (done(events)) return events;
+    if (done(events)) {
+      // What vaultrun wrote to its stderr before the app acted is in the pipe already, but this process may not
+      // have read it yet (a timer can run before the I/O of the same turn): two turns of the event loop, each
+      // with its I/O poll, before the caller looks at vaultrun's log lines.
+      for (let turn = 0; turn < 2; turn++) await new Promise((resolve) => setImmediate(resolve));
+      return events;
+    }
     if (Date.now() > deadline) {
       throw new Error(
         `timed out waiting for ${what}; app events:\n${JSON.stringify(events, null, 1).slice(-6000)}`,
