@@ -392,7 +392,9 @@ export async function startCluster(options: { size?: number; audit?: boolean } =
           return res.data.version;
         } catch (e) {
           const transient = /upgrad|no handler|leadership lost|not active|no leader/i;
-          if (i >= 100 || !(e instanceof OpenBaoApiError) || !transient.test(e.message)) throw e;
+          // 307: the node sys/leader named a moment ago is a standby by now (a new election under load).
+          const moved = e instanceof OpenBaoApiError && e.status === 307;
+          if (i >= 100 || !(e instanceof OpenBaoApiError) || !(moved || transient.test(e.message))) throw e;
           await sleep(100);
         }
       }

@@ -190,6 +190,7 @@ export class Rotation {
       vault: () => this.vault,
       current: () => this.resolving ?? { prepared: this.prepared, reads: this.reads },
       tokenDue: () => this.token.due,
+      loginNow: () => this.token.nudge(),
       changed: (reason, readIds, reprepare) => this.change.notice(reason, readIds, reprepare),
     });
   }

@@ -150,6 +150,15 @@ export class OurToken {
     return !this.due;
   }
 
+  /**
+   * A poll found the token unusable until a new login (`due`): the login is tried now rather than at its 30 s
+   * retry, so that vaultrun is back as soon as Vault is; joins a login under way. Never throws.
+   */
+  nudge(): void {
+    if (!this.due || this.loggingIn) return;
+    void this.ready().catch(() => {});
+  }
+
   private login(reason: string): Promise<void> {
     // One login at a time: a retry timer or ready() that comes meanwhile joins the one under way.
     if (this.loggingIn) return this.loggingIn;
@@ -179,10 +188,10 @@ export class OurToken {
         error instanceof VaultrunError && error.code === 'LOGIN_FAILED'
           ? 'an AppRole secret_id that was single-use (secret_id_num_uses=1) cannot log in twice: use a secret_id with more uses, or restart the container with a new one'
           : undefined;
-      log.warn(`${reason}, and logging in again failed: retrying`, {
-        error: error instanceof VaultrunError ? error.code : 'error',
-        hint,
-      });
+      // Warned once until a login succeeds; the retries (every 30 s, or at a poll: nudge) at debug level.
+      const fields = { error: error instanceof VaultrunError ? error.code : 'error', hint };
+      if (this.loginDue === undefined) log.warn(`${reason}, and logging in again failed: retrying`, fields);
+      else log.debug(`${reason}, and logging in again failed again: retrying`, fields);
       this.loginDue = reason;
       timers.cancel(this.timer);
       this.timer = timers.later(LOGIN_RETRY_MS, () => this.login(reason));

@@ -77,6 +77,8 @@ export interface WatchOptions {
    * refusal is not reported (it would be our expired token's, not the policies').
    */
   tokenDue?(): boolean;
+  /** Asks for that login now (token.ts `nudge`), when a poll is skipped for it. */
+  loginNow?(): void;
   /** Something changed: these reads are to be fetched again, or (`reprepare`) the source files re-read. */
   changed(reason: string, readIds: string[], reprepare: boolean): void;
 }
@@ -142,6 +144,7 @@ export class Watch {
     if (!vault) return;
     if (this.options.tokenDue?.()) {
       log.debug('a new login is due: watched paths are checked after it');
+      this.options.loginNow?.();
       return;
     }
     const waitMs = pollWaitMs(this.options.waitMs, this.options.pollIntervalMs);

@@ -225,6 +225,37 @@ describe('OurToken', () => {
     expect(t.events.filter((e) => e.startsWith('login'))).toEqual(['login at 3000', 'login at 8000']);
   });
 
+  it('nudge() (a poll skipped for a due login) tries the login now; a failed login is warned once, its retries at debug level', async () => {
+    const unreachable = new VaultrunError('UNREACHABLE', 'Vault unreachable');
+    const t = ourToken(session('t1', { ttl: 3 }), {
+      renewals: [unreachable, unreachable, unreachable, unreachable],
+      logins: [unreachable, unreachable, session('t2', { ttl: 60 })],
+    });
+    t.token.start();
+    t.token.nudge(); // nothing due: nothing asked
+    await t.clock.advance(0);
+    expect(t.events).toEqual([]);
+    await t.clock.advance(3_000); // expired: the login fails, its retry waits 30 s
+    expect(t.events.slice(-1)).toEqual(['login at 3000']);
+    await t.clock.advance(2_000);
+    t.token.nudge(); // a poll: the login is tried now, and fails again
+    await t.clock.advance(0);
+    expect(t.events.slice(-1)).toEqual(['login at 5000']);
+    await t.clock.advance(2_000);
+    t.token.nudge(); // Vault is back: logged in at the next poll, not at the retry
+    await t.clock.advance(0);
+    expect(t.events.slice(-2)).toEqual(['login at 7000', 'revoke t1 at 7000']);
+    expect(t.token.due).toBe(false);
+    const failures = t.lines().filter((l) => String(l.msg).includes('logging in again failed'));
+    expect(failures.map((l) => l.level)).toEqual(['warn', 'debug']);
+    await t.clock.advance(LOGIN_RETRY_MS); // the pending retry was cancelled
+    expect(t.events.filter((e) => e.startsWith('login'))).toEqual([
+      'login at 3000',
+      'login at 5000',
+      'login at 7000',
+    ]);
+  });
+
   it('ready() during a login under way joins it (one login); never due for a token it cannot log in again with', async () => {
     let finish: (s: Session) => void = () => {};
     const t = ourToken(session('t1', { ttl: 60 }), {
