@@ -1663,7 +1663,7 @@ function loadConfig(flags, env) {
         parsed = parseAddress(text, origin, "vault");
         break;
       case "mount":
-        parsed = parseMount(text, origin, setting);
+        parsed = origin === "default" ? text : parseMount(text, origin, setting);
         break;
       default: {
         if (setting.choices && !setting.choices.includes(text)) {

@@ -327,7 +327,8 @@ export function loadConfig(flags: FlagValues, env: Readonly<Record<string, strin
         parsed = parseAddress(text, origin, 'vault');
         break;
       case 'mount':
-        parsed = parseMount(text, origin, setting);
+        // A default is a valid mount path already: checked by a test, not at every start.
+        parsed = origin === 'default' ? text : parseMount(text, origin, setting);
         break;
       default: {
         if (setting.choices && !setting.choices.includes(text)) {

@@ -6,8 +6,10 @@ import {
   loadConfig,
   parseBool,
   parseDuration,
+  parseMount,
 } from '../src/config.js';
 import { NamePatterns } from '../src/env/names.js';
+import { SETTINGS, type Setting } from '../src/settings.js';
 import { requestUrl } from '../src/vault/client.js';
 import { thrown } from './support/errors.js';
 
@@ -706,5 +708,16 @@ describe('loadConfig: what to do on a change', () => {
 
   it('names the choices when --on-change is wrong', () => {
     expect(usage({ onChange: 'quit' }, {}).message).toMatch(/restart, signal:SIGNAL, exit or none/);
+  });
+});
+
+describe('mount defaults', () => {
+  it('every mount setting has a default that is a valid mount path as it is (loadConfig takes it unchecked)', () => {
+    const mounts = (SETTINGS as readonly Setting[]).filter((s) => s.kind === 'mount');
+    expect(mounts.length).toBeGreaterThanOrEqual(5);
+    for (const setting of mounts) {
+      expect(setting.default, setting.key).toBeDefined();
+      expect(parseMount(setting.default as string, 'default', setting)).toBe(setting.default);
+    }
   });
 });

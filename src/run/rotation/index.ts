@@ -330,6 +330,16 @@ export class Rotation {
     return { prepared, reads, rendered };
   }
 
+  /** The secret files of a change could not be written (the caller retries it later): logged, saying what `keeps`. */
+  private writeFailed(error: unknown, reason: string, keeps: string): void {
+    this.log.error(`could not write the changed secret files: ${keeps}`, {
+      reason,
+      code: error instanceof VaultrunError ? error.code : 'error',
+      error: error instanceof VaultrunError ? error.message : undefined,
+      retry_in_s: Math.round(this.retryMs / 1000),
+    });
+  }
+
   /** A change could not be resolved: the command keeps its values; an unreachable Vault is tried again later. */
   private resolveFailed(error: unknown, reason: string, pending: Change, keeps: string): void {
     const code = error instanceof VaultrunError ? error.code : 'error';
@@ -378,15 +388,7 @@ export class Rotation {
         // The new secret files could not be written (the runtime directory removed, replaced or full): the
         // command keeps its files and values. What this attempt read under a new lease is revoked (the next
         // attempt reads again), and the change is tried again later, as for an unreachable Vault.
-        this.log.error(
-          'could not write the changed secret files: the command keeps running with the old values',
-          {
-            reason,
-            code: error instanceof VaultrunError ? error.code : 'error',
-            error: error instanceof VaultrunError ? error.message : undefined,
-            retry_in_s: Math.round(this.retryMs / 1000),
-          },
-        );
+        this.writeFailed(error, reason, 'the command keeps running with the old values');
         const unused = leasesOf(prepared.plan, reads).filter((l) => !this.leases.has(l.leaseId));
         await this.leases.revokeRetired(unused);
         this.retryLater(reason, pending);
@@ -519,15 +521,7 @@ export class Rotation {
     try {
       written = await writeFiles(this.config, next.rendered, this.log, this.options.owner);
     } catch (error) {
-      this.log.error(
-        'could not write the changed secret files: the command starts with the values read before',
-        {
-          reason,
-          code: error instanceof VaultrunError ? error.code : 'error',
-          error: error instanceof VaultrunError ? error.message : undefined,
-          retry_in_s: Math.round(this.retryMs / 1000),
-        },
-      );
+      this.writeFailed(error, reason, 'the command starts with the values read before');
       await this.leases.revokeRetired(unused(next, base));
       this.retryLater(reason, late);
       // Some of base's files may have been overwritten before the failure: write them again if possible.
